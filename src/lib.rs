@@ -1,0 +1,13 @@
+//! capcheck: finds over-privileged systemd services and rewrites them to run
+//! as non-root with exactly the capabilities they need.
+//!
+//! Data flows one way: [`syntax`] (bytes to lines) → [`load`] (the files of
+//! a unit) → [`model`] (effective privileges) → [`report`].
+
+pub mod caps;
+pub mod cli;
+pub mod load;
+pub mod model;
+pub mod report;
+pub mod syntax;
+pub mod unit_name;

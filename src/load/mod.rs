@@ -1,0 +1,365 @@
+//! Finding the files of a unit the way systemd does: the fragment (with
+//! masks, aliases and templates) and its drop-ins, in systemd's order.
+//!
+//! Knows nothing about capabilities; it only reads files.
+
+pub mod paths;
+mod read;
+pub mod targets;
+
+pub use paths::SearchPath;
+pub use read::{read_unit_bytes, ReadError};
+
+use crate::syntax::logical::UnitFile;
+use crate::unit_name::{UnitName, UnitType};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// How a unit's fragment was found.
+#[derive(Debug, Clone)]
+pub enum Fragment {
+    /// A unit file that systemd reads.
+    File(UnitFile),
+    /// A symlink to /dev/null, a character device or an empty file.
+    Masked(PathBuf),
+    /// No file of that name (or template) in the search path.
+    NotFound,
+    /// A file was found but could not be read (a FIFO, a directory, a
+    /// dangling symlink, no permission…).
+    Unreadable(PathBuf, ReadError),
+}
+
+/// A drop-in file, in the order systemd applies it.
+#[derive(Debug, Clone)]
+pub struct DropIn {
+    pub path: PathBuf,
+    /// None when the drop-in is masked (a /dev/null symlink or empty file):
+    /// listed by systemd, contributing nothing.
+    pub file: Option<UnitFile>,
+    /// Set when the drop-in could not be read; systemd skips it.
+    pub error: Option<ReadError>,
+}
+
+/// A unit and all the files that make it.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// The name analysed, e.g. `getty@tty1.service` (for an alias, the name
+    /// of the unit it points to).
+    pub name: UnitName,
+    /// The other names that led here (aliases).
+    pub aliases: Vec<String>,
+    pub fragment: Fragment,
+    pub dropins: Vec<DropIn>,
+    /// True when this unit belongs to the user manager.
+    pub user_manager: bool,
+}
+
+impl Unit {
+    /// Every file that was read, fragment first.
+    pub fn files(&self) -> impl Iterator<Item = &UnitFile> {
+        let fragment = match &self.fragment {
+            Fragment::File(f) => Some(f),
+            _ => None,
+        };
+        fragment
+            .into_iter()
+            .chain(self.dropins.iter().filter_map(|d| d.file.as_ref()))
+    }
+
+    pub fn fragment_path(&self) -> Option<&Path> {
+        match &self.fragment {
+            Fragment::File(f) => Some(&f.path),
+            Fragment::Masked(p) | Fragment::Unreadable(p, _) => Some(p),
+            Fragment::NotFound => None,
+        }
+    }
+}
+
+/// Loads units from a search path.
+#[derive(Debug, Clone)]
+pub struct Loader {
+    pub search: SearchPath,
+    /// The root that absolute symlink targets are resolved under.
+    pub root: PathBuf,
+    pub user_manager: bool,
+}
+
+/// Symlink hops followed before giving up (systemd's CHASE limit is 32).
+const MAX_SYMLINK_HOPS: usize = 32;
+
+/// What a name resolves to in the search path.
+enum Located {
+    File { path: PathBuf, name: String },
+    Masked(PathBuf),
+    Broken(PathBuf, ReadError),
+}
+
+impl Loader {
+    pub fn new(search: SearchPath, root: &Path, user_manager: bool) -> Loader {
+        Loader {
+            search,
+            root: root.to_path_buf(),
+            user_manager,
+        }
+    }
+
+    /// Loads the unit `name` with its drop-ins.
+    pub fn load(&self, name: &UnitName) -> Unit {
+        let mut aliases = Vec::new();
+        let mut located = self.locate(&name.name);
+        if located.is_none() {
+            if let Some(template) = name.template() {
+                located = self.locate(&template);
+            }
+        }
+        let mut unit_name = name.clone();
+        let fragment = match located {
+            None => Fragment::NotFound,
+            Some(Located::Masked(path)) => Fragment::Masked(path),
+            Some(Located::Broken(path, error)) => Fragment::Unreadable(path, error),
+            Some(Located::File { path, name: target }) => {
+                // A symlink with another unit name is an alias: the unit
+                // takes the target's name (an instance keeps its instance).
+                if let Some(target) = UnitName::parse(&target) {
+                    let resolved = match (&name.instance, target.is_template()) {
+                        (Some(i), true) if !i.is_empty() => UnitName::parse(&target.with_instance(i)),
+                        _ => Some(target),
+                    };
+                    if let Some(resolved) = resolved {
+                        if resolved.name != name.name
+                            && name.template().as_deref() != Some(resolved.name.as_str())
+                        {
+                            aliases.push(name.name.clone());
+                            unit_name = resolved;
+                        }
+                    }
+                }
+                self.read_file(&path, unit_name.unit_type)
+            }
+        };
+        let dropins = self.dropins(&unit_name, &aliases);
+        Unit {
+            name: unit_name,
+            aliases,
+            fragment,
+            dropins,
+            user_manager: self.user_manager,
+        }
+    }
+
+    /// Reads a fragment; an empty regular file is a mask.
+    fn read_file(&self, path: &Path, unit_type: UnitType) -> Fragment {
+        match read_unit_bytes(path) {
+            Ok(bytes) if bytes.is_empty() => Fragment::Masked(path.to_path_buf()),
+            Ok(bytes) => Fragment::File(UnitFile::parse(path, bytes, unit_type)),
+            Err(ReadError::CharacterDevice) => Fragment::Masked(path.to_path_buf()),
+            Err(e) => Fragment::Unreadable(path.to_path_buf(), e),
+        }
+    }
+
+    /// The first file called `name` in the search path, symlinks followed.
+    fn locate(&self, name: &str) -> Option<Located> {
+        self.search.dirs.iter().find_map(|dir| {
+            let path = dir.join(name);
+            std::fs::symlink_metadata(&path).ok()?;
+            Some(self.follow(path, name))
+        })
+    }
+
+    /// Follows symlinks from `path`; the name is the last link target's
+    /// file name (an alias changes it).
+    fn follow(&self, mut path: PathBuf, name: &str) -> Located {
+        let mut name = name.to_string();
+        for _ in 0..MAX_SYMLINK_HOPS {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                return Located::Broken(path, ReadError::DanglingSymlink);
+            };
+            if !meta.file_type().is_symlink() {
+                return Located::File { path, name };
+            }
+            let Ok(target) = std::fs::read_link(&path) else {
+                return Located::Broken(path, ReadError::DanglingSymlink);
+            };
+            if target == Path::new("/dev/null") {
+                return Located::Masked(path);
+            }
+            if let Some(file_name) = target.file_name() {
+                name = file_name.to_string_lossy().into_owned();
+            }
+            path = if target.is_absolute() {
+                paths::under_root(&self.root, &target.to_string_lossy())
+            } else {
+                path.parent().unwrap_or(Path::new("/")).join(target)
+            };
+        }
+        Located::Broken(path, ReadError::SymlinkLoop)
+    }
+
+    /// The drop-in directories of a unit, in systemd's search order.
+    fn dropin_dirs(&self, name: &UnitName, aliases: &[String]) -> Vec<PathBuf> {
+        let mut dirs = Vec::new();
+        let names = std::iter::once(name.name.clone()).chain(aliases.iter().cloned());
+        for unit in names {
+            for dir in &self.search.dirs {
+                for candidate in dropin_dir_names(&unit) {
+                    let d = dir.join(candidate);
+                    if d.is_dir() && !dirs.contains(&d) {
+                        dirs.push(d);
+                    }
+                }
+            }
+        }
+        for dir in &self.search.dirs {
+            let d = dir.join(format!("{}.d", name.unit_type.suffix()));
+            if d.is_dir() && !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+        dirs
+    }
+
+    /// The `*.conf` files of all drop-in directories: the first directory
+    /// wins for a file name, and the result is ordered by file name.
+    fn dropins(&self, name: &UnitName, aliases: &[String]) -> Vec<DropIn> {
+        let mut by_name: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for dir in self.dropin_dirs(name, aliases) {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let file_name = entry.file_name().to_string_lossy().into_owned();
+                if !file_name.ends_with(".conf") || is_hidden_or_backup(&file_name) {
+                    continue;
+                }
+                let is_file_or_link = entry
+                    .file_type()
+                    .map(|t| t.is_file() || t.is_symlink())
+                    .unwrap_or(false);
+                if is_file_or_link {
+                    by_name.entry(file_name).or_insert_with(|| entry.path());
+                }
+            }
+        }
+        by_name
+            .into_values()
+            .map(|path| self.read_dropin(path, name.unit_type))
+            .collect()
+    }
+
+    fn read_dropin(&self, path: PathBuf, unit_type: UnitType) -> DropIn {
+        let located = self.follow(path.clone(), "");
+        let real = match located {
+            Located::Masked(_) => {
+                return DropIn {
+                    path,
+                    file: None,
+                    error: None,
+                }
+            }
+            Located::Broken(_, error) => {
+                return DropIn {
+                    path,
+                    file: None,
+                    error: Some(error),
+                }
+            }
+            Located::File { path, .. } => path,
+        };
+        match read_unit_bytes(&real) {
+            Ok(bytes) => DropIn {
+                file: (!bytes.is_empty()).then(|| UnitFile::parse(&path, bytes, unit_type)),
+                path,
+                error: None,
+            },
+            Err(ReadError::CharacterDevice) => DropIn {
+                path,
+                file: None,
+                error: None,
+            },
+            Err(error) => DropIn {
+                path,
+                file: None,
+                error: Some(error),
+            },
+        }
+    }
+
+    /// Every unit name found in the search path (first occurrence wins),
+    /// sorted, for loading a whole tree.
+    pub fn all_unit_names(&self) -> Vec<UnitName> {
+        let mut names = BTreeMap::new();
+        for dir in &self.search.dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let file_name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(name) = UnitName::parse(&file_name) {
+                    names.entry(file_name).or_insert(name);
+                }
+            }
+        }
+        names.into_values().collect()
+    }
+}
+
+/// `foo-bar@x.service` → `foo-bar@x.service.d`, `foo-bar@.service.d`,
+/// `foo-@x.service.d`, `foo-@.service.d`: the unit's own directory, its
+/// template's, then those of each dashed prefix (systemd's
+/// `unit_file_find_dirs()` order).
+pub fn dropin_dir_names(unit: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = unit.to_string();
+    loop {
+        let Some(name) = UnitName::parse(&current) else {
+            return out;
+        };
+        out.push(format!("{current}.d"));
+        if let Some(template) = name.template() {
+            out.push(format!("{template}.d"));
+        }
+        let Some(prefix) = chop_dashed_prefix(&name.prefix) else {
+            return out;
+        };
+        current = match &name.instance {
+            Some(i) => format!("{prefix}@{i}.{}", name.unit_type.suffix()),
+            None => format!("{prefix}.{}", name.unit_type.suffix()),
+        };
+    }
+}
+
+/// `a-b-c` → `a-b-`, `a-b-` → `a-`, `a-` → none: cut after the last dash,
+/// dropping one trailing dash first.
+fn chop_dashed_prefix(prefix: &str) -> Option<String> {
+    let base = prefix.strip_suffix('-').unwrap_or(prefix);
+    let dash = base.rfind('-')?;
+    (dash > 0).then(|| base[..=dash].to_string())
+}
+
+/// systemd skips hidden files and package-manager backups in conf dirs.
+fn is_hidden_or_backup(name: &str) -> bool {
+    const BACKUP_SUFFIXES: [&str; 11] = [
+        "~", ".rpmnew", ".rpmsave", ".rpmorig", ".dpkg-old", ".dpkg-new", ".dpkg-tmp",
+        ".dpkg-dist", ".dpkg-bak", ".dpkg-backup", ".swp",
+    ];
+    name.starts_with('.') || BACKUP_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropin_dirs_follow_unit_file_find_dirs() {
+        assert_eq!(
+            dropin_dir_names("a-b-c.service"),
+            ["a-b-c.service.d", "a-b-.service.d", "a-.service.d"]
+        );
+        assert_eq!(
+            dropin_dir_names("a-b@x.service"),
+            ["a-b@x.service.d", "a-b@.service.d", "a-@x.service.d", "a-@.service.d"]
+        );
+        assert_eq!(dropin_dir_names("-a.service"), ["-a.service.d"]);
+        assert_eq!(dropin_dir_names("plain.socket"), ["plain.socket.d"]);
+    }
+}

@@ -1,0 +1,182 @@
+//! Turns command-line operands (files, directories, unit names, `--root`)
+//! into units to load, each with the search path systemd would use.
+
+use super::{Loader, SearchPath, Unit};
+use crate::unit_name::UnitName;
+use std::path::{Path, PathBuf};
+
+/// Where units are looked up.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// `--root`: an image or tree whose search path is used.
+    pub root: Option<PathBuf>,
+    /// `--user`: the user manager's search path.
+    pub user_manager: bool,
+}
+
+impl Scope {
+    fn root(&self) -> &Path {
+        self.root.as_deref().unwrap_or(Path::new("/"))
+    }
+
+    fn search_path(&self) -> SearchPath {
+        if self.user_manager {
+            let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+            SearchPath::user(self.root(), &home)
+        } else {
+            SearchPath::system(self.root())
+        }
+    }
+
+    fn loader(&self, extra_dir: Option<&Path>) -> Loader {
+        let mut search = self.search_path();
+        if let Some(dir) = extra_dir {
+            search.prepend(dir);
+        }
+        Loader::new(search, self.root(), self.user_manager)
+    }
+}
+
+/// An operand that could not be turned into units.
+#[derive(Debug, Clone)]
+pub struct TargetError {
+    pub operand: String,
+    pub message: String,
+}
+
+/// A unit to analyse, with the loader to use for it.
+pub struct Target {
+    pub name: UnitName,
+    pub loader: Loader,
+}
+
+impl Target {
+    pub fn load(&self) -> Unit {
+        self.loader.load(&self.name)
+    }
+}
+
+/// Resolves operands. With no operands and a `--root`, every unit in the
+/// root's search path. Errors are returned beside the targets, so one bad
+/// operand does not stop the others.
+pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetError>) {
+    let mut targets = Vec::new();
+    let mut errors = Vec::new();
+    if operands.is_empty() {
+        if scope.root.is_some() {
+            let loader = scope.loader(None);
+            for name in loader.all_unit_names() {
+                targets.push(Target {
+                    name,
+                    loader: loader.clone(),
+                });
+            }
+        }
+        return (targets, errors);
+    }
+    for operand in operands {
+        let path = Path::new(operand);
+        let exists = std::fs::symlink_metadata(path).is_ok();
+        if exists && path.is_dir() && !is_unit_name(path) {
+            directory(path, scope, &mut targets, &mut errors);
+        } else if exists || operand.contains('/') {
+            match file_target(path, scope) {
+                Ok(t) => targets.push(t),
+                Err(message) => errors.push(TargetError {
+                    operand: operand.clone(),
+                    message,
+                }),
+            }
+        } else {
+            match UnitName::parse(operand) {
+                Some(name) => targets.push(Target {
+                    name,
+                    loader: scope.loader(None),
+                }),
+                None => errors.push(TargetError {
+                    operand: operand.clone(),
+                    message: "no such file, and not a unit name".to_string(),
+                }),
+            }
+        }
+    }
+    (targets, errors)
+}
+
+fn is_unit_name(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(UnitName::parse)
+        .is_some()
+}
+
+/// A unit file given by path: its directory joins the search path first,
+/// and a template is analysed as instance `i` (as `systemd-analyze` does).
+fn file_target(path: &Path, scope: &Scope) -> Result<Target, String> {
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("not a unit file path")?;
+    let mut name = UnitName::parse(file_name)
+        .ok_or_else(|| format!("'{file_name}' is not a unit file name (no known unit type suffix)"))?;
+    if name.is_template() {
+        name = UnitName::parse(&name.with_instance("i")).expect("an instance of a valid template");
+    }
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    Ok(Target {
+        name,
+        loader: scope.loader(Some(&dir)),
+    })
+}
+
+/// Directories that hold links or drop-ins, not units of their own.
+fn is_link_or_dropin_dir(name: &str) -> bool {
+    [".d", ".wants", ".requires", ".upholds"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+fn directory(dir: &Path, scope: &Scope, targets: &mut Vec<Target>, errors: &mut Vec<TargetError>) {
+    let walk = walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !e.file_type().is_dir()
+                || !is_link_or_dropin_dir(&e.file_name().to_string_lossy())
+        });
+    for entry in walk {
+        match entry {
+            Ok(entry) if entry.depth() > 0 && !entry.file_type().is_dir() => {
+                if !is_unit_name(entry.path()) {
+                    continue;
+                }
+                match file_target(entry.path(), scope) {
+                    Ok(t) => targets.push(t),
+                    Err(message) => errors.push(TargetError {
+                        operand: entry.path().display().to_string(),
+                        message,
+                    }),
+                }
+            }
+            Ok(entry) if entry.depth() > 0 && is_unit_name(entry.path()) => {
+                // A directory named like a unit: systemd cannot read it.
+                errors.push(TargetError {
+                    operand: entry.path().display().to_string(),
+                    message: "is a directory, not a unit file".to_string(),
+                });
+            }
+            Ok(_) => {}
+            Err(e) => errors.push(TargetError {
+                operand: e
+                    .path()
+                    .map_or_else(|| dir.display().to_string(), |p| p.display().to_string()),
+                message: e
+                    .io_error()
+                    .map_or_else(|| e.to_string(), |io| io.to_string()),
+            }),
+        }
+    }
+}

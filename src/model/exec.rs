@@ -1,0 +1,299 @@
+//! Exec command lines (`ExecStart=` and friends) as systemd 252's
+//! `config_parse_exec()` reads them: prefixes, path, argv.
+
+use super::specifier::SpecifierContext;
+use super::words::{next_word, Unescape};
+use serde::Serialize;
+
+/// A special executable prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Prefix {
+    /// `-`: a failure exit status is ignored.
+    #[serde(rename = "-")]
+    IgnoreFailure,
+    /// `@`: the second word is argv[0].
+    #[serde(rename = "@")]
+    SeparateArgv0,
+    /// `:`: no environment variable expansion.
+    #[serde(rename = ":")]
+    NoEnvExpand,
+    /// `+`: full privileges, no sandboxing, no User=.
+    #[serde(rename = "+")]
+    FullyPrivileged,
+    /// `!`: sandboxing, but no user or group change.
+    #[serde(rename = "!")]
+    NoSetuid,
+    /// `!!`: like no prefix on kernels with ambient capabilities.
+    #[serde(rename = "!!")]
+    AmbientMagic,
+}
+
+impl Prefix {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prefix::IgnoreFailure => "-",
+            Prefix::SeparateArgv0 => "@",
+            Prefix::NoEnvExpand => ":",
+            Prefix::FullyPrivileged => "+",
+            Prefix::NoSetuid => "!",
+            Prefix::AmbientMagic => "!!",
+        }
+    }
+}
+
+/// One command of an Exec* setting.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecCommand {
+    pub prefixes: Vec<Prefix>,
+    /// The executable: an absolute path, or a name looked up in PATH.
+    pub path: String,
+    pub argv: Vec<String>,
+}
+
+impl ExecCommand {
+    pub fn has(&self, prefix: Prefix) -> bool {
+        self.prefixes.contains(&prefix)
+    }
+
+    /// True when the command runs as root with full capabilities whatever
+    /// User= and the capability settings say (`+`), or keeps uid 0 (`!`).
+    pub fn escapes_user(&self) -> bool {
+        self.has(Prefix::FullyPrivileged) || self.has(Prefix::NoSetuid)
+    }
+}
+
+/// What one Exec* assignment did.
+#[derive(Debug, Clone)]
+pub enum ExecAssignment {
+    /// An empty value: the list is emptied.
+    Reset,
+    /// Commands to append, and the problem that stopped reading, if any.
+    Commands(Vec<ExecCommand>, Option<ExecProblem>),
+}
+
+/// A problem in an Exec* line.
+#[derive(Debug, Clone)]
+pub struct ExecProblem {
+    pub message: String,
+    /// True when systemd refuses the unit; false when the `-` prefix turned
+    /// the error into a warning and the command was dropped.
+    pub fatal: bool,
+}
+
+/// Reads one Exec* value.
+pub fn parse_exec(value: &str, specifiers: &SpecifierContext) -> ExecAssignment {
+    let mut rest = value.trim_start_matches(super::words::is_separator);
+    if rest.is_empty() {
+        return ExecAssignment::Reset;
+    }
+    let mut commands = Vec::new();
+    loop {
+        let first = match next_word(&mut rest, Unescape::CEscapes) {
+            Ok(Some(word)) => word,
+            Ok(None) => break,
+            Err(e) => {
+                let problem = ExecProblem {
+                    message: format!("invalid command line: {e:?}"),
+                    fatal: true,
+                };
+                return ExecAssignment::Commands(commands, Some(problem));
+            }
+        };
+        if first == ";" {
+            continue;
+        }
+        let (prefixes, path) = split_prefixes(&first);
+        let ignore = prefixes.contains(&Prefix::IgnoreFailure);
+        let fail = |message: String| ExecProblem {
+            message: if ignore {
+                format!("{message}, ignoring")
+            } else {
+                message
+            },
+            fatal: !ignore,
+        };
+        let path = match specifiers.expand(path) {
+            Ok(p) => p,
+            Err(e) => {
+                let problem = fail(format!("failed to resolve specifier %{} in '{path}'", e.0));
+                return ExecAssignment::Commands(commands, Some(problem));
+            }
+        };
+        if let Some(message) = invalid_executable(&path) {
+            return ExecAssignment::Commands(commands, Some(fail(message)));
+        }
+        let mut argv = Vec::new();
+        if !prefixes.contains(&Prefix::SeparateArgv0) {
+            argv.push(path.clone());
+        }
+        let mut separated = false;
+        loop {
+            rest = rest.trim_start_matches(super::words::is_separator);
+            if rest.is_empty() {
+                break;
+            }
+            if let Some(after) = lone_token(rest, ";") {
+                rest = after;
+                separated = true;
+                break;
+            }
+            if let Some(after) = lone_token(rest, "\\;") {
+                rest = after;
+                argv.push(";".to_string());
+                continue;
+            }
+            match next_word(&mut rest, Unescape::CEscapes) {
+                Ok(Some(word)) => match specifiers.expand(&word) {
+                    Ok(w) => argv.push(w),
+                    Err(e) => {
+                        let problem = fail(format!("failed to resolve specifier %{} in '{word}'", e.0));
+                        return ExecAssignment::Commands(commands, Some(problem));
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    let problem = fail(format!("invalid command line: {e:?}"));
+                    return ExecAssignment::Commands(commands, Some(problem));
+                }
+            }
+        }
+        if argv.is_empty() {
+            let problem = fail("empty executable name or zeroeth argument".to_string());
+            return ExecAssignment::Commands(commands, Some(problem));
+        }
+        commands.push(ExecCommand {
+            prefixes,
+            path,
+            argv,
+        });
+        if !separated {
+            break;
+        }
+    }
+    ExecAssignment::Commands(commands, None)
+}
+
+/// `rest` starts with `token` standing alone (followed by white space or
+/// the end): returns what follows.
+fn lone_token<'a>(rest: &'a str, token: &str) -> Option<&'a str> {
+    let after = rest.strip_prefix(token)?;
+    (after.is_empty() || after.starts_with(super::words::is_separator)).then_some(after)
+}
+
+/// Reads the prefix characters the way systemd's loop does: each of `-`,
+/// `@`, `:` once, and one of `+`, `!`, `!!`; the first character that does
+/// not fit ends the prefix and stays in the path.
+fn split_prefixes(word: &str) -> (Vec<Prefix>, &str) {
+    let mut prefixes: Vec<Prefix> = Vec::new();
+    let privilege = |p: &[Prefix]| {
+        p.iter().any(|x| {
+            matches!(
+                x,
+                Prefix::FullyPrivileged | Prefix::NoSetuid | Prefix::AmbientMagic
+            )
+        })
+    };
+    let mut rest = word;
+    loop {
+        let next = match rest.as_bytes().first() {
+            Some(b'-') if !prefixes.contains(&Prefix::IgnoreFailure) => Prefix::IgnoreFailure,
+            Some(b'@') if !prefixes.contains(&Prefix::SeparateArgv0) => Prefix::SeparateArgv0,
+            Some(b':') if !prefixes.contains(&Prefix::NoEnvExpand) => Prefix::NoEnvExpand,
+            Some(b'+') if !privilege(&prefixes) => Prefix::FullyPrivileged,
+            Some(b'!') if !privilege(&prefixes) => Prefix::NoSetuid,
+            Some(b'!')
+                if prefixes.contains(&Prefix::NoSetuid)
+                    && !prefixes.contains(&Prefix::FullyPrivileged)
+                    && !prefixes.contains(&Prefix::AmbientMagic) =>
+            {
+                prefixes.retain(|p| *p != Prefix::NoSetuid);
+                Prefix::AmbientMagic
+            }
+            _ => break,
+        };
+        prefixes.push(next);
+        rest = &rest[1..];
+    }
+    (prefixes, rest)
+}
+
+/// systemd's checks on the executable path; the message when it fails.
+fn invalid_executable(path: &str) -> Option<String> {
+    if path.is_empty() {
+        return Some("empty path in command line".to_string());
+    }
+    if path
+        .chars()
+        .any(|c| (c as u32) < 0x20 || c == '\u{7f}' || matches!(c, '"' | '\'' | '\\'))
+    {
+        return Some(format!("executable name contains special characters: {path}"));
+    }
+    if path.ends_with('/') {
+        return Some(format!("executable path specifies a directory: {path}"));
+    }
+    let valid_file_name =
+        path != "." && path != ".." && !path.contains('/') && path.len() <= 255;
+    if !path.starts_with('/') && !valid_file_name {
+        return Some(format!(
+            "neither a valid executable name nor an absolute path: {path}"
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unit_name::UnitName;
+
+    fn parse(value: &str) -> ExecAssignment {
+        let name = UnitName::parse("x.service").unwrap();
+        let cx = SpecifierContext {
+            name: &name,
+            fragment: None,
+            user_manager: false,
+        };
+        parse_exec(value, &cx)
+    }
+
+    fn commands(value: &str) -> Vec<(String, String, Vec<String>)> {
+        match parse(value) {
+            ExecAssignment::Commands(c, None) => c
+                .into_iter()
+                .map(|c| {
+                    let p: String = c.prefixes.iter().map(|p| p.as_str()).collect();
+                    (p, c.path, c.argv)
+                })
+                .collect(),
+            other => panic!("{value}: {other:?}"),
+        }
+    }
+
+    fn problem(value: &str) -> ExecProblem {
+        match parse(value) {
+            ExecAssignment::Commands(_, Some(p)) => p,
+            other => panic!("{value}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn prefixes_combine_as_in_systemd() {
+        assert_eq!(commands("-@:+/bin/true argv0 x")[0].0, "-@:+");
+        assert_eq!(commands("-@:+/bin/true argv0 x")[0].2, ["argv0", "x"]);
+        assert_eq!(commands("!!/bin/true")[0].0, "!!");
+        assert!(problem("+!/bin/true").fatal);
+        assert!(problem("!!!/bin/true").fatal);
+        assert!(problem("|/bin/true").fatal);
+        assert!(!problem("--/bin/true").fatal);
+        assert_eq!(commands("true")[0].1, "true");
+        assert_eq!(commands("/bin/%n")[0].1, "/bin/x.service");
+    }
+
+    #[test]
+    fn semicolons_separate_commands() {
+        let c = commands("/bin/a 1 ; /bin/b \\; x");
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].2, ["/bin/b", ";", "x"]);
+        assert!(matches!(parse(""), ExecAssignment::Reset));
+    }
+}

@@ -1,0 +1,508 @@
+//! Folds a unit's assignments, in systemd's order (fragment, then drop-ins
+//! by file name), into [`Privileges`]. The merge rules live here.
+
+use super::capset::{CapAssignment, CapList, Merge};
+use super::exec::{parse_exec, ExecAssignment};
+use super::siphash::siphash24;
+use super::specifier::SpecifierContext;
+use super::values::{parse_boolean, parse_secure_bits, valid_user_group_name};
+use super::words::{words, Unescape};
+use super::{Command, NoNewPrivileges, Origin, Privileges, Problem, Setting};
+use crate::caps::CapSet;
+use crate::load::{Fragment, Unit};
+use crate::syntax::logical::{Assignment, UnitFile};
+use crate::unit_name::UnitType;
+
+/// Exec* settings per unit type, in the order systemd lists them.
+fn exec_directives(unit_type: UnitType) -> &'static [&'static str] {
+    match unit_type {
+        UnitType::Service => &[
+            "ExecCondition",
+            "ExecStartPre",
+            "ExecStart",
+            "ExecStartPost",
+            "ExecReload",
+            "ExecStop",
+            "ExecStopPost",
+        ],
+        UnitType::Socket => &["ExecStartPre", "ExecStartPost", "ExecStopPre", "ExecStopPost"],
+        UnitType::Mount => &["ExecMount", "ExecUnmount", "ExecRemount"],
+        UnitType::Swap => &["ExecActivate", "ExecDeactivate"],
+        _ => &[],
+    }
+}
+
+/// Boolean sandboxing options that take capabilities out of the bounding
+/// set after loading (`unit_patch_contexts()`), with what they take.
+const BOUNDING_REMOVALS: [(&str, &[&str]); 4] = [
+    ("PrivateDevices", &["CAP_MKNOD", "CAP_SYS_RAWIO"]),
+    ("ProtectKernelModules", &["CAP_SYS_MODULE"]),
+    ("ProtectKernelLogs", &["CAP_SYSLOG"]),
+    ("ProtectClock", &["CAP_SYS_TIME", "CAP_WAKE_ALARM"]),
+];
+
+/// Boolean options that make systemd set no_new_privs at exec time for a
+/// process without an effective CAP_SYS_ADMIN.
+const RUNTIME_NNP_BOOLEANS: [&str; 10] = [
+    "LockPersonality",
+    "MemoryDenyWriteExecute",
+    "PrivateDevices",
+    "ProtectClock",
+    "ProtectHostname",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "RestrictRealtime",
+    "RestrictSUIDSGID",
+];
+
+/// List options that imply no_new_privs when set to anything (an empty
+/// assignment resets them).
+const RUNTIME_NNP_LISTS: [&str; 4] = [
+    "RestrictAddressFamilies",
+    "SystemCallArchitectures",
+    "SystemCallFilter",
+    "SystemCallLog",
+];
+
+/// systemd's key for naming DynamicUser= accounts (`user_from_unit_name()`).
+const DYNAMIC_USER_HASH_KEY: [u8; 16] = [
+    0x58, 0x1a, 0xaf, 0xe6, 0x28, 0x58, 0x4e, 0x96, 0xb4, 0x4e, 0xf5, 0x3b, 0x8c, 0x92, 0x07, 0xec,
+];
+
+/// Computes the effective privileges of a loaded unit.
+pub fn privileges(unit: &Unit) -> Privileges {
+    let mut fold = Fold::new(unit);
+    match &unit.fragment {
+        Fragment::File(_) => {}
+        Fragment::Masked(path) => {
+            fold.p.masked = true;
+            fold.refuse(path, 0, "unit is masked".to_string());
+        }
+        Fragment::NotFound => {
+            fold.p.loaded = false;
+            fold.p.errors.push(Problem {
+                file: Default::default(),
+                line: 0,
+                message: format!("unit {} not found in the search path", unit.name),
+            });
+        }
+        Fragment::Unreadable(path, error) => fold.refuse(path, 0, format!("cannot read unit file: {error}")),
+    }
+    for (file_index, file) in unit.files().enumerate() {
+        let is_fragment = file_index == 0 && matches!(unit.fragment, Fragment::File(_));
+        fold.file(file_index, file, is_fragment);
+        if !fold.p.loaded && is_fragment {
+            break;
+        }
+    }
+    for dropin in &unit.dropins {
+        if let Some(error) = &dropin.error {
+            fold.p.warnings.push(Problem {
+                file: dropin.path.clone(),
+                line: 0,
+                message: format!("drop-in skipped: {error}"),
+            });
+        }
+    }
+    fold.finish();
+    fold.p
+}
+
+struct Fold<'u> {
+    unit: &'u Unit,
+    p: Privileges,
+    exec_section: Option<&'static str>,
+    /// Sandboxing booleans as parsed, with the assignment that set them.
+    booleans: Vec<(&'static str, Setting<bool>)>,
+    /// List options that imply no_new_privs, with their last assignment.
+    lists: Vec<(&'static str, Option<Origin>)>,
+    service_type: Option<String>,
+    remain_after_exit: bool,
+    has_success_action: bool,
+    has_bus_name: bool,
+}
+
+impl<'u> Fold<'u> {
+    fn new(unit: &'u Unit) -> Fold<'u> {
+        let unit_type = unit.name.unit_type;
+        let mut booleans: Vec<(&'static str, Setting<bool>)> = RUNTIME_NNP_BOOLEANS
+            .iter()
+            .map(|k| (*k, Setting::new(false)))
+            .collect();
+        booleans.push(("PrivateUsers", Setting::new(false)));
+        Fold {
+            unit,
+            p: Privileges {
+                unit: unit.name.name.clone(),
+                path: unit.fragment_path().map(Into::into),
+                loaded: true,
+                masked: false,
+                errors: Vec::new(),
+                warnings: Vec::new(),
+                has_exec_context: unit_type.has_exec_context(),
+                user: Setting::new(None),
+                group: Setting::new(None),
+                dynamic_user: Setting::new(false),
+                supplementary_groups: Setting::new(Vec::new()),
+                capability_bounding_set: Setting::new(CapList::Bounding.initial()),
+                removed_from_bounding_set: Vec::new(),
+                ambient_capabilities: Setting::new(CapList::Ambient.initial()),
+                no_new_privileges: NoNewPrivileges {
+                    explicit: Setting::new(false),
+                    implied_by_dynamic_user: false,
+                    implied_at_runtime_by: Vec::new(),
+                },
+                secure_bits: Setting::new(0),
+                private_users: Setting::new(false),
+                commands: Vec::new(),
+            },
+            exec_section: unit_type.has_exec_context().then(|| unit_type.own_section()).flatten(),
+            booleans,
+            lists: RUNTIME_NNP_LISTS.iter().map(|k| (*k, None)).collect(),
+            service_type: None,
+            remain_after_exit: false,
+            has_success_action: false,
+            has_bus_name: false,
+        }
+    }
+
+    fn refuse(&mut self, file: &std::path::Path, line: u32, message: String) {
+        self.p.loaded = false;
+        self.p.errors.push(Problem {
+            file: file.to_path_buf(),
+            line,
+            message,
+        });
+    }
+
+    fn warn(&mut self, file: &std::path::Path, line: u32, message: String) {
+        self.p.warnings.push(Problem {
+            file: file.to_path_buf(),
+            line,
+            message,
+        });
+    }
+
+    fn file(&mut self, file_index: usize, file: &UnitFile, is_fragment: bool) {
+        for issue in &file.issues {
+            if issue.kind.is_fatal() && is_fragment {
+                self.refuse(&file.path, issue.line, issue.message.clone());
+            } else if issue.kind.is_fatal() {
+                self.warn(
+                    &file.path,
+                    issue.line,
+                    format!("{}; the rest of this drop-in is skipped", issue.message),
+                );
+            } else {
+                self.warn(&file.path, issue.line, issue.message.clone());
+            }
+        }
+        for (index, a) in file.assignments.iter().enumerate() {
+            let section = file.section_of(a);
+            if !section.known {
+                continue;
+            }
+            let origin = Origin {
+                file: file.path.clone(),
+                line: a.line,
+                key: a.key.clone(),
+                value: a.value.clone(),
+                dropped: Vec::new(),
+                file_index,
+                assignment: index,
+            };
+            let result = if Some(section.name.as_str()) == self.exec_section {
+                self.exec_assignment(a, origin)
+            } else {
+                self.other_assignment(&section.name, a);
+                Ok(())
+            };
+            if let Err(message) = result {
+                if is_fragment {
+                    self.refuse(&file.path, a.line, message);
+                } else {
+                    self.warn(
+                        &file.path,
+                        a.line,
+                        format!("{message}; the rest of this drop-in is skipped"),
+                    );
+                }
+                return;
+            }
+        }
+    }
+
+    /// Settings outside the exec section that decide whether a service loads.
+    fn other_assignment(&mut self, section: &str, a: &Assignment) {
+        match (section, a.key.as_str()) {
+            ("Unit", "SuccessAction") => self.has_success_action = !a.value.is_empty() && a.value != "none",
+            _ => {}
+        }
+    }
+
+    fn specifiers(&self) -> SpecifierContext<'u> {
+        SpecifierContext {
+            name: &self.unit.name,
+            fragment: match &self.unit.fragment {
+                Fragment::File(f) => Some(&f.path),
+                _ => None,
+            },
+            user_manager: self.unit.user_manager,
+        }
+    }
+
+    /// One assignment in [Service]/[Socket]/[Mount]/[Swap]; `Err` when
+    /// systemd treats it as fatal.
+    fn exec_assignment(&mut self, a: &Assignment, mut origin: Origin) -> Result<(), String> {
+        let key = a.key.as_str();
+        let value = a.value.as_str();
+        match key {
+            "User" | "Group" => {
+                let setting = if key == "User" { &mut self.p.user } else { &mut self.p.group };
+                if value.is_empty() {
+                    setting.replace(None, origin);
+                    return Ok(());
+                }
+                let expanded = self
+                    .specifiers()
+                    .expand(value)
+                    .map_err(|e| format!("failed to resolve unit specifier %{} in {key}={value}", e.0))?;
+                if !valid_user_group_name(&expanded) {
+                    return Err(format!("invalid user/group name or numeric ID: {expanded}"));
+                }
+                let setting = if key == "User" { &mut self.p.user } else { &mut self.p.group };
+                setting.replace(Some(expanded), origin);
+            }
+            "DynamicUser" => {
+                let v = parse_boolean(value)
+                    .ok_or_else(|| format!("failed to parse boolean value: {value}"))?;
+                self.p.dynamic_user.replace(v, origin);
+            }
+            "SupplementaryGroups" => {
+                if value.is_empty() {
+                    self.p.supplementary_groups.replace(Vec::new(), origin);
+                    return Ok(());
+                }
+                let mut groups = self.p.supplementary_groups.value.clone();
+                for word in words(value, Unescape::Literal).0 {
+                    let g = self
+                        .specifiers()
+                        .expand(&word)
+                        .map_err(|e| format!("failed to resolve unit specifier %{} in {word}", e.0))?;
+                    if !valid_user_group_name(&g) {
+                        return Err(format!("invalid user/group name or numeric ID: {g}"));
+                    }
+                    groups.push(g);
+                }
+                self.p.supplementary_groups.merge(groups, origin);
+            }
+            "CapabilityBoundingSet" | "AmbientCapabilities" => {
+                let (list, setting) = if key == "CapabilityBoundingSet" {
+                    (CapList::Bounding, &mut self.p.capability_bounding_set)
+                } else {
+                    (CapList::Ambient, &mut self.p.ambient_capabilities)
+                };
+                let parsed = CapAssignment::parse(value);
+                origin.dropped = parsed.dropped.clone();
+                match parsed.apply(setting.value, list) {
+                    (set, Merge::Replaced) => setting.replace(set, origin),
+                    (set, Merge::Merged) => setting.merge(set, origin),
+                }
+            }
+            "NoNewPrivileges" => match parse_boolean(value) {
+                Some(v) => self.p.no_new_privileges.explicit.replace(v, origin),
+                None => self.warn(&origin.file, a.line, format!("failed to parse boolean value, ignoring: {value}")),
+            },
+            "SecureBits" => {
+                let (bits, dropped) = parse_secure_bits(value);
+                origin.dropped = dropped;
+                self.p.secure_bits.replace(bits, origin);
+            }
+            _ if exec_directives(self.unit.name.unit_type).contains(&key) => {
+                self.exec_command(a, origin)?;
+            }
+            "Type" if self.unit.name.unit_type == UnitType::Service => {
+                self.service_type = Some(value.to_string());
+            }
+            "RemainAfterExit" => {
+                if let Some(v) = parse_boolean(value) {
+                    self.remain_after_exit = v;
+                }
+            }
+            "BusName" => self.has_bus_name = !value.is_empty(),
+            _ => self.sandboxing_assignment(a, origin),
+        }
+        Ok(())
+    }
+
+    fn exec_command(&mut self, a: &Assignment, origin: Origin) -> Result<(), String> {
+        match parse_exec(&a.value, &self.specifiers()) {
+            ExecAssignment::Reset => self.p.commands.retain(|c| c.directive != a.key),
+            ExecAssignment::Commands(commands, problem) => {
+                for command in commands {
+                    self.p.commands.push(Command {
+                        directive: a.key.clone(),
+                        command,
+                        origin: origin.clone(),
+                    });
+                }
+                if let Some(problem) = problem {
+                    if problem.fatal {
+                        return Err(problem.message);
+                    }
+                    self.warn(&origin.file, a.line, problem.message);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Options that matter for NoNewPrivileges= at run time and for the
+    /// bounding set, plus PrivateUsers=.
+    fn sandboxing_assignment(&mut self, a: &Assignment, origin: Origin) {
+        let key = a.key.as_str();
+        let value = a.value.as_str();
+        if let Some((_, setting)) = self.booleans.iter_mut().find(|(k, _)| *k == key) {
+            match parse_boolean(value) {
+                Some(v) => setting.replace(v, origin),
+                None => {
+                    let file = origin.file.clone();
+                    self.warn(&file, a.line, format!("failed to parse boolean value, ignoring: {value}"));
+                }
+            }
+            return;
+        }
+        if let Some((_, last)) = self.lists.iter_mut().find(|(k, _)| *k == key) {
+            *last = (!value.is_empty()).then_some(origin);
+            return;
+        }
+        if key == "RestrictNamespaces" {
+            // `yes` or a list restricts namespaces; `no` or empty does not.
+            let restricts = match parse_boolean(value) {
+                Some(v) => v,
+                None => !value.is_empty(),
+            };
+            if let Some((_, last)) = self.lists.iter_mut().find(|(k, _)| *k == "RestrictNamespaces") {
+                *last = restricts.then_some(origin);
+            } else if restricts {
+                self.lists.push(("RestrictNamespaces", Some(origin)));
+            }
+        }
+    }
+
+    fn boolean(&self, key: &str) -> &Setting<bool> {
+        &self
+            .booleans
+            .iter()
+            .find(|(k, _)| *k == key)
+            .expect("tracked boolean")
+            .1
+    }
+
+    /// What systemd does after loading: DynamicUser= defaults, bounding-set
+    /// removals, runtime NNP, and the service sanity checks.
+    fn finish(&mut self) {
+        if self.p.dynamic_user.value {
+            if self.p.user.value.is_none() {
+                self.p.user.value = Some(dynamic_user_name(&self.unit.name.prefix));
+            }
+            if self.p.group.value.is_none() {
+                self.p.group.value = self.p.user.value.clone();
+            }
+            self.p.no_new_privileges.implied_by_dynamic_user = true;
+        }
+        for (option, names) in BOUNDING_REMOVALS {
+            if !self.boolean(option).value {
+                continue;
+            }
+            let removes: CapSet = names
+                .iter()
+                .filter_map(|n| crate::caps::by_name(n).map(|c| c.number))
+                .collect();
+            let bounding = &mut self.p.capability_bounding_set;
+            let taken = bounding.value.intersection(removes);
+            bounding.value = bounding.value.difference(removes);
+            if !taken.is_empty() {
+                self.p.removed_from_bounding_set.push((option.to_string(), taken));
+            }
+        }
+        self.p.private_users = self.boolean("PrivateUsers").clone();
+        let mut implied: Vec<Origin> = self
+            .booleans
+            .iter()
+            .filter(|(k, s)| *k != "PrivateUsers" && s.value)
+            .flat_map(|(_, s)| s.origins.clone())
+            .collect();
+        implied.extend(self.lists.iter().filter_map(|(_, o)| o.clone()));
+        if self.p.dynamic_user.value && !self.boolean("RestrictSUIDSGID").value {
+            // DynamicUser= also forces RestrictSUIDSGID=yes.
+            implied.extend(self.p.dynamic_user.origins.clone());
+        }
+        self.p.no_new_privileges.implied_at_runtime_by = implied;
+        if self.p.loaded && self.unit.name.unit_type == UnitType::Service {
+            self.verify_service();
+        }
+    }
+
+    /// systemd's `service_verify()` checks that refuse a service.
+    fn verify_service(&mut self) {
+        let starts = self
+            .p
+            .commands
+            .iter()
+            .filter(|c| c.directive == "ExecStart")
+            .count();
+        let has_stop = self.p.commands.iter().any(|c| c.directive == "ExecStop");
+        let oneshot = match self.service_type.as_deref() {
+            Some(t) => t == "oneshot",
+            None => !self.has_bus_name && starts == 0,
+        };
+        let message = if starts == 0 && !has_stop && !self.has_success_action {
+            Some("service has no ExecStart=, ExecStop=, or SuccessAction=")
+        } else if !oneshot && starts == 0 {
+            Some("service has no ExecStart= setting, which is only allowed for Type=oneshot services")
+        } else if !self.remain_after_exit && starts == 0 && !self.has_success_action {
+            Some("service has no ExecStart= and no SuccessAction= settings and does not have RemainAfterExit=yes set")
+        } else if !oneshot && starts > 1 {
+            Some("service has more than one ExecStart= setting, which is only allowed for Type=oneshot services")
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            let path = self.p.path.clone().unwrap_or_default();
+            self.refuse(&path, 0, format!("{message}; systemd refuses it"));
+        }
+    }
+}
+
+/// The user name DynamicUser= picks when User= is unset: the unit prefix if
+/// it is a valid (strict) user name, otherwise `_du` and a hash of it.
+pub fn dynamic_user_name(prefix: &str) -> String {
+    let strict = prefix.len() <= 31
+        && prefix
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if strict {
+        prefix.to_string()
+    } else {
+        format!("_du{:016x}", siphash24(prefix.as_bytes(), &DYNAMIC_USER_HASH_KEY))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dynamic_user_name;
+
+    #[test]
+    fn dynamic_user_names_match_systemd() {
+        assert_eq!(dynamic_user_name("capt"), "capt");
+        // Both values read from systemd-analyze 252 on this machine.
+        assert_eq!(dynamic_user_name("foo.bar"), "_du10649011993341eb");
+        assert_eq!(dynamic_user_name("9abc"), "_due2b22207e1771214");
+    }
+}

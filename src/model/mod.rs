@@ -1,0 +1,153 @@
+//! The effective privilege model of a unit: what systemd 252's loader ends
+//! with for User=, capabilities, NoNewPrivileges= and the Exec commands,
+//! with the file and line of every assignment that shaped each value.
+
+pub mod capset;
+pub mod exec;
+mod fold;
+pub mod siphash;
+pub mod specifier;
+pub mod values;
+pub mod words;
+
+pub use fold::privileges;
+
+use crate::caps::CapSet;
+use exec::ExecCommand;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Where a value came from: one assignment in one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: u32,
+    pub key: String,
+    pub value: String,
+    /// Words systemd dropped from this assignment without a word.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+    /// Index of the file in [`crate::load::Unit::files`].
+    #[serde(skip)]
+    pub file_index: usize,
+    /// Index of the assignment in that file's assignments.
+    #[serde(skip)]
+    pub assignment: usize,
+}
+
+/// A value and the assignments that made it what it is: the last one that
+/// replaced or reset it, and those merged in after.
+#[derive(Debug, Clone, Serialize)]
+pub struct Setting<T> {
+    pub value: T,
+    pub origins: Vec<Origin>,
+}
+
+impl<T> Setting<T> {
+    fn new(value: T) -> Setting<T> {
+        Setting {
+            value,
+            origins: Vec::new(),
+        }
+    }
+
+    /// The value was replaced: earlier origins no longer matter.
+    fn replace(&mut self, value: T, origin: Origin) {
+        self.value = value;
+        self.origins = vec![origin];
+    }
+
+    /// The value was changed on top of what it was.
+    fn merge(&mut self, value: T, origin: Origin) {
+        self.value = value;
+        self.origins.push(origin);
+    }
+
+    /// True when some assignment set this value.
+    pub fn is_set(&self) -> bool {
+        !self.origins.is_empty()
+    }
+}
+
+/// A problem systemd reports while loading the unit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: u32,
+    pub message: String,
+}
+
+/// One Exec* command with the setting it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Command {
+    pub directive: String,
+    #[serde(flatten)]
+    pub command: ExecCommand,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+/// Whether NoNewPrivileges= is in force, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoNewPrivileges {
+    /// NoNewPrivileges= as written.
+    pub explicit: Setting<bool>,
+    /// DynamicUser=yes forces it at load time.
+    pub implied_by_dynamic_user: bool,
+    /// Sandboxing options that make systemd set it at exec time for a
+    /// process without an effective CAP_SYS_ADMIN (a non-root User=).
+    pub implied_at_runtime_by: Vec<Origin>,
+}
+
+/// The effective privileges of one unit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Privileges {
+    pub unit: String,
+    pub path: Option<PathBuf>,
+    /// False for masked, missing or refused units; `errors` says why.
+    pub loaded: bool,
+    pub masked: bool,
+    pub errors: Vec<Problem>,
+    /// Lines and values systemd ignored with a warning.
+    pub warnings: Vec<Problem>,
+    /// Whether the unit type has an exec context at all.
+    pub has_exec_context: bool,
+    pub user: Setting<Option<String>>,
+    pub group: Setting<Option<String>>,
+    pub dynamic_user: Setting<bool>,
+    pub supplementary_groups: Setting<Vec<String>>,
+    /// After the removals by PrivateDevices= and friends.
+    pub capability_bounding_set: Setting<CapSet>,
+    /// What PrivateDevices=, ProtectClock=, ProtectKernelModules= and
+    /// ProtectKernelLogs= took out of the bounding set, by option.
+    pub removed_from_bounding_set: Vec<(String, CapSet)>,
+    pub ambient_capabilities: Setting<CapSet>,
+    pub no_new_privileges: NoNewPrivileges,
+    pub secure_bits: Setting<u8>,
+    pub private_users: Setting<bool>,
+    pub commands: Vec<Command>,
+}
+
+impl Privileges {
+    /// True when the unit's processes start as uid 0: no User= (or `root`,
+    /// `0`), and not DynamicUser= with a non-root name.
+    pub fn runs_as_root(&self) -> bool {
+        match self.user.value.as_deref() {
+            None => true,
+            Some(u) => u == "root" || u == "0",
+        }
+    }
+
+    /// NoNewPrivileges= as systemd's loader ends with it (explicit or
+    /// forced by DynamicUser=).
+    pub fn no_new_privileges(&self) -> bool {
+        self.no_new_privileges.explicit.value || self.no_new_privileges.implied_by_dynamic_user
+    }
+
+    /// Whether the main process runs with no_new_privs set, counting the
+    /// sandboxing options that imply it for a non-root user.
+    pub fn no_new_privileges_at_runtime(&self) -> bool {
+        self.no_new_privileges()
+            || (!self.runs_as_root() && !self.no_new_privileges.implied_at_runtime_by.is_empty())
+    }
+}

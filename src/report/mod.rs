@@ -1,0 +1,3 @@
+//! Output formats. Each printer reads the model; none re-parses text.
+
+pub mod show;
