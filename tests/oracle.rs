@@ -20,7 +20,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
 #[test]
 fn corpus_services_match_systemd() {
     let Some(shared) = common::shared_dir() else {
-        return common::skip("corpus_services_match_systemd", "../shared/corpus is not beside this checkout");
+        return common::skip(
+            "corpus_services_match_systemd",
+            "../shared/corpus is not beside this checkout",
+        );
     };
     let corpus = shared.join("corpus");
     let oracle = std::fs::read_to_string(corpus.join("oracle/effective.jsonl")).expect("oracle");
@@ -50,18 +53,34 @@ fn corpus_services_match_systemd() {
             check("group", serde_json::to_value(&model.group.value).unwrap());
             check("dynamic_user", Value::from(model.dynamic_user.value));
             check("capability_bounding_set", bounding);
-            check("ambient_capabilities", serde_json::to_value(model.ambient_capabilities.value).unwrap());
+            check(
+                "ambient_capabilities",
+                serde_json::to_value(model.ambient_capabilities.value).unwrap(),
+            );
             check("no_new_privileges", Value::from(model.no_new_privileges()));
-            check("secure_bits", serde_json::to_value(secure_bit_names(model.secure_bits.value)).unwrap());
+            check(
+                "secure_bits",
+                serde_json::to_value(secure_bit_names(model.secure_bits.value)).unwrap(),
+            );
         }
         compared += 1;
         match (diffs.is_empty(), known) {
-            (true, Some((_, why))) => mismatches.push(format!("{rel}: listed as a known difference ({why}) but now agrees")),
+            (true, Some((_, why))) => mismatches.push(format!(
+                "{rel}: listed as a known difference ({why}) but now agrees"
+            )),
             (false, None) => mismatches.push(format!("{rel}: {}", diffs.join("; "))),
             _ => {}
         }
     }
-    println!("compared {compared} services with systemd's oracle, {} known differences", KNOWN_DIFFERENCES.len());
+    println!(
+        "compared {compared} services with systemd's oracle, {} known differences",
+        KNOWN_DIFFERENCES.len()
+    );
     assert!(compared > 300, "the oracle has {compared} rows");
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
 }

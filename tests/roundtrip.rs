@@ -10,22 +10,37 @@ use capcheck::unit_name::UnitType;
 #[test]
 fn corpus_round_trips_byte_for_byte() {
     let Some(shared) = common::shared_dir() else {
-        return common::skip("corpus_round_trips_byte_for_byte", "../shared/corpus is not beside this checkout");
+        return common::skip(
+            "corpus_round_trips_byte_for_byte",
+            "../shared/corpus is not beside this checkout",
+        );
     };
     let mut files = 0;
     for entry in walkdir::WalkDir::new(shared.join("corpus")).sort_by_file_name() {
         let entry = entry.unwrap();
-        if !entry.file_type().is_file() || entry.path().components().any(|c| c.as_os_str() == "oracle") {
+        if !entry.file_type().is_file()
+            || entry.path().components().any(|c| c.as_os_str() == "oracle")
+        {
             continue;
         }
         let bytes = std::fs::read(entry.path()).unwrap();
         let tree = SyntaxTree::parse(bytes.clone());
         assert_eq!(tree.to_bytes(), bytes, "{}", entry.path().display());
         let covered: usize = tree.lines.iter().map(|l| l.span.len() + l.eol.len()).sum();
-        assert_eq!(covered, bytes.len(), "every byte in exactly one line: {}", entry.path().display());
+        assert_eq!(
+            covered,
+            bytes.len(),
+            "every byte in exactly one line: {}",
+            entry.path().display()
+        );
         let file = UnitFile::parse(entry.path(), bytes, UnitType::Service);
         for a in &file.assignments {
-            assert_eq!(&file.text()[a.key_span.clone()], a.key, "key span in {}", entry.path().display());
+            assert_eq!(
+                &file.text()[a.key_span.clone()],
+                a.key,
+                "key span in {}",
+                entry.path().display()
+            );
         }
         files += 1;
     }

@@ -48,7 +48,10 @@ fn lexical_cases() {
     assert_eq!(bounding(&m("L04.service")), ["CAP_CHOWN", "CAP_NET_ADMIN"]);
     let l05 = m("L05.service");
     assert_eq!(bounding(&l05), ["CAP_CHOWN", "CAP_NET_ADMIN"]);
-    assert_eq!(l05.capability_bounding_set.origins[0].line, 5, "reported at the last physical line");
+    assert_eq!(
+        l05.capability_bounding_set.origins[0].line, 5,
+        "reported at the last physical line"
+    );
     let l06 = m("L06.service");
     assert_eq!(bounding(&l06), ["CAP_CHOWN"]);
     assert!(warned(&l06, "no '='"));
@@ -67,7 +70,10 @@ fn lexical_cases() {
     assert!(warned(&l12, "outside of any section"));
     assert_eq!(user(&m("L13.service")), Some("alice"));
     assert!(refused(&m("L14.service"), "invalid section header"));
-    assert!(refused(&m("L15.service"), "bad characters in section header"));
+    assert!(refused(
+        &m("L15.service"),
+        "bad characters in section header"
+    ));
     assert!(refused(&m("L17.service"), "not valid UTF-8"));
     let l18 = m("L18.service");
     assert_eq!(user(&l18), Some("alice"));
@@ -80,7 +86,10 @@ fn lexical_cases() {
     assert!(warned(&m("L20.service"), "no '='"));
     assert_eq!(user(&m("L21.service")), Some("alice"));
     let l22 = m("L22.service");
-    assert!(l22.loaded && l22.warnings.is_empty(), "X- keys are silent; unknown keys are lint's business");
+    assert!(
+        l22.loaded && l22.warnings.is_empty(),
+        "X- keys are silent; unknown keys are lint's business"
+    );
     assert!(warned(&m("L23.service"), "no '='"));
     assert!(warned(&m("L24.service"), "no key name"));
     assert!(refused(&m("L27.service"), "invalid section header"));
@@ -110,31 +119,58 @@ fn capability_cases() {
     assert_eq!(bounding(&m("C01.service")), ["CAP_CHOWN", "CAP_NET_ADMIN"]);
     assert_eq!(bounding(&m("C02.service")), ["CAP_CHOWN"]);
     assert_eq!(bounding(&m("C03.service")), ["CAP_CHOWN"]);
-    assert_eq!(m("C04.service").capability_bounding_set.value, CapSet::EMPTY);
+    assert_eq!(
+        m("C04.service").capability_bounding_set.value,
+        CapSet::EMPTY
+    );
     assert_eq!(m("C05.service").capability_bounding_set.value, CapSet::ALL);
     let c06 = m("C06.service");
     assert_eq!(c06.capability_bounding_set.value, CapSet::EMPTY);
-    assert_eq!(c06.capability_bounding_set.origins.last().unwrap().dropped, ["CAP_NET_ADMN"]);
+    assert_eq!(
+        c06.capability_bounding_set.origins.last().unwrap().dropped,
+        ["CAP_NET_ADMN"]
+    );
     assert_eq!(m("C07.service").capability_bounding_set.value, CapSet::ALL);
     let c08 = m("C08.service");
     assert_eq!(bounding(&c08), ["CAP_CHOWN", "CAP_NET_ADMIN"]);
-    assert_eq!(c08.capability_bounding_set.origins[0].dropped, ["SYS_ADMIN"]);
-    assert_eq!(m("C09.service").capability_bounding_set.value, CapSet::EMPTY);
+    assert_eq!(
+        c08.capability_bounding_set.origins[0].dropped,
+        ["SYS_ADMIN"]
+    );
+    assert_eq!(
+        m("C09.service").capability_bounding_set.value,
+        CapSet::EMPTY
+    );
     let c10 = m("C10.service");
     assert_eq!(
         bounding(&c10),
-        ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_NET_ADMIN", "CAP_SYS_ADMIN"]
+        [
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_FOWNER",
+            "CAP_NET_ADMIN",
+            "CAP_SYS_ADMIN"
+        ]
     );
     assert_eq!(c10.capability_bounding_set.value.unnamed_bits(), [41, 63]);
     assert_eq!(c10.capability_bounding_set.origins[0].dropped, ["64"]);
     assert_eq!(bounding(&m("C11.service")), ["CAP_CHOWN", "CAP_NET_ADMIN"]);
-    assert_eq!(m("C12.service").capability_bounding_set.value, CapSet::EMPTY);
-    assert_eq!(m("C13.service").capability_bounding_set.value, CapSet::EMPTY);
+    assert_eq!(
+        m("C12.service").capability_bounding_set.value,
+        CapSet::EMPTY
+    );
+    assert_eq!(
+        m("C13.service").capability_bounding_set.value,
+        CapSet::EMPTY
+    );
     assert_eq!(bounding(&m("C14.service")), ["CAP_CHOWN"]);
     let c15 = m("C15.service");
     assert_eq!(ambient(&c15).len(), 40);
     assert!(!c15.ambient_capabilities.value.contains(12));
-    assert_eq!(c15.ambient_capabilities.value, CapSet::ALL.difference(CapSet::single(12)));
+    assert_eq!(
+        c15.ambient_capabilities.value,
+        CapSet::ALL.difference(CapSet::single(12))
+    );
     let c16 = m("C16.service");
     assert!(c16.loaded);
     assert_eq!(bounding(&c16), ["CAP_CHOWN"]);
@@ -148,12 +184,21 @@ fn capability_cases() {
     assert_eq!(c18.capability_bounding_set.origins[0].dropped, ["%i"]);
     assert_eq!(ambient(&m("C19.service")), ["CAP_CHOWN"]);
     let c20 = m("C20.service");
-    assert_eq!(c20.capability_bounding_set.value, CapSet::ALL.difference(CapSet::single(12)));
+    assert_eq!(
+        c20.capability_bounding_set.value,
+        CapSet::ALL.difference(CapSet::single(12))
+    );
     assert_eq!(bounding(&m("C21.service")), ["CAP_CHOWN"]);
-    assert_eq!(m("C22.service").capability_bounding_set.value, CapSet::EMPTY);
+    assert_eq!(
+        m("C22.service").capability_bounding_set.value,
+        CapSet::EMPTY
+    );
     let c23 = m("C23.socket");
     assert!(c23.loaded && c23.has_exec_context);
-    assert_eq!((user(&c23), bounding(&c23), ambient(&c23)), (Some("alice"), vec!["CAP_CHOWN"], vec!["CAP_CHOWN"]));
+    assert_eq!(
+        (user(&c23), bounding(&c23), ambient(&c23)),
+        (Some("alice"), vec!["CAP_CHOWN"], vec!["CAP_CHOWN"])
+    );
     assert_eq!(m("C24.service").ambient_capabilities.value, CapSet::EMPTY);
     let c25 = m("C25.service");
     assert_eq!(c25.capability_bounding_set.value, CapSet::single(41));
@@ -166,21 +211,36 @@ fn user_boolean_and_secure_bits_cases() {
     assert_eq!(user(&m("U01.service")), Some("root"));
     assert!(m("U01.service").runs_as_root());
     assert!(m("U02.service").runs_as_root());
-    assert!(refused(&m("U03.service"), "invalid user/group name or numeric ID: 00"));
+    assert!(refused(
+        &m("U03.service"),
+        "invalid user/group name or numeric ID: 00"
+    ));
     assert!(refused(&m("U04.service"), "65535"));
     let u05 = m("U05.service");
     assert!(u05.loaded && !u05.runs_as_root());
     assert!(refused(&m("U06.service"), "-1"));
     let u07 = m("U07.service");
     assert_eq!(user(&u07), ROOT);
-    assert_eq!(u07.user.origins.len(), 1, "the reset is the origin that counts");
+    assert_eq!(
+        u07.user.origins.len(),
+        1,
+        "the reset is the origin that counts"
+    );
     assert_eq!(user(&m("U08.service")), Some("nobody"));
     let u09 = m("U09.service");
-    assert_eq!((user(&u09), u09.group.value.as_deref()), (Some("root"), Some("root")));
+    assert_eq!(
+        (user(&u09), u09.group.value.as_deref()),
+        (Some("root"), Some("root"))
+    );
     assert!(u09.no_new_privileges());
     let u10 = m("capt.service");
-    assert_eq!((user(&u10), u10.group.value.as_deref()), (Some("capt"), Some("capt")));
-    assert!(u10.dynamic_user.value && u10.no_new_privileges() && !u10.no_new_privileges.explicit.value);
+    assert_eq!(
+        (user(&u10), u10.group.value.as_deref()),
+        (Some("capt"), Some("capt"))
+    );
+    assert!(
+        u10.dynamic_user.value && u10.no_new_privileges() && !u10.no_new_privileges.explicit.value
+    );
     assert_eq!(user(&m("U11.service")), Some("my user"));
     assert!(refused(&m("U12.service"), "foo:bar"));
     assert_eq!(user(&m("U14.service")), Some("a%b"));
@@ -196,14 +256,22 @@ fn user_boolean_and_secure_bits_cases() {
     let n04 = m("N04.service");
     assert!(n04.no_new_privileges() && warned(&n04, "failed to parse boolean"));
     let s01 = m("S01.service");
-    assert_eq!(secure_bit_names(s01.secure_bits.value), ["keep-caps", "noroot-locked"]);
+    assert_eq!(
+        secure_bit_names(s01.secure_bits.value),
+        ["keep-caps", "noroot-locked"]
+    );
     assert_eq!(s01.secure_bits.origins[0].dropped, ["bogus"]);
     assert!(m("S02.service").private_users.value);
     assert_eq!(m("S03.service").secure_bits.value, 0);
 }
 
 fn prefixes(p: &Privileges, i: usize) -> String {
-    p.commands[i].command.prefixes.iter().map(|x| x.as_str()).collect()
+    p.commands[i]
+        .command
+        .prefixes
+        .iter()
+        .map(|x| x.as_str())
+        .collect()
 }
 
 #[test]
@@ -211,9 +279,15 @@ fn exec_cases() {
     let e01 = m("E01.service");
     assert!(e01.loaded && !e01.runs_as_root());
     assert_eq!(prefixes(&e01, 0), "+");
-    assert!(e01.commands[0].command.escapes_user(), "the + command runs as root regardless");
+    assert!(
+        e01.commands[0].command.escapes_user(),
+        "the + command runs as root regardless"
+    );
     assert_eq!(prefixes(&m("E02.service"), 0), "!!");
-    assert!(refused(&m("E03.service"), "neither a valid executable name nor an absolute path: !/bin/true"));
+    assert!(refused(
+        &m("E03.service"),
+        "neither a valid executable name nor an absolute path: !/bin/true"
+    ));
     assert!(refused(&m("E04.service"), "!/bin/true"));
     let e05 = m("E05.service");
     assert_eq!(prefixes(&e05, 0), "-@:+");
@@ -222,8 +296,14 @@ fn exec_cases() {
     let e07 = m("E07.service");
     assert!(warned(&e07, "ignoring") && refused(&e07, "no ExecStart="));
     assert_eq!(m("E08.service").commands[0].command.path, "true");
-    assert_eq!(m("E09.service").commands[0].command.path, "/bin/E09.service");
-    assert_eq!(m("E10.service").commands[0].command.argv, ["/bin/echo", "\\q"]);
+    assert_eq!(
+        m("E09.service").commands[0].command.path,
+        "/bin/E09.service"
+    );
+    assert_eq!(
+        m("E10.service").commands[0].command.argv,
+        ["/bin/echo", "\\q"]
+    );
     let e12 = m("E12.service");
     assert_eq!(e12.commands.len(), 1);
     assert_eq!(e12.commands[0].command.path, "/bin/true");
@@ -253,7 +333,13 @@ fn dropin_template_and_mask_cases() {
     let order: Vec<String> = unit
         .dropins
         .iter()
-        .map(|d| d.path.strip_prefix(fixture("root")).unwrap().display().to_string())
+        .map(|d| {
+            d.path
+                .strip_prefix(fixture("root"))
+                .unwrap()
+                .display()
+                .to_string()
+        })
         .collect();
     assert_eq!(
         order,
@@ -269,11 +355,16 @@ fn dropin_template_and_mask_cases() {
         ],
         "D01/D02: merged by file name, first directory wins, *.conf only"
     );
-    assert!(unit.dropins[4].file.is_none(), "D03: the /dev/null drop-in shadows and adds nothing");
+    assert!(
+        unit.dropins[4].file.is_none(),
+        "D03: the /dev/null drop-in shadows and adds nothing"
+    );
     assert_eq!(user(&d01), Some("d99"));
     assert_eq!(bounding(&d01), ["CAP_CHOWN", "CAP_KILL", "CAP_NET_ADMIN"]);
     assert!(warned(&d01, "outside of any section"), "D04");
-    assert!(d01.user.origins[0].file.ends_with("etc/systemd/system/service.d/99-type.conf"));
+    assert!(d01.user.origins[0]
+        .file
+        .ends_with("etc/systemd/system/service.d/99-type.conf"));
 
     let d05 = in_root("t@root.service");
     assert_eq!(d05.unit, "t@root.service");
@@ -283,22 +374,39 @@ fn dropin_template_and_mask_cases() {
     let masked = in_root("masked.service");
     assert!(masked.masked && !masked.loaded);
     let empty = m("M01-empty.service");
-    assert!(empty.masked && !empty.loaded, "M01: an empty file is a mask");
+    assert!(
+        empty.masked && !empty.loaded,
+        "M01: an empty file is a mask"
+    );
 
     let alias = in_root("alias.service");
-    assert_eq!((alias.unit.as_str(), user(&alias)), ("real.service", Some("d99")));
+    assert_eq!(
+        (alias.unit.as_str(), user(&alias)),
+        ("real.service", Some("d99"))
+    );
     let linked = in_root("linked.service");
-    assert_eq!(linked.unit, "real2.service", "an absolute link is read inside the root");
+    assert_eq!(
+        linked.unit, "real2.service",
+        "an absolute link is read inside the root"
+    );
 }
 
 /// The fixture tree gives the same answers when systemd itself reads it.
 #[test]
 fn fixture_root_agrees_with_systemd() {
     if !common::have_systemd_analyze() {
-        return common::skip("fixture_root_agrees_with_systemd", "systemd-analyze is not installed");
+        return common::skip(
+            "fixture_root_agrees_with_systemd",
+            "systemd-analyze is not installed",
+        );
     }
     let root = format!("--root={}", fixture("root").display());
-    for unit in ["a-b-c.service", "t@root.service", "alias.service", "linked.service"] {
+    for unit in [
+        "a-b-c.service",
+        "t@root.service",
+        "alias.service",
+        "linked.service",
+    ] {
         let systemd = common::systemd_view(&[&root, unit]);
         assert!(systemd.loaded, "{unit}: systemd loaded it");
         assert_eq!(common::capcheck_view(&in_root(unit)), systemd, "{unit}");
@@ -310,7 +418,10 @@ fn fixture_root_agrees_with_systemd() {
 #[test]
 fn flat_fixtures_agree_with_systemd() {
     if !common::have_systemd_analyze() {
-        return common::skip("flat_fixtures_agree_with_systemd", "systemd-analyze is not installed");
+        return common::skip(
+            "flat_fixtures_agree_with_systemd",
+            "systemd-analyze is not installed",
+        );
     }
     let mut checked = 0;
     let mut disagreements = Vec::new();
@@ -327,7 +438,10 @@ fn flat_fixtures_agree_with_systemd() {
             ours.loaded == systemd.loaded
         };
         if !agree {
-            disagreements.push(format!("{}:\n  capcheck {ours:?}\n  systemd  {systemd:?}", path.display()));
+            disagreements.push(format!(
+                "{}:\n  capcheck {ours:?}\n  systemd  {systemd:?}",
+                path.display()
+            ));
         }
         checked += 1;
     }

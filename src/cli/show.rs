@@ -23,13 +23,10 @@ pub fn run(args: &ShowArgs) -> ExitStatus {
                 .map_err(std::io::Error::from)
                 .and_then(|_| writeln!(out))
         }
-        ShowFormat::Text => models
-            .iter()
-            .enumerate()
-            .try_for_each(|(i, m)| {
-                let sep = if i == 0 { "" } else { "\n" };
-                write!(out, "{sep}{}", show::to_text(m))
-            }),
+        ShowFormat::Text => models.iter().enumerate().try_for_each(|(i, m)| {
+            let sep = if i == 0 { "" } else { "\n" };
+            write!(out, "{sep}{}", show::to_text(m))
+        }),
     };
     if written.is_err() {
         return ExitStatus::Error;
@@ -39,7 +36,9 @@ pub fn run(args: &ShowArgs) -> ExitStatus {
     }
     if !errors.is_empty() || (args.units.operands.is_empty() && args.units.root.is_none()) {
         if args.units.operands.is_empty() && args.units.root.is_none() {
-            eprintln!("capcheck: nothing to show: give unit files, directories, unit names or --root");
+            eprintln!(
+                "capcheck: nothing to show: give unit files, directories, unit names or --root"
+            );
         }
         ExitStatus::Error
     } else if models.iter().any(|m| !m.loaded) {

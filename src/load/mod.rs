@@ -122,7 +122,9 @@ impl Loader {
                 // takes the target's name (an instance keeps its instance).
                 if let Some(target) = UnitName::parse(&target) {
                     let resolved = match (&name.instance, target.is_template()) {
-                        (Some(i), true) if !i.is_empty() => UnitName::parse(&target.with_instance(i)),
+                        (Some(i), true) if !i.is_empty() => {
+                            UnitName::parse(&target.with_instance(i))
+                        }
                         _ => Some(target),
                     };
                     if let Some(resolved) = resolved {
@@ -339,8 +341,17 @@ fn chop_dashed_prefix(prefix: &str) -> Option<String> {
 /// systemd skips hidden files and package-manager backups in conf dirs.
 fn is_hidden_or_backup(name: &str) -> bool {
     const BACKUP_SUFFIXES: [&str; 11] = [
-        "~", ".rpmnew", ".rpmsave", ".rpmorig", ".dpkg-old", ".dpkg-new", ".dpkg-tmp",
-        ".dpkg-dist", ".dpkg-bak", ".dpkg-backup", ".swp",
+        "~",
+        ".rpmnew",
+        ".rpmsave",
+        ".rpmorig",
+        ".dpkg-old",
+        ".dpkg-new",
+        ".dpkg-tmp",
+        ".dpkg-dist",
+        ".dpkg-bak",
+        ".dpkg-backup",
+        ".swp",
     ];
     name.starts_with('.') || BACKUP_SUFFIXES.iter().any(|s| name.ends_with(s))
 }
@@ -357,7 +368,12 @@ mod tests {
         );
         assert_eq!(
             dropin_dir_names("a-b@x.service"),
-            ["a-b@x.service.d", "a-b@.service.d", "a-@x.service.d", "a-@.service.d"]
+            [
+                "a-b@x.service.d",
+                "a-b@.service.d",
+                "a-@x.service.d",
+                "a-@.service.d"
+            ]
         );
         assert_eq!(dropin_dir_names("-a.service"), ["-a.service.d"]);
         assert_eq!(dropin_dir_names("plain.socket"), ["plain.socket.d"]);

@@ -21,7 +21,8 @@ impl Scope {
 
     fn search_path(&self) -> SearchPath {
         if self.user_manager {
-            let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+            let home =
+                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
             SearchPath::user(self.root(), &home)
         } else {
             SearchPath::system(self.root())
@@ -117,16 +118,19 @@ fn file_target(path: &Path, scope: &Scope) -> Result<Target, String> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or("not a unit file path")?;
-    let mut name = UnitName::parse(file_name)
-        .ok_or_else(|| format!("'{file_name}' is not a unit file name (no known unit type suffix)"))?;
+    let mut name = UnitName::parse(file_name).ok_or_else(|| {
+        format!("'{file_name}' is not a unit file name (no known unit type suffix)")
+    })?;
     if name.is_template() {
         name = UnitName::parse(&name.with_instance("i")).expect("an instance of a valid template");
     }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     Ok(Target {
         name,
-        loader: scope.loader(Some(&dir)),
+        loader: scope.loader(Some(dir)),
     })
 }
 

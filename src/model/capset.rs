@@ -104,15 +104,39 @@ mod tests {
     #[test]
     fn confirmed_merge_cases() {
         use CapList::*;
-        assert_eq!(names(fold(Bounding, &["CAP_CHOWN", "CAP_NET_ADMIN"])), ["CAP_CHOWN", "CAP_NET_ADMIN"]);
-        assert_eq!(names(fold(Bounding, &["~CAP_NET_ADMIN", "CAP_NET_ADMIN", "CAP_CHOWN"])), ["CAP_CHOWN"]);
-        assert_eq!(names(fold(Bounding, &["CAP_CHOWN CAP_NET_ADMIN", "~CAP_NET_ADMIN"])), ["CAP_CHOWN"]);
+        assert_eq!(
+            names(fold(Bounding, &["CAP_CHOWN", "CAP_NET_ADMIN"])),
+            ["CAP_CHOWN", "CAP_NET_ADMIN"]
+        );
+        assert_eq!(
+            names(fold(
+                Bounding,
+                &["~CAP_NET_ADMIN", "CAP_NET_ADMIN", "CAP_CHOWN"]
+            )),
+            ["CAP_CHOWN"]
+        );
+        assert_eq!(
+            names(fold(
+                Bounding,
+                &["CAP_CHOWN CAP_NET_ADMIN", "~CAP_NET_ADMIN"]
+            )),
+            ["CAP_CHOWN"]
+        );
         assert_eq!(fold(Bounding, &[""]), CapSet::EMPTY);
         assert_eq!(fold(Bounding, &["CAP_CHOWN", "~"]), CapSet::ALL);
-        assert_eq!(fold(Bounding, &["CAP_CHOWN", "CAP_NET_ADMN"]), CapSet::EMPTY);
+        assert_eq!(
+            fold(Bounding, &["CAP_CHOWN", "CAP_NET_ADMN"]),
+            CapSet::EMPTY
+        );
         assert_eq!(fold(Bounding, &["CAP_CHOWN", "~CAP_NET_ADMN"]), CapSet::ALL);
-        assert_eq!(fold(Ambient, &["CAP_NET_ADMIN", "CAP_NET_BIND"]), CapSet::EMPTY);
-        assert_eq!(fold(Ambient, &["CAP_NET_ADMIN", "", "CAP_CHOWN"]), CapSet::single(0));
+        assert_eq!(
+            fold(Ambient, &["CAP_NET_ADMIN", "CAP_NET_BIND"]),
+            CapSet::EMPTY
+        );
+        assert_eq!(
+            fold(Ambient, &["CAP_NET_ADMIN", "", "CAP_CHOWN"]),
+            CapSet::single(0)
+        );
         let c20 = fold(Bounding, &["~CAP_SYS_ADMIN CAP_NET_ADMIN", "CAP_SYS_ADMIN"]);
         assert_eq!(c20, CapSet::ALL.difference(CapSet::single(12)));
         let c15 = fold(Ambient, &["~CAP_NET_ADMIN"]);

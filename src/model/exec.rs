@@ -146,7 +146,8 @@ pub fn parse_exec(value: &str, specifiers: &SpecifierContext) -> ExecAssignment 
                 Ok(Some(word)) => match specifiers.expand(&word) {
                     Ok(w) => argv.push(w),
                     Err(e) => {
-                        let problem = fail(format!("failed to resolve specifier %{} in '{word}'", e.0));
+                        let problem =
+                            fail(format!("failed to resolve specifier %{} in '{word}'", e.0));
                         return ExecAssignment::Commands(commands, Some(problem));
                     }
                 },
@@ -226,13 +227,14 @@ fn invalid_executable(path: &str) -> Option<String> {
         .chars()
         .any(|c| (c as u32) < 0x20 || c == '\u{7f}' || matches!(c, '"' | '\'' | '\\'))
     {
-        return Some(format!("executable name contains special characters: {path}"));
+        return Some(format!(
+            "executable name contains special characters: {path}"
+        ));
     }
     if path.ends_with('/') {
         return Some(format!("executable path specifies a directory: {path}"));
     }
-    let valid_file_name =
-        path != "." && path != ".." && !path.contains('/') && path.len() <= 255;
+    let valid_file_name = path != "." && path != ".." && !path.contains('/') && path.len() <= 255;
     if !path.starts_with('/') && !valid_file_name {
         return Some(format!(
             "neither a valid executable name nor an absolute path: {path}"

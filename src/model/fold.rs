@@ -25,7 +25,12 @@ fn exec_directives(unit_type: UnitType) -> &'static [&'static str] {
             "ExecStop",
             "ExecStopPost",
         ],
-        UnitType::Socket => &["ExecStartPre", "ExecStartPost", "ExecStopPre", "ExecStopPost"],
+        UnitType::Socket => &[
+            "ExecStartPre",
+            "ExecStartPost",
+            "ExecStopPre",
+            "ExecStopPost",
+        ],
         UnitType::Mount => &["ExecMount", "ExecUnmount", "ExecRemount"],
         UnitType::Swap => &["ExecActivate", "ExecDeactivate"],
         _ => &[],
@@ -87,7 +92,9 @@ pub fn privileges(unit: &Unit) -> Privileges {
                 message: format!("unit {} not found in the search path", unit.name),
             });
         }
-        Fragment::Unreadable(path, error) => fold.refuse(path, 0, format!("cannot read unit file: {error}")),
+        Fragment::Unreadable(path, error) => {
+            fold.refuse(path, 0, format!("cannot read unit file: {error}"))
+        }
     }
     for (file_index, file) in unit.files().enumerate() {
         let is_fragment = file_index == 0 && matches!(unit.fragment, Fragment::File(_));
@@ -157,7 +164,10 @@ impl<'u> Fold<'u> {
                 private_users: Setting::new(false),
                 commands: Vec::new(),
             },
-            exec_section: unit_type.has_exec_context().then(|| unit_type.own_section()).flatten(),
+            exec_section: unit_type
+                .has_exec_context()
+                .then(|| unit_type.own_section())
+                .flatten(),
             booleans,
             lists: RUNTIME_NNP_LISTS.iter().map(|k| (*k, None)).collect(),
             service_type: None,
@@ -235,9 +245,8 @@ impl<'u> Fold<'u> {
 
     /// Settings outside the exec section that decide whether a service loads.
     fn other_assignment(&mut self, section: &str, a: &Assignment) {
-        match (section, a.key.as_str()) {
-            ("Unit", "SuccessAction") => self.has_success_action = !a.value.is_empty() && a.value != "none",
-            _ => {}
+        if section == "Unit" && a.key == "SuccessAction" {
+            self.has_success_action = !a.value.is_empty() && a.value != "none";
         }
     }
 
@@ -259,19 +268,26 @@ impl<'u> Fold<'u> {
         let value = a.value.as_str();
         match key {
             "User" | "Group" => {
-                let setting = if key == "User" { &mut self.p.user } else { &mut self.p.group };
+                let setting = if key == "User" {
+                    &mut self.p.user
+                } else {
+                    &mut self.p.group
+                };
                 if value.is_empty() {
                     setting.replace(None, origin);
                     return Ok(());
                 }
-                let expanded = self
-                    .specifiers()
-                    .expand(value)
-                    .map_err(|e| format!("failed to resolve unit specifier %{} in {key}={value}", e.0))?;
+                let expanded = self.specifiers().expand(value).map_err(|e| {
+                    format!("failed to resolve unit specifier %{} in {key}={value}", e.0)
+                })?;
                 if !valid_user_group_name(&expanded) {
                     return Err(format!("invalid user/group name or numeric ID: {expanded}"));
                 }
-                let setting = if key == "User" { &mut self.p.user } else { &mut self.p.group };
+                let setting = if key == "User" {
+                    &mut self.p.user
+                } else {
+                    &mut self.p.group
+                };
                 setting.replace(Some(expanded), origin);
             }
             "DynamicUser" => {
@@ -286,10 +302,9 @@ impl<'u> Fold<'u> {
                 }
                 let mut groups = self.p.supplementary_groups.value.clone();
                 for word in words(value, Unescape::Literal).0 {
-                    let g = self
-                        .specifiers()
-                        .expand(&word)
-                        .map_err(|e| format!("failed to resolve unit specifier %{} in {word}", e.0))?;
+                    let g = self.specifiers().expand(&word).map_err(|e| {
+                        format!("failed to resolve unit specifier %{} in {word}", e.0)
+                    })?;
                     if !valid_user_group_name(&g) {
                         return Err(format!("invalid user/group name or numeric ID: {g}"));
                     }
@@ -312,7 +327,11 @@ impl<'u> Fold<'u> {
             }
             "NoNewPrivileges" => match parse_boolean(value) {
                 Some(v) => self.p.no_new_privileges.explicit.replace(v, origin),
-                None => self.warn(&origin.file, a.line, format!("failed to parse boolean value, ignoring: {value}")),
+                None => self.warn(
+                    &origin.file,
+                    a.line,
+                    format!("failed to parse boolean value, ignoring: {value}"),
+                ),
             },
             "SecureBits" => {
                 let (bits, dropped) = parse_secure_bits(value);
@@ -368,7 +387,11 @@ impl<'u> Fold<'u> {
                 Some(v) => setting.replace(v, origin),
                 None => {
                     let file = origin.file.clone();
-                    self.warn(&file, a.line, format!("failed to parse boolean value, ignoring: {value}"));
+                    self.warn(
+                        &file,
+                        a.line,
+                        format!("failed to parse boolean value, ignoring: {value}"),
+                    );
                 }
             }
             return;
@@ -383,7 +406,11 @@ impl<'u> Fold<'u> {
                 Some(v) => v,
                 None => !value.is_empty(),
             };
-            if let Some((_, last)) = self.lists.iter_mut().find(|(k, _)| *k == "RestrictNamespaces") {
+            if let Some((_, last)) = self
+                .lists
+                .iter_mut()
+                .find(|(k, _)| *k == "RestrictNamespaces")
+            {
                 *last = restricts.then_some(origin);
             } else if restricts {
                 self.lists.push(("RestrictNamespaces", Some(origin)));
@@ -424,7 +451,9 @@ impl<'u> Fold<'u> {
             let taken = bounding.value.intersection(removes);
             bounding.value = bounding.value.difference(removes);
             if !taken.is_empty() {
-                self.p.removed_from_bounding_set.push((option.to_string(), taken));
+                self.p
+                    .removed_from_bounding_set
+                    .push((option.to_string(), taken));
             }
         }
         self.p.private_users = self.boolean("PrivateUsers").clone();
@@ -490,7 +519,10 @@ pub fn dynamic_user_name(prefix: &str) -> String {
     if strict {
         prefix.to_string()
     } else {
-        format!("_du{:016x}", siphash24(prefix.as_bytes(), &DYNAMIC_USER_HASH_KEY))
+        format!(
+            "_du{:016x}",
+            siphash24(prefix.as_bytes(), &DYNAMIC_USER_HASH_KEY)
+        )
     }
 }
 

@@ -58,7 +58,11 @@ impl SpecifierContext<'_> {
             'j' => n.prefix.rsplit('-').next().unwrap_or_default().to_string(),
             'J' => unescape(n.prefix.rsplit('-').next().unwrap_or_default()),
             'f' => {
-                let stem = if n.is_instance() { &instance } else { &n.prefix };
+                let stem = if n.is_instance() {
+                    &instance
+                } else {
+                    &n.prefix
+                };
                 let unescaped = unescape(stem);
                 if unescaped.starts_with('/') {
                     unescaped

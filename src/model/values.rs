@@ -89,10 +89,29 @@ mod tests {
 
     #[test]
     fn user_names_follow_the_relaxed_rules() {
-        for ok in ["root", "0", "4294967294", "my user", "Alice.Smith", "alice # comment", "+5"] {
+        for ok in [
+            "root",
+            "0",
+            "4294967294",
+            "my user",
+            "Alice.Smith",
+            "alice # comment",
+            "+5",
+        ] {
             assert!(valid_user_group_name(ok), "{ok}");
         }
-        for bad in ["00", "65535", "-1", "foo:bar", "a/b", "", "4294967295", "..", "-", "a\tb"] {
+        for bad in [
+            "00",
+            "65535",
+            "-1",
+            "foo:bar",
+            "a/b",
+            "",
+            "4294967295",
+            "..",
+            "-",
+            "a\tb",
+        ] {
             assert!(!valid_user_group_name(bad), "{bad}");
         }
     }

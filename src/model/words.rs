@@ -167,7 +167,10 @@ mod tests {
 
     #[test]
     fn backslash_is_literal_without_c_escapes() {
-        assert_eq!(w("CAP\\_CHOWN CAP_CH\\x4fWN").0, ["CAP_CHOWN", "CAP_CHx4fWN"]);
+        assert_eq!(
+            w("CAP\\_CHOWN CAP_CH\\x4fWN").0,
+            ["CAP_CHOWN", "CAP_CHx4fWN"]
+        );
     }
 
     #[test]

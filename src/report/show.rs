@@ -11,7 +11,10 @@ pub fn to_json(p: &Privileges) -> Value {
     let mut sources = Map::new();
     let mut add = |name: &str, origins: &[Origin]| {
         if !origins.is_empty() {
-            sources.insert(name.to_string(), serde_json::to_value(origins).expect("origins serialise"));
+            sources.insert(
+                name.to_string(),
+                serde_json::to_value(origins).expect("origins serialise"),
+            );
         }
     };
     add("User", &p.user.origins);
@@ -85,7 +88,11 @@ fn origins(origins: &[Origin]) -> String {
 }
 
 fn row<T>(out: &mut String, label: &str, value: String, setting: &Setting<T>) {
-    let _ = writeln!(out, "  {label:<22} {value:<40} {}", origins(&setting.origins));
+    let _ = writeln!(
+        out,
+        "  {label:<22} {value:<40} {}",
+        origins(&setting.origins)
+    );
 }
 
 fn capset(set: CapSet) -> String {
@@ -105,7 +112,11 @@ fn yes_no(v: bool) -> String {
 /// The text report for one unit.
 pub fn to_text(p: &Privileges) -> String {
     let mut out = String::new();
-    let path = p.path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let path = p
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let _ = writeln!(out, "{} ({path})", p.unit);
     if !p.loaded {
         let _ = writeln!(out, "  not loaded:");
@@ -114,15 +125,36 @@ pub fn to_text(p: &Privileges) -> String {
         }
     }
     for w in &p.warnings {
-        let _ = writeln!(out, "  warning: {}:{}: {}", w.file.display(), w.line, w.message);
+        let _ = writeln!(
+            out,
+            "  warning: {}:{}: {}",
+            w.file.display(),
+            w.line,
+            w.message
+        );
     }
     if p.masked || !p.has_exec_context {
         return out;
     }
     let unset = || "(unset: root)".to_string();
-    row(&mut out, "User", p.user.value.clone().unwrap_or_else(unset), &p.user);
-    row(&mut out, "Group", p.group.value.clone().unwrap_or_else(|| "(unset)".into()), &p.group);
-    row(&mut out, "DynamicUser", yes_no(p.dynamic_user.value), &p.dynamic_user);
+    row(
+        &mut out,
+        "User",
+        p.user.value.clone().unwrap_or_else(unset),
+        &p.user,
+    );
+    row(
+        &mut out,
+        "Group",
+        p.group.value.clone().unwrap_or_else(|| "(unset)".into()),
+        &p.group,
+    );
+    row(
+        &mut out,
+        "DynamicUser",
+        yes_no(p.dynamic_user.value),
+        &p.dynamic_user,
+    );
     row(
         &mut out,
         "SupplementaryGroups",
@@ -149,17 +181,31 @@ pub fn to_text(p: &Privileges) -> String {
         yes_no(p.no_new_privileges()),
         yes_no(p.no_new_privileges_at_runtime())
     );
-    row(&mut out, "NoNewPrivileges", nnp, &p.no_new_privileges.explicit);
+    row(
+        &mut out,
+        "NoNewPrivileges",
+        nnp,
+        &p.no_new_privileges.explicit,
+    );
     let bits = secure_bit_names(p.secure_bits.value).join(" ");
     row(&mut out, "SecureBits", bits, &p.secure_bits);
-    row(&mut out, "PrivateUsers", yes_no(p.private_users.value), &p.private_users);
+    row(
+        &mut out,
+        "PrivateUsers",
+        yes_no(p.private_users.value),
+        &p.private_users,
+    );
     for c in &p.commands {
         let prefixes: String = c.command.prefixes.iter().map(|x| x.as_str()).collect();
         // With `@`, argv[0] differs from the path; show both then.
         let line = if c.command.argv.first() == Some(&c.command.path) {
             format!("{prefixes}{}", shell_words(&c.command.argv))
         } else {
-            format!("{prefixes}{} {}", c.command.path, shell_words(&c.command.argv))
+            format!(
+                "{prefixes}{} {}",
+                c.command.path,
+                shell_words(&c.command.argv)
+            )
         };
         let _ = writeln!(
             out,

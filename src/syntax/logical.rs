@@ -55,7 +55,11 @@ pub struct UnitFile {
 
 impl UnitFile {
     /// Reads `bytes` as a file of a unit of type `unit_type`.
-    pub fn parse(path: impl AsRef<Path>, bytes: impl Into<std::sync::Arc<[u8]>>, unit_type: UnitType) -> UnitFile {
+    pub fn parse(
+        path: impl AsRef<Path>,
+        bytes: impl Into<std::sync::Arc<[u8]>>,
+        unit_type: UnitType,
+    ) -> UnitFile {
         let tree = SyntaxTree::parse(bytes);
         let mut reader = Reader {
             tree: &tree,
@@ -127,7 +131,8 @@ impl Logical {
             let lo = range.start.max(logical_start);
             let hi = range.end.min(logical_end);
             if lo < hi {
-                let piece = source_start + (lo - logical_start)..source_start + (hi - logical_start);
+                let piece =
+                    source_start + (lo - logical_start)..source_start + (hi - logical_start);
                 match out.last_mut() {
                     Some(last) if last.end == piece.start => last.end = piece.end,
                     _ => out.push(piece),
@@ -202,7 +207,8 @@ impl Reader<'_> {
                 ..Logical::default()
             });
             let piece_end = continuation.map_or(content.end, |c| c + 1);
-            if !logical.text.is_empty() && logical.text.len() + (piece_end - start) > LONG_LINE_MAX {
+            if !logical.text.is_empty() && logical.text.len() + (piece_end - start) > LONG_LINE_MAX
+            {
                 self.issue(
                     SyntaxIssueKind::ContinuationTooLong,
                     line.number,
@@ -300,13 +306,15 @@ impl Reader<'_> {
         let value_raw = &trimmed[eq + 1..];
         let value = value_raw.trim_matches(is_blank);
         let key_start = stripped.start;
-        let value_start =
-            stripped.start + eq + 1 + (value_raw.len() - value_raw.trim_start_matches(is_blank).len());
+        let value_start = stripped.start
+            + eq
+            + 1
+            + (value_raw.len() - value_raw.trim_start_matches(is_blank).len());
         let value_range = value_start..value_start + value.len();
         let value_spans = if value.is_empty() {
             let equals = stripped.start + eq;
             let at = logical.source_span(equals..equals + 1, whole.end).end;
-            vec![at..at]
+            std::iter::once(at..at).collect()
         } else {
             logical.to_source(value_range)
         };

@@ -56,9 +56,7 @@ impl Source {
 
     pub fn has_invalid_utf8_in(&self, span: &Range<usize>) -> bool {
         let first = self.invalid_utf8.partition_point(|&i| i < span.start);
-        self.invalid_utf8
-            .get(first)
-            .is_some_and(|&i| i < span.end)
+        self.invalid_utf8.get(first).is_some_and(|&i| i < span.end)
     }
 }
 
@@ -237,7 +235,15 @@ mod tests {
         let cont: Vec<bool> = tree
             .lines
             .iter()
-            .map(|l| matches!(l.kind, LineKind::Text { continuation: Some(_), .. }))
+            .map(|l| {
+                matches!(
+                    l.kind,
+                    LineKind::Text {
+                        continuation: Some(_),
+                        ..
+                    }
+                )
+            })
             .collect();
         assert_eq!(cont, vec![true, false, true]);
     }

@@ -87,9 +87,11 @@ pub fn systemd_view(args: &[&str]) -> SystemdView {
         if !in_dump || !line.starts_with("\t\t") {
             continue;
         }
-        let Some((key, value)) = line.trim().split_once(": ").or_else(|| {
-            line.trim().strip_suffix(':').map(|k| (k, ""))
-        }) else {
+        let Some((key, value)) = line
+            .trim()
+            .split_once(": ")
+            .or_else(|| line.trim().strip_suffix(':').map(|k| (k, "")))
+        else {
             continue;
         };
         let value = value.to_string();
