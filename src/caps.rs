@@ -191,6 +191,14 @@ impl fmt::Display for CapSet {
             return f.write_str("(none)");
         }
         let names: Vec<&str> = self.iter().map(|c| c.name.as_str()).collect();
+        if names.len() > 30 {
+            let missing: Vec<&str> = CapSet::KNOWN
+                .difference(*self)
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            return write!(f, "all but {}", missing.join(" "));
+        }
         f.write_str(&names.join(" "))
     }
 }

@@ -5,9 +5,14 @@
 //! a unit) → [`model`] (effective privileges) → [`report`].
 
 pub mod caps;
+pub mod checks;
 pub mod cli;
+pub mod config;
+pub mod finding;
+pub mod lint;
 pub mod load;
 pub mod model;
 pub mod report;
+pub mod suppress;
 pub mod syntax;
 pub mod unit_name;

@@ -14,9 +14,91 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Find over-privileged services and settings that silently do nothing.
+    Lint(LintArgs),
     /// Print each unit's effective privileges as systemd 252 reads them,
     /// with the file and line every value came from.
     Show(ShowArgs),
+    /// List the checks.
+    Rules(RulesArgs),
+    /// Print a check's documentation.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    #[command(flatten)]
+    pub units: UnitSelection,
+
+    /// The file name a unit read from standard input (`-`) stands for.
+    #[arg(long, value_name = "PATH")]
+    pub stdin_filename: Option<PathBuf>,
+
+    /// Output format (default: full; github when GITHUB_ACTIONS=true).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::report::Format>,
+
+    /// Write the report to this file instead of standard output.
+    #[arg(long, value_name = "PATH")]
+    pub output_file: Option<PathBuf>,
+
+    /// Exit 0 even when there are findings (2 stays 2).
+    #[arg(long)]
+    pub exit_zero: bool,
+
+    /// The lowest severity that makes the exit status 1 [default: warning].
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<crate::finding::Severity>,
+
+    /// Checks to run: codes, code prefixes (CAP3) or names; comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
+    pub select: Vec<String>,
+
+    /// Checks not to run.
+    #[arg(long, value_delimiter = ',', value_name = "CHECKS")]
+    pub ignore: Vec<String>,
+
+    /// The configuration file (default: capcheck.toml or .capcheck.toml in
+    /// the current directory or an ancestor).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Ignore every configuration file.
+    #[arg(long, conflicts_with = "config")]
+    pub isolated: bool,
+
+    /// The platform the units run on (talos, kubernetes-restricted,
+    /// kubernetes-baseline).
+    #[arg(long, value_name = "NAME")]
+    pub platform: Option<String>,
+
+    /// When to use colour (auto honours NO_COLOR and terminals).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Print findings only, no summary line.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A check's code or name.
+    pub code: String,
 }
 
 /// Which units to read.

@@ -2,6 +2,8 @@
 //! exit code.
 
 pub mod args;
+mod lint;
+mod rules;
 mod show;
 
 use clap::Parser;
@@ -30,6 +32,9 @@ impl From<ExitStatus> for ExitCode {
 pub fn run() -> ExitStatus {
     let cli = args::Cli::parse();
     match cli.command {
+        args::Command::Lint(a) => lint::run(&a),
         args::Command::Show(a) => show::run(&a),
+        args::Command::Rules(a) => rules::list(&a),
+        args::Command::Explain(a) => rules::explain(&a),
     }
 }

@@ -149,6 +149,23 @@ impl Loader {
         }
     }
 
+    /// Loads `name` with the fragment given as bytes (standard input)
+    /// instead of read from the search path; drop-ins are still found.
+    pub fn load_with_fragment(&self, name: &UnitName, path: &Path, bytes: Vec<u8>) -> Unit {
+        let fragment = if bytes.is_empty() {
+            Fragment::Masked(path.to_path_buf())
+        } else {
+            Fragment::File(UnitFile::parse(path, bytes, name.unit_type))
+        };
+        Unit {
+            name: name.clone(),
+            aliases: Vec::new(),
+            fragment,
+            dropins: self.dropins(name, &[]),
+            user_manager: self.user_manager,
+        }
+    }
+
     /// Reads a fragment; an empty regular file is a mask.
     fn read_file(&self, path: &Path, unit_type: UnitType) -> Fragment {
         match read_unit_bytes(path) {
@@ -170,17 +187,18 @@ impl Loader {
 
     /// Follows symlinks from `path`; the name is the last link target's
     /// file name (an alias changes it).
-    fn follow(&self, mut path: PathBuf, name: &str) -> Located {
+    fn follow(&self, start: PathBuf, name: &str) -> Located {
         let mut name = name.to_string();
+        let mut path = start.clone();
         for _ in 0..MAX_SYMLINK_HOPS {
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                return Located::Broken(path, ReadError::DanglingSymlink);
+                return Located::Broken(start, ReadError::DanglingSymlink);
             };
             if !meta.file_type().is_symlink() {
                 return Located::File { path, name };
             }
             let Ok(target) = std::fs::read_link(&path) else {
-                return Located::Broken(path, ReadError::DanglingSymlink);
+                return Located::Broken(start, ReadError::DanglingSymlink);
             };
             if target == Path::new("/dev/null") {
                 return Located::Masked(path);
@@ -194,7 +212,7 @@ impl Loader {
                 path.parent().unwrap_or(Path::new("/")).join(target)
             };
         }
-        Located::Broken(path, ReadError::SymlinkLoop)
+        Located::Broken(start, ReadError::SymlinkLoop)
     }
 
     /// The drop-in directories of a unit, in systemd's search order.

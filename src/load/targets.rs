@@ -49,12 +49,28 @@ pub struct TargetError {
 pub struct Target {
     pub name: UnitName,
     pub loader: Loader,
+    /// The fragment's text when it comes from standard input, with the
+    /// path it stands for.
+    pub stdin: Option<(PathBuf, Vec<u8>)>,
 }
 
 impl Target {
     pub fn load(&self) -> Unit {
-        self.loader.load(&self.name)
+        match &self.stdin {
+            Some((path, bytes)) => self
+                .loader
+                .load_with_fragment(&self.name, path, bytes.clone()),
+            None => self.loader.load(&self.name),
+        }
     }
+}
+
+/// A unit read from standard input, standing for the file `path` (its
+/// name gives the unit type; its directory joins the search path).
+pub fn stdin_target(path: &Path, bytes: Vec<u8>, scope: &Scope) -> Result<Target, String> {
+    let mut target = file_target(path, scope)?;
+    target.stdin = Some((path.to_path_buf(), bytes));
+    Ok(target)
 }
 
 /// Resolves operands. With no operands and a `--root`, every unit in the
@@ -70,6 +86,7 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
                 targets.push(Target {
                     name,
                     loader: loader.clone(),
+                    stdin: None,
                 });
             }
         }
@@ -93,6 +110,7 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
                 Some(name) => targets.push(Target {
                     name,
                     loader: scope.loader(None),
+                    stdin: None,
                 }),
                 None => errors.push(TargetError {
                     operand: operand.clone(),
@@ -131,6 +149,7 @@ fn file_target(path: &Path, scope: &Scope) -> Result<Target, String> {
     Ok(Target {
         name,
         loader: scope.loader(Some(dir)),
+        stdin: None,
     })
 }
 

@@ -7,7 +7,7 @@ use super::siphash::siphash24;
 use super::specifier::SpecifierContext;
 use super::values::{parse_boolean, parse_secure_bits, valid_user_group_name};
 use super::words::{words, Unescape};
-use super::{Command, NoNewPrivileges, Origin, Privileges, Problem, Setting};
+use super::{Command, NoNewPrivileges, Origin, Privileges, Problem, ProblemKind, Setting};
 use crate::caps::CapSet;
 use crate::load::{Fragment, Unit};
 use crate::syntax::logical::{Assignment, UnitFile};
@@ -63,8 +63,9 @@ const RUNTIME_NNP_BOOLEANS: [&str; 10] = [
 
 /// List options that imply no_new_privs when set to anything (an empty
 /// assignment resets them).
-const RUNTIME_NNP_LISTS: [&str; 4] = [
+const RUNTIME_NNP_LISTS: [&str; 5] = [
     "RestrictAddressFamilies",
+    "RestrictNamespaces",
     "SystemCallArchitectures",
     "SystemCallFilter",
     "SystemCallLog",
@@ -82,19 +83,16 @@ pub fn privileges(unit: &Unit) -> Privileges {
         Fragment::File(_) => {}
         Fragment::Masked(path) => {
             fold.p.masked = true;
-            fold.refuse(path, 0, "unit is masked".to_string());
+            fold.refuse(Problem::load(path, "unit is masked".to_string()));
         }
         Fragment::NotFound => {
-            fold.p.loaded = false;
-            fold.p.errors.push(Problem {
-                file: Default::default(),
-                line: 0,
-                message: format!("unit {} not found in the search path", unit.name),
-            });
+            let message = format!("unit {} not found in the search path", unit.name);
+            fold.refuse(Problem::load(std::path::Path::new(""), message));
         }
-        Fragment::Unreadable(path, error) => {
-            fold.refuse(path, 0, format!("cannot read unit file: {error}"))
-        }
+        Fragment::Unreadable(path, error) => fold.refuse(Problem::load(
+            path,
+            format!("cannot read unit file: {error}"),
+        )),
     }
     for (file_index, file) in unit.files().enumerate() {
         let is_fragment = file_index == 0 && matches!(unit.fragment, Fragment::File(_));
@@ -105,11 +103,8 @@ pub fn privileges(unit: &Unit) -> Privileges {
     }
     for dropin in &unit.dropins {
         if let Some(error) = &dropin.error {
-            fold.p.warnings.push(Problem {
-                file: dropin.path.clone(),
-                line: 0,
-                message: format!("drop-in skipped: {error}"),
-            });
+            let problem = Problem::load(&dropin.path, format!("drop-in skipped: {error}"));
+            fold.p.warnings.push(problem);
         }
     }
     fold.finish();
@@ -177,35 +172,49 @@ impl<'u> Fold<'u> {
         }
     }
 
-    fn refuse(&mut self, file: &std::path::Path, line: u32, message: String) {
+    fn refuse(&mut self, problem: Problem) {
         self.p.loaded = false;
-        self.p.errors.push(Problem {
-            file: file.to_path_buf(),
-            line,
-            message,
-        });
+        self.p.errors.push(problem);
     }
 
-    fn warn(&mut self, file: &std::path::Path, line: u32, message: String) {
-        self.p.warnings.push(Problem {
-            file: file.to_path_buf(),
-            line,
+    /// A value problem at an assignment.
+    fn value_problem(&self, file_index: usize, a: &Assignment, message: String) -> Problem {
+        Problem {
+            file: self
+                .unit
+                .files()
+                .nth(file_index)
+                .map(|f| f.path.clone())
+                .unwrap_or_default(),
+            line: a.line,
             message,
-        });
+            kind: ProblemKind::Value,
+            fatal: false,
+            key: Some(a.key.clone()),
+            at: Some((file_index, a.span.clone())),
+        }
     }
 
     fn file(&mut self, file_index: usize, file: &UnitFile, is_fragment: bool) {
         for issue in &file.issues {
+            let mut problem = Problem {
+                file: file.path.clone(),
+                line: issue.line,
+                message: issue.message.clone(),
+                kind: ProblemKind::Syntax,
+                fatal: issue.kind.is_fatal(),
+                key: None,
+                at: Some((file_index, issue.span.clone())),
+            };
             if issue.kind.is_fatal() && is_fragment {
-                self.refuse(&file.path, issue.line, issue.message.clone());
-            } else if issue.kind.is_fatal() {
-                self.warn(
-                    &file.path,
-                    issue.line,
-                    format!("{}; the rest of this drop-in is skipped", issue.message),
-                );
+                self.refuse(problem);
             } else {
-                self.warn(&file.path, issue.line, issue.message.clone());
+                if issue.kind.is_fatal() {
+                    problem
+                        .message
+                        .push_str("; the rest of this drop-in is skipped");
+                }
+                self.p.warnings.push(problem);
             }
         }
         for (index, a) in file.assignments.iter().enumerate() {
@@ -226,19 +235,27 @@ impl<'u> Fold<'u> {
                 self.exec_assignment(a, origin)
             } else {
                 self.other_assignment(&section.name, a);
-                Ok(())
+                Ok(None)
             };
-            if let Err(message) = result {
-                if is_fragment {
-                    self.refuse(&file.path, a.line, message);
-                } else {
-                    self.warn(
-                        &file.path,
-                        a.line,
-                        format!("{message}; the rest of this drop-in is skipped"),
-                    );
+            match result {
+                Ok(None) => {}
+                Ok(Some(warning)) => {
+                    let problem = self.value_problem(file_index, a, warning);
+                    self.p.warnings.push(problem);
                 }
-                return;
+                Err(message) if is_fragment => {
+                    let mut problem = self.value_problem(file_index, a, message);
+                    problem.fatal = true;
+                    self.refuse(problem);
+                    return;
+                }
+                Err(message) => {
+                    let message = format!("{message}; the rest of this drop-in is skipped");
+                    let mut problem = self.value_problem(file_index, a, message);
+                    problem.fatal = true;
+                    self.p.warnings.push(problem);
+                    return;
+                }
             }
         }
     }
@@ -261,9 +278,13 @@ impl<'u> Fold<'u> {
         }
     }
 
-    /// One assignment in [Service]/[Socket]/[Mount]/[Swap]; `Err` when
-    /// systemd treats it as fatal.
-    fn exec_assignment(&mut self, a: &Assignment, mut origin: Origin) -> Result<(), String> {
+    /// One assignment in [Service]/[Socket]/[Mount]/[Swap]: `Err` when
+    /// systemd treats it as fatal, `Ok(Some(warning))` when it ignores it.
+    fn exec_assignment(
+        &mut self,
+        a: &Assignment,
+        mut origin: Origin,
+    ) -> Result<Option<String>, String> {
         let key = a.key.as_str();
         let value = a.value.as_str();
         match key {
@@ -275,7 +296,7 @@ impl<'u> Fold<'u> {
                 };
                 if value.is_empty() {
                     setting.replace(None, origin);
-                    return Ok(());
+                    return Ok(None);
                 }
                 let expanded = self.specifiers().expand(value).map_err(|e| {
                     format!("failed to resolve unit specifier %{} in {key}={value}", e.0)
@@ -298,7 +319,7 @@ impl<'u> Fold<'u> {
             "SupplementaryGroups" => {
                 if value.is_empty() {
                     self.p.supplementary_groups.replace(Vec::new(), origin);
-                    return Ok(());
+                    return Ok(None);
                 }
                 let mut groups = self.p.supplementary_groups.value.clone();
                 for word in words(value, Unescape::Literal).0 {
@@ -327,11 +348,11 @@ impl<'u> Fold<'u> {
             }
             "NoNewPrivileges" => match parse_boolean(value) {
                 Some(v) => self.p.no_new_privileges.explicit.replace(v, origin),
-                None => self.warn(
-                    &origin.file,
-                    a.line,
-                    format!("failed to parse boolean value, ignoring: {value}"),
-                ),
+                None => {
+                    return Ok(Some(format!(
+                        "failed to parse boolean value, ignoring: {value}"
+                    )))
+                }
             },
             "SecureBits" => {
                 let (bits, dropped) = parse_secure_bits(value);
@@ -339,7 +360,7 @@ impl<'u> Fold<'u> {
                 self.p.secure_bits.replace(bits, origin);
             }
             _ if exec_directives(self.unit.name.unit_type).contains(&key) => {
-                self.exec_command(a, origin)?;
+                return self.exec_command(a, origin);
             }
             "Type" if self.unit.name.unit_type == UnitType::Service => {
                 self.service_type = Some(value.to_string());
@@ -350,12 +371,12 @@ impl<'u> Fold<'u> {
                 }
             }
             "BusName" => self.has_bus_name = !value.is_empty(),
-            _ => self.sandboxing_assignment(a, origin),
+            _ => return Ok(self.sandboxing_assignment(a, origin)),
         }
-        Ok(())
+        Ok(None)
     }
 
-    fn exec_command(&mut self, a: &Assignment, origin: Origin) -> Result<(), String> {
+    fn exec_command(&mut self, a: &Assignment, origin: Origin) -> Result<Option<String>, String> {
         match parse_exec(&a.value, &self.specifiers()) {
             ExecAssignment::Reset => self.p.commands.retain(|c| c.directive != a.key),
             ExecAssignment::Commands(commands, problem) => {
@@ -367,55 +388,39 @@ impl<'u> Fold<'u> {
                     });
                 }
                 if let Some(problem) = problem {
-                    if problem.fatal {
-                        return Err(problem.message);
-                    }
-                    self.warn(&origin.file, a.line, problem.message);
+                    return if problem.fatal {
+                        Err(problem.message)
+                    } else {
+                        Ok(Some(problem.message))
+                    };
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Options that matter for NoNewPrivileges= at run time and for the
     /// bounding set, plus PrivateUsers=.
-    fn sandboxing_assignment(&mut self, a: &Assignment, origin: Origin) {
+    fn sandboxing_assignment(&mut self, a: &Assignment, origin: Origin) -> Option<String> {
         let key = a.key.as_str();
         let value = a.value.as_str();
         if let Some((_, setting)) = self.booleans.iter_mut().find(|(k, _)| *k == key) {
             match parse_boolean(value) {
                 Some(v) => setting.replace(v, origin),
-                None => {
-                    let file = origin.file.clone();
-                    self.warn(
-                        &file,
-                        a.line,
-                        format!("failed to parse boolean value, ignoring: {value}"),
-                    );
-                }
+                None => return Some(format!("failed to parse boolean value, ignoring: {value}")),
             }
-            return;
+            return None;
         }
+        // RestrictNamespaces=yes or a list restricts; `no` or empty does not.
+        // The list options imply NNP whenever they are set at all.
+        let implies = match key {
+            "RestrictNamespaces" => parse_boolean(value).unwrap_or(!value.is_empty()),
+            _ => !value.is_empty(),
+        };
         if let Some((_, last)) = self.lists.iter_mut().find(|(k, _)| *k == key) {
-            *last = (!value.is_empty()).then_some(origin);
-            return;
+            *last = implies.then_some(origin);
         }
-        if key == "RestrictNamespaces" {
-            // `yes` or a list restricts namespaces; `no` or empty does not.
-            let restricts = match parse_boolean(value) {
-                Some(v) => v,
-                None => !value.is_empty(),
-            };
-            if let Some((_, last)) = self
-                .lists
-                .iter_mut()
-                .find(|(k, _)| *k == "RestrictNamespaces")
-            {
-                *last = restricts.then_some(origin);
-            } else if restricts {
-                self.lists.push(("RestrictNamespaces", Some(origin)));
-            }
-        }
+        None
     }
 
     fn boolean(&self, key: &str) -> &Setting<bool> {
@@ -499,8 +504,29 @@ impl<'u> Fold<'u> {
             None
         };
         if let Some(message) = message {
-            let path = self.p.path.clone().unwrap_or_default();
-            self.refuse(&path, 0, format!("{message}; systemd refuses it"));
+            self.refuse(Problem {
+                file: self.p.path.clone().unwrap_or_default(),
+                line: 0,
+                message: message.to_string(),
+                kind: ProblemKind::Service,
+                fatal: true,
+                key: None,
+                at: None,
+            });
+        }
+    }
+}
+
+impl Problem {
+    fn load(path: &std::path::Path, message: String) -> Problem {
+        Problem {
+            file: path.to_path_buf(),
+            line: 0,
+            message,
+            kind: ProblemKind::Load,
+            fatal: true,
+            key: None,
+            at: None,
         }
     }
 }

@@ -69,12 +69,38 @@ impl<T> Setting<T> {
     }
 }
 
+/// Where a load problem comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// The file cannot be read, is masked, or does not exist.
+    Load,
+    /// A line systemd cannot read (see the file's syntax issues).
+    Syntax,
+    /// A setting's value (`User=00`, `NoNewPrivileges=enable`, a bad
+    /// Exec path).
+    Value,
+    /// The service as a whole (no ExecStart=, several ExecStart=…).
+    Service,
+}
+
 /// A problem systemd reports while loading the unit.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     pub file: PathBuf,
     pub line: u32,
     pub message: String,
+    pub kind: ProblemKind,
+    /// True when systemd stops reading here: the unit is refused, or the
+    /// rest of a drop-in is skipped.
+    pub fatal: bool,
+    /// The setting, for value problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Index into [`crate::load::Unit::files`] and byte span, when the
+    /// problem is in a file capcheck read.
+    #[serde(skip)]
+    pub at: Option<(usize, std::ops::Range<usize>)>,
 }
 
 /// One Exec* command with the setting it came from.

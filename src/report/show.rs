@@ -133,7 +133,7 @@ pub fn to_text(p: &Privileges) -> String {
             w.message
         );
     }
-    if p.masked || !p.has_exec_context {
+    if !p.loaded || !p.has_exec_context {
         return out;
     }
     let unset = || "(unset: root)".to_string();

@@ -25,6 +25,8 @@ pub enum SyntaxIssueKind {
     OutsideSection,
     /// A section this unit type does not have (`[service]`, `[ Service ]`).
     UnknownSection,
+    /// Not a text file at all (NUL or control bytes where systemd stopped).
+    BinaryFile,
 }
 
 impl SyntaxIssueKind {
@@ -38,6 +40,7 @@ impl SyntaxIssueKind {
                 | Self::LineTooLong
                 | Self::ContinuationTooLong
                 | Self::InvalidUtf8
+                | Self::BinaryFile
         )
     }
 }

@@ -73,9 +73,20 @@ impl UnitFile {
         let Reader {
             sections,
             assignments,
-            issues,
+            mut issues,
             ..
         } = reader;
+        if let Some(fatal) = issues.iter().find(|i| i.kind.is_fatal()) {
+            if looks_binary(&tree.source.bytes) {
+                // One clear error instead of a warning per line of garbage.
+                issues = vec![SyntaxIssue {
+                    kind: SyntaxIssueKind::BinaryFile,
+                    line: fatal.line,
+                    span: fatal.span.clone(),
+                    message: "binary file, not a unit file".to_string(),
+                }];
+            }
+        }
         UnitFile {
             path: path.as_ref().to_path_buf(),
             tree,
@@ -98,6 +109,17 @@ impl UnitFile {
     pub fn section_of(&self, assignment: &Assignment) -> &Section {
         &self.sections[assignment.section]
     }
+}
+
+/// True for data that is not text: NUL bytes or many control bytes in the
+/// first 8 KiB (systemd reads NUL as a line end, but no unit file has one).
+fn looks_binary(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(8192)];
+    let control = head
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+        .count();
+    head.contains(&0) || control * 20 > head.len()
 }
 
 /// A logical line being assembled: its text and where each piece came from.
@@ -179,7 +201,7 @@ impl Reader<'_> {
                     line.number,
                     line.span.start..line.span.start,
                     format!(
-                        "line is {} bytes long; systemd refuses lines of 1 MiB or more",
+                        "line is {} bytes long; systemd reads lines of less than 1 MiB only",
                         line.span.len()
                     ),
                 );
@@ -263,7 +285,7 @@ impl Reader<'_> {
                 SyntaxIssueKind::InvalidUtf8,
                 line,
                 whole,
-                "line is not valid UTF-8; systemd refuses the unit".to_string(),
+                "line is not valid UTF-8".to_string(),
             );
             return false;
         }
@@ -337,7 +359,7 @@ impl Reader<'_> {
                 SyntaxIssueKind::InvalidSectionHeader,
                 line,
                 whole,
-                format!("invalid section header '{trimmed}'; systemd refuses the unit"),
+                format!("invalid section header '{trimmed}'"),
             );
             return false;
         }
@@ -350,7 +372,7 @@ impl Reader<'_> {
                 SyntaxIssueKind::BadSectionCharacters,
                 line,
                 whole,
-                format!("bad characters in section header '{trimmed}'; systemd refuses the unit"),
+                format!("bad characters in section header '{trimmed}'"),
             );
             return false;
         }

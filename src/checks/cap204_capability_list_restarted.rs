@@ -1,0 +1,95 @@
+//! ## What it finds
+//! Capability lines that do not combine with the lines before them the way
+//! they read, because of systemd 252's merge rule: a line *replaces* the set
+//! when the set is back at its default value, and merges otherwise.
+//! - A line that starts over: after `CapabilityBoundingSet=~CAP_NET_ADMIN`
+//!   and `CapabilityBoundingSet=CAP_NET_ADMIN` the set is full again, so a
+//!   following `CapabilityBoundingSet=CAP_CHOWN` leaves only CAP_CHOWN.
+//! - A line that changes nothing: after `CapabilityBoundingSet=~CAP_SYS_ADMIN`
+//!   (all but one), `CapabilityBoundingSet=CAP_CHOWN` adds a capability the
+//!   set already has; it does not restrict to CAP_CHOWN.
+//!
+//! ## Why it matters
+//! Drop-ins and vendor units are often layered line by line; the result
+//! can be far more (or less) than any single line suggests.
+//!
+//! ## Example
+//! ```ini
+//! [Service]
+//! CapabilityBoundingSet=~CAP_SYS_ADMIN
+//! CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+//! ```
+//! Use instead (an empty assignment starts a fresh list):
+//! ```ini
+//! [Service]
+//! CapabilityBoundingSet=
+//! CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+//! ```
+//!
+//! ## Fix
+//! No automatic fix: which of the two readings was meant is not knowable.
+//!
+//! ## Suppression
+//! `# capcheck: ignore=CAP204 -- reason` on the line above.
+
+use super::{Check, Context, Meta};
+use crate::caps::CapSet;
+use crate::finding::Severity;
+use crate::model::capset::{CapAssignment, CapList, Merge};
+
+pub struct CapabilityListRestarted;
+
+static META: Meta = Meta {
+    code: "CAP204",
+    name: "capability-list-restarted",
+    summary: "a capability line replaces or adds nothing where it reads as a merge",
+    default_severity: Severity::Warning,
+    fixable: false,
+};
+
+impl Check for CapabilityListRestarted {
+    fn meta(&self) -> &'static Meta {
+        &META
+    }
+
+    fn check(&self, cx: &mut Context) {
+        if !cx.model.loaded {
+            return;
+        }
+        for (key, list) in [
+            ("CapabilityBoundingSet", CapList::Bounding),
+            ("AmbientCapabilities", CapList::Ambient),
+        ] {
+            let mut set = list.initial();
+            let mut earlier = false;
+            for origin in cx.assignments_of(key) {
+                let parsed = CapAssignment::parse(&origin.value);
+                let (next, merge) = parsed.apply(set, list);
+                // An empty value or a bare `~` is an explicit reset.
+                let explicit_reset = parsed.named.is_empty();
+                if earlier && !explicit_reset {
+                    if merge == Merge::Replaced {
+                        cx.report_origin(
+                            &origin,
+                            format!(
+                                "{key}= starts over here: the lines before left the set at its default, \
+                                 so systemd replaces it with {next} instead of adding to it"
+                            ),
+                        )
+                        .label("replaces, does not merge")
+                        .help(format!("write {key}= (empty) first if a fresh list is meant, or merge the lines into one"));
+                    } else if !parsed.inverted && next == set && !set.intersection(CapSet::KNOWN).is_empty() {
+                        cx.report_origin(
+                            &origin,
+                            format!("{key}= changes nothing here: the set already holds everything this line names"),
+                        )
+                        .label("adds to the set, does not restrict it")
+                        .help(format!("to keep only these capabilities, reset first with an empty {key}="));
+                    }
+                }
+                set = next;
+                earlier = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Platform profiles from `rules/platforms.toml`.
+
+use crate::caps::{self, CapSet};
+use serde::Deserialize;
+use std::sync::OnceLock;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlatform {
+    name: String,
+    description: String,
+    source: String,
+    #[serde(default)]
+    forbidden: Vec<String>,
+    #[serde(default)]
+    allowed: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct Table {
+    platform: Vec<RawPlatform>,
+}
+
+/// A platform and the capabilities it lets a process have.
+#[derive(Debug)]
+pub struct Platform {
+    pub name: String,
+    pub description: String,
+    pub source: String,
+    /// The capabilities a process may hold there.
+    pub permitted: CapSet,
+}
+
+const PLATFORMS_TOML: &str = include_str!("../../rules/platforms.toml");
+
+fn names_to_set(names: &[String]) -> CapSet {
+    names
+        .iter()
+        .map(|n| {
+            caps::by_name(n)
+                .unwrap_or_else(|| panic!("rules/platforms.toml: unknown capability {n}"))
+                .number
+        })
+        .collect()
+}
+
+/// Every platform profile.
+pub fn all() -> &'static [Platform] {
+    static ALL: OnceLock<Vec<Platform>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let table: Table =
+            toml_edit::de::from_str(PLATFORMS_TOML).expect("rules/platforms.toml is valid");
+        table
+            .platform
+            .into_iter()
+            .map(|p| {
+                let permitted = match &p.allowed {
+                    Some(allowed) => names_to_set(allowed),
+                    None => CapSet::KNOWN.difference(names_to_set(&p.forbidden)),
+                };
+                Platform {
+                    name: p.name,
+                    description: p.description,
+                    source: p.source,
+                    permitted,
+                }
+            })
+            .collect()
+    })
+}
+
+pub fn find(name: &str) -> Option<&'static Platform> {
+    all().iter().find(|p| p.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_load() {
+        let talos = find("talos").unwrap();
+        assert!(!talos.permitted.contains(16) && !talos.permitted.contains(22));
+        assert!(talos.permitted.contains(21));
+        assert_eq!(
+            find("kubernetes-restricted").unwrap().permitted,
+            CapSet::single(10)
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! `capcheck lint`.
+
+use super::args::{ColorChoice, LintArgs};
+use super::ExitStatus;
+use crate::checks::binary::HostInspector;
+use crate::checks::{platform, CheckOptions};
+use crate::config::Config;
+use crate::finding::{Finding, Severity};
+use crate::lint::Rules;
+use crate::load::targets::{resolve, stdin_target, Scope, Target};
+use crate::load::Fragment;
+use crate::report::{self, Format};
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+
+pub fn run(args: &LintArgs) -> ExitStatus {
+    let config = match load_config(args) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("capcheck: {message}");
+            return ExitStatus::Error;
+        }
+    };
+    let rules = match Rules::new(&config, &args.select, &args.ignore) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "capcheck: unknown check or invalid pattern '{}' (see `capcheck rules`)",
+                e.0
+            );
+            return ExitStatus::Error;
+        }
+    };
+    let platform_name = args.platform.clone().or_else(|| config.platform.clone());
+    let platform = match platform_name.as_deref().map(|n| (n, platform::find(n))) {
+        None => None,
+        Some((_, Some(p))) => Some(p),
+        Some((name, None)) => {
+            let known: Vec<_> = platform::all().iter().map(|p| p.name.as_str()).collect();
+            eprintln!(
+                "capcheck: unknown platform '{name}' (known: {})",
+                known.join(", ")
+            );
+            return ExitStatus::Error;
+        }
+    };
+    let scope = Scope {
+        root: args.units.root.clone(),
+        user_manager: args.units.user,
+    };
+    let (targets, mut errors) = targets(args, &scope);
+    let inspector = HostInspector {
+        root: args.units.root.clone().unwrap_or_else(|| "/".into()),
+    };
+    let options = CheckOptions {
+        platform,
+        binaries: &inspector,
+        min_risk: rules.min_risk(),
+    };
+    let mut findings: Vec<Finding> = Vec::new();
+    for target in &targets {
+        let unit = target.load();
+        match &unit.fragment {
+            Fragment::Unreadable(path, e) => errors.push(format!("{}: {e}", path.display())),
+            Fragment::NotFound => errors.push(format!("{}: unit not found", unit.name)),
+            _ => findings.extend(rules.lint(&unit, &options)),
+        }
+    }
+    let format = args.format.unwrap_or_else(|| {
+        if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
+            Format::Github
+        } else {
+            Format::Full
+        }
+    });
+    let color = format == Format::Full && use_color(args.color, args.output_file.is_none());
+    let mut output = report::render(format, &findings, color);
+    if format.is_human() && !args.quiet {
+        output.push_str(&report::summary(&findings, targets.len()));
+        output.push('\n');
+    }
+    if let Err(e) = write_output(args.output_file.as_deref(), &output) {
+        errors.push(e);
+    }
+    for e in &errors {
+        eprintln!("capcheck: {e}");
+    }
+    let fail_on = args.fail_on.or(config.fail_on).unwrap_or(Severity::Warning);
+    if !errors.is_empty() {
+        ExitStatus::Error
+    } else if !args.exit_zero && findings.iter().any(|f| f.severity >= fail_on) {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    }
+}
+
+fn load_config(args: &LintArgs) -> Result<Config, String> {
+    if args.isolated {
+        return Ok(Config::default());
+    }
+    let path = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| Config::discover(&d)),
+    };
+    match path {
+        Some(p) => Config::load(&p).map_err(|e| e.to_string()),
+        None => Ok(Config::default()),
+    }
+}
+
+fn targets(args: &LintArgs, scope: &Scope) -> (Vec<Target>, Vec<String>) {
+    let (files, stdin): (Vec<String>, Vec<String>) =
+        args.units.operands.iter().cloned().partition(|o| o != "-");
+    let (mut targets, errors) = resolve(&files, scope);
+    let mut errors: Vec<String> = errors
+        .into_iter()
+        .map(|e| format!("{}: {}", e.operand, e.message))
+        .collect();
+    if !stdin.is_empty() {
+        let mut bytes = Vec::new();
+        let name = args
+            .stdin_filename
+            .clone()
+            .unwrap_or_else(|| "stdin.service".into());
+        match std::io::stdin().read_to_end(&mut bytes) {
+            Ok(_) => match stdin_target(&name, bytes, scope) {
+                Ok(t) => targets.push(t),
+                Err(e) => errors.push(format!("{}: {e}", name.display())),
+            },
+            Err(e) => errors.push(format!("standard input: {e}")),
+        }
+    }
+    if args.units.operands.is_empty() && scope.root.is_none() {
+        errors.push(
+            "nothing to lint: give unit files, directories, unit names, - or --root".to_string(),
+        );
+    }
+    (targets, errors)
+}
+
+/// `auto`: colour on a terminal unless NO_COLOR is set (to anything).
+fn use_color(choice: ColorChoice, to_stdout: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && to_stdout
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+fn write_output(file: Option<&Path>, output: &str) -> Result<(), String> {
+    match file {
+        Some(path) => std::fs::write(path, output).map_err(|e| format!("{}: {e}", path.display())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(output.as_bytes()).and_then(|_| out.flush()) {
+                // A closed pipe (`capcheck lint … | head`) is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.map_err(|e| format!("standard output: {e}")),
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Linting a unit: model it, run the selected checks, apply suppressions,
+//! severities and per-path ignores.
+
+use crate::caps::Risk;
+use crate::checks::{self, CheckOptions, Context, Registered};
+use crate::config::Config;
+use crate::finding::{Finding, Severity};
+use crate::load::Unit;
+use crate::model::privileges;
+use crate::suppress;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::collections::BTreeMap;
+
+/// Which checks run and how their findings are graded.
+pub struct Rules {
+    selected: Vec<&'static Registered>,
+    severity: BTreeMap<&'static str, Option<Severity>>,
+    per_path: Vec<(GlobSet, Vec<&'static str>)>,
+    min_risk: Risk,
+}
+
+/// A selector that names no check.
+#[derive(Debug)]
+pub struct UnknownSelector(pub String);
+
+/// Does `selector` (a code, a code prefix like `CAP3`, a name, or `ALL`)
+/// name this check?
+fn selects(selector: &str, r: &Registered) -> bool {
+    let m = r.meta();
+    selector.eq_ignore_ascii_case("all")
+        || m.name == selector
+        || (selector.len() >= 3
+            && m.code
+                .to_ascii_uppercase()
+                .starts_with(&selector.to_ascii_uppercase()))
+}
+
+fn resolve(selectors: &[String]) -> Result<Vec<&'static Registered>, UnknownSelector> {
+    let mut out = Vec::new();
+    for s in selectors {
+        let matched: Vec<_> = checks::all().iter().filter(|r| selects(s, r)).collect();
+        if matched.is_empty() {
+            return Err(UnknownSelector(s.clone()));
+        }
+        out.extend(matched);
+    }
+    Ok(out)
+}
+
+impl Rules {
+    /// Combines the configuration file with the command line (`select` and
+    /// `ignore` from the command line come last and win).
+    pub fn new(
+        config: &Config,
+        select: &[String],
+        ignore: &[String],
+    ) -> Result<Rules, UnknownSelector> {
+        let select = if !select.is_empty() {
+            select.to_vec()
+        } else {
+            config
+                .select
+                .clone()
+                .unwrap_or_else(|| vec!["ALL".to_string()])
+        };
+        let chosen = resolve(&select)?;
+        let mut ignored = resolve(&config.ignore)?;
+        ignored.extend(resolve(ignore)?);
+        let selected: Vec<&'static Registered> = checks::all()
+            .iter()
+            .filter(|r| {
+                chosen.iter().any(|c| std::ptr::eq(*c, *r))
+                    && !ignored.iter().any(|i| std::ptr::eq(*i, *r))
+            })
+            .collect();
+        let mut severity = BTreeMap::new();
+        for (selector, level) in &config.severity {
+            for r in resolve(std::slice::from_ref(selector))? {
+                severity.insert(r.meta().code, level.severity());
+            }
+        }
+        let mut per_path = Vec::new();
+        for (pattern, codes) in &config.per_path_ignores {
+            let joined = config.base.join(pattern);
+            let mut set = GlobSetBuilder::new();
+            for p in [pattern.clone(), joined.display().to_string()] {
+                set.add(Glob::new(&p).map_err(|e| UnknownSelector(format!("{pattern}: {e}")))?);
+            }
+            let set = set
+                .build()
+                .map_err(|e| UnknownSelector(format!("{pattern}: {e}")))?;
+            let codes = resolve(codes)?.into_iter().map(|r| r.meta().code).collect();
+            per_path.push((set, codes));
+        }
+        Ok(Rules {
+            selected,
+            severity,
+            per_path,
+            min_risk: config
+                .checks
+                .dangerous_capability
+                .min_risk
+                .unwrap_or(Risk::Medium),
+        })
+    }
+
+    /// The lowest risk CAP302 reports (`[checks.dangerous-capability]`).
+    pub fn min_risk(&self) -> Risk {
+        self.min_risk
+    }
+
+    pub fn selected(&self) -> &[&'static Registered] {
+        &self.selected
+    }
+
+    fn runs(&self, code: &str) -> bool {
+        self.selected.iter().any(|r| r.meta().code == code)
+            && self.severity.get(code).is_none_or(|s| s.is_some())
+    }
+
+    /// Lints one unit: every selected check, then suppressions, then the
+    /// configured severities and per-path ignores. Sorted by file and line.
+    pub fn lint(&self, unit: &Unit, options: &CheckOptions) -> Vec<Finding> {
+        let model = privileges(unit);
+        let mut cx = Context::new(unit, &model, options);
+        for r in &self.selected {
+            if self.runs(r.meta().code) {
+                cx.run(r.check);
+            }
+        }
+        let files = cx.files.clone();
+        let mut findings = cx.into_findings();
+        let unused = suppress::apply(&mut findings, &files, &model.unit, &|code| self.runs(code));
+        if self.runs("CAP901") {
+            findings.extend(unused);
+        }
+        findings.retain_mut(|f| {
+            if let Some(level) = self.severity.get(f.code) {
+                match level {
+                    Some(s) => f.severity = *s,
+                    None => return false,
+                }
+            }
+            !self
+                .per_path
+                .iter()
+                .any(|(set, codes)| codes.contains(&f.code) && set.is_match(&f.path))
+        });
+        findings.sort_by(|a, b| {
+            (&a.path, a.position.line, a.position.column, a.code).cmp(&(
+                &b.path,
+                b.position.line,
+                b.position.column,
+                b.code,
+            ))
+        });
+        findings
+    }
+}
