@@ -80,8 +80,11 @@ impl Rules {
             }
         }
         let mut per_path = Vec::new();
+        let base = std::path::absolute(&config.base).unwrap_or_else(|_| config.base.clone());
         for (pattern, codes) in &config.per_path_ignores {
-            let joined = config.base.join(pattern);
+            // Patterns are relative to the configuration file's directory
+            // and matched against absolute paths.
+            let joined = base.join(pattern);
             let mut set = GlobSetBuilder::new();
             for p in [pattern.clone(), joined.display().to_string()] {
                 set.add(Glob::new(&p).map_err(|e| UnknownSelector(format!("{pattern}: {e}")))?);
@@ -141,10 +144,10 @@ impl Rules {
                     None => return false,
                 }
             }
-            !self
-                .per_path
-                .iter()
-                .any(|(set, codes)| codes.contains(&f.code) && set.is_match(&f.path))
+            let absolute = std::path::absolute(&f.path).unwrap_or_else(|_| f.path.clone());
+            !self.per_path.iter().any(|(set, codes)| {
+                codes.contains(&f.code) && (set.is_match(&f.path) || set.is_match(&absolute))
+            })
         });
         findings.sort_by(|a, b| {
             (&a.path, a.position.line, a.position.column, a.code).cmp(&(

@@ -54,7 +54,7 @@ impl Check for RunsAsRoot {
 
     fn check(&self, cx: &mut Context) {
         let p = cx.model;
-        if !p.loaded || !p.has_exec_context || !p.runs_as_root() {
+        if !p.loaded || !p.has_exec_context || !p.runs_commands() || !p.runs_as_root() {
             return;
         }
         let bounding = p.capability_bounding_set.value;

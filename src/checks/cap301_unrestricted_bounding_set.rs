@@ -48,7 +48,7 @@ impl Check for UnrestrictedBoundingSet {
 
     fn check(&self, cx: &mut Context) {
         let p = cx.model;
-        if !p.loaded || !p.has_exec_context || !p.capability_bounding_set.value.has_all_known() {
+        if !p.loaded || !p.has_exec_context || !p.runs_commands() || !p.capability_bounding_set.value.has_all_known() {
             return;
         }
         let help = "set CapabilityBoundingSet= to the capabilities the service needs (empty for none)";

@@ -54,7 +54,7 @@ impl Check for DangerousCapability {
 
     fn check(&self, cx: &mut Context) {
         let p = cx.model;
-        if !p.loaded || !p.has_exec_context {
+        if !p.loaded || !p.has_exec_context || !p.runs_commands() {
             return;
         }
         let bounding = p.capability_bounding_set.value;

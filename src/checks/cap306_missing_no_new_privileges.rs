@@ -55,7 +55,7 @@ impl Check for MissingNoNewPrivileges {
 
     fn check(&self, cx: &mut Context) {
         let p = cx.model;
-        if !p.loaded || !p.has_exec_context || p.no_new_privileges_at_runtime() {
+        if !p.loaded || !p.has_exec_context || !p.runs_commands() || p.no_new_privileges_at_runtime() {
             return;
         }
         let holds_caps = !p.capability_bounding_set.value.intersection(CapSet::KNOWN).is_empty();

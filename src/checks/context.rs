@@ -99,7 +99,8 @@ impl<'a> Context<'a> {
         self.report(0, span, message)
     }
 
-    /// The first header of the unit's exec section in the fragment.
+    /// The first header of the unit's exec section in the fragment (or its
+    /// first section header, when it has no exec section).
     pub fn exec_section_span(&self) -> Range<usize> {
         let Some(fragment) = self.files.first() else {
             return 0..0;
@@ -109,6 +110,7 @@ impl<'a> Context<'a> {
             .sections
             .iter()
             .find(|s| Some(s.name.as_str()) == own)
+            .or(fragment.sections.first())
             .map(|s| s.span.clone())
             .or_else(|| fragment.tree.lines.first().map(|l| l.span.clone()))
             .unwrap_or(0..0)

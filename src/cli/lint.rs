@@ -58,12 +58,16 @@ pub fn run(args: &LintArgs) -> ExitStatus {
         min_risk: rules.min_risk(),
     };
     let mut findings: Vec<Finding> = Vec::new();
+    let mut linted = 0;
     for target in &targets {
         let unit = target.load();
         match &unit.fragment {
             Fragment::Unreadable(path, e) => errors.push(format!("{}: {e}", path.display())),
             Fragment::NotFound => errors.push(format!("{}: unit not found", unit.name)),
-            _ => findings.extend(rules.lint(&unit, &options)),
+            _ => {
+                linted += 1;
+                findings.extend(rules.lint(&unit, &options));
+            }
         }
     }
     let format = args.format.unwrap_or_else(|| {
@@ -76,7 +80,7 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     let color = format == Format::Full && use_color(args.color, args.output_file.is_none());
     let mut output = report::render(format, &findings, color);
     if format.is_human() && !args.quiet {
-        output.push_str(&report::summary(&findings, targets.len()));
+        output.push_str(&report::summary(&findings, linted));
         output.push('\n');
     }
     if let Err(e) = write_output(args.output_file.as_deref(), &output) {

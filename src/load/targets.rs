@@ -97,7 +97,12 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
         let exists = std::fs::symlink_metadata(path).is_ok();
         if exists && path.is_dir() && !is_unit_name(path) {
             directory(path, scope, &mut targets, &mut errors);
-        } else if exists || operand.contains('/') {
+        } else if !exists && operand.contains('/') {
+            errors.push(TargetError {
+                operand: operand.clone(),
+                message: "no such file or directory".to_string(),
+            });
+        } else if exists {
             match file_target(path, scope) {
                 Ok(t) => targets.push(t),
                 Err(message) => errors.push(TargetError {
@@ -132,6 +137,8 @@ fn is_unit_name(path: &Path) -> bool {
 /// A unit file given by path: its directory joins the search path first,
 /// and a template is analysed as instance `i` (as `systemd-analyze` does).
 fn file_target(path: &Path, scope: &Scope) -> Result<Target, String> {
+    // `capcheck lint .` walks to `./x.service`; report it as `x.service`.
+    let path = path.strip_prefix(".").unwrap_or(path);
     let file_name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -142,10 +149,9 @@ fn file_target(path: &Path, scope: &Scope) -> Result<Target, String> {
     if name.is_template() {
         name = UnitName::parse(&name.with_instance("i")).expect("an instance of a valid template");
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    // A bare file name's parent is empty: the current directory, and paths
+    // joined to it stay bare (`x.service`, not `./x.service`).
+    let dir = path.parent().unwrap_or(Path::new(""));
     Ok(Target {
         name,
         loader: scope.loader(Some(dir)),

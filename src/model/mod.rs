@@ -164,6 +164,12 @@ impl Privileges {
         }
     }
 
+    /// Whether the unit starts any process at all (a service with only
+    /// `SuccessAction=` runs nothing, so its privileges do not matter).
+    pub fn runs_commands(&self) -> bool {
+        !self.commands.is_empty()
+    }
+
     /// NoNewPrivileges= as systemd's loader ends with it (explicit or
     /// forced by DynamicUser=).
     pub fn no_new_privileges(&self) -> bool {

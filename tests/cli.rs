@@ -1,0 +1,323 @@
+//! The command line end to end: exit codes, selection, stdin,
+//! configuration discovery, output files, GitHub Actions detection,
+//! `rules`, `explain`, `show --format json`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn capcheck(args: &[&str]) -> Output {
+    capcheck_in(Path::new(env!("CARGO_MANIFEST_DIR")), args, None)
+}
+
+fn capcheck_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_capcheck"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GITHUB_ACTIONS")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn codes(o: &Output) -> Vec<String> {
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json output");
+    findings
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const CLEAN: &str = "fixtures/examples/bind-captest.service";
+const ROOT: &str = "fixtures/examples/bind-root.service";
+
+#[test]
+fn exit_codes_follow_the_failure_level() {
+    let clean = capcheck(&["lint", "--isolated", CLEAN]);
+    assert_eq!(clean.status.code(), Some(0), "{}", stdout(&clean));
+    assert!(stdout(&clean).contains("No findings in 1 unit."));
+    assert_eq!(
+        capcheck(&["lint", "--isolated", ROOT]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        capcheck(&["lint", "--isolated", "--exit-zero", ROOT])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        capcheck(&["lint", "--isolated", "--fail-on", "error", ROOT])
+            .status
+            .code(),
+        Some(0)
+    );
+    let quiet = capcheck(&["lint", "--isolated", "-q", "--format", "concise", ROOT]);
+    assert!(!stdout(&quiet).contains("Found"));
+}
+
+#[test]
+fn select_and_ignore() {
+    let only = capcheck(&[
+        "lint",
+        "--isolated",
+        "--format",
+        "json",
+        "--select",
+        "CAP101",
+        ROOT,
+    ]);
+    assert_eq!(codes(&only), ["CAP101"]);
+    let by_name = capcheck(&[
+        "lint",
+        "--isolated",
+        "--format",
+        "json",
+        "--select",
+        "runs-as-root,CAP3",
+        ROOT,
+    ]);
+    assert_eq!(codes(&by_name), ["CAP301", "CAP306", "CAP101"]);
+    let ignored = capcheck(&[
+        "lint",
+        "--isolated",
+        "--format",
+        "json",
+        "--ignore",
+        "CAP1,CAP3",
+        ROOT,
+    ]);
+    assert!(codes(&ignored).is_empty());
+    let unknown = capcheck(&["lint", "--isolated", "--select", "CAP777", ROOT]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("CAP777"));
+}
+
+#[test]
+fn stdin_with_a_file_name() {
+    let text = "[Service]\nExecStart=/bin/app\nUser=root\n";
+    let o = capcheck_in(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &[
+            "lint",
+            "--isolated",
+            "--format",
+            "concise",
+            "-",
+            "--stdin-filename",
+            "web.service",
+        ],
+        Some(text),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("\nweb.service:3:1: CAP101 [warning]"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn configuration_is_discovered_and_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("units/vendor")).unwrap();
+    std::fs::copy(ROOT, dir.path().join("units/root.service")).unwrap();
+    std::fs::copy(ROOT, dir.path().join("units/vendor/vendor.service")).unwrap();
+    std::fs::write(
+        dir.path().join("capcheck.toml"),
+        "ignore = [\"CAP306\"]\n[severity]\nCAP101 = \"error\"\nCAP301 = \"off\"\n[per-path-ignores]\n\"units/vendor/*\" = [\"CAP101\"]\n",
+    )
+    .unwrap();
+    let sub = dir.path().join("units");
+    let o = capcheck_in(&sub, &["lint", "--format", "json", "."], None);
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let summary: Vec<(String, String, String)> = findings
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [(
+            "root.service".to_string(),
+            "CAP101".to_string(),
+            "error".to_string()
+        )]
+    );
+    let isolated = capcheck_in(&sub, &["lint", "--isolated", "--format", "json", "."], None);
+    assert_eq!(
+        serde_json::from_slice::<Vec<serde_json::Value>>(&isolated.stdout)
+            .unwrap()
+            .len(),
+        6
+    );
+    std::fs::write(dir.path().join("capcheck.toml"), "colour = true\n").unwrap();
+    let bad = capcheck_in(&sub, &["lint", "."], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("capcheck.toml"));
+}
+
+#[test]
+fn bad_operands_exit_2_after_linting_the_rest() {
+    let o = capcheck(&[
+        "lint",
+        "--isolated",
+        "--format",
+        "concise",
+        "no/such/file.service",
+        ROOT,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).contains("bind-root.service:6:1: CAP101"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/file.service"));
+}
+
+#[test]
+fn github_actions_switches_the_default_format() {
+    let o = Command::new(env!("CARGO_BIN_EXE_capcheck"))
+        .args(["lint", "--isolated", ROOT])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).starts_with("::warning file=fixtures/examples/bind-root.service,"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn output_file_and_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.json");
+    let o = capcheck(&[
+        "lint",
+        "--isolated",
+        "--format",
+        "json",
+        "--output-file",
+        file.to_str().unwrap(),
+        "--platform",
+        "talos",
+        "fixtures/checks/CAP501/bad.service",
+    ]);
+    assert!(o.stdout.is_empty());
+    let report = std::fs::read_to_string(&file).unwrap();
+    assert!(report.contains("\"CAP501\""));
+    assert_eq!(
+        capcheck(&["lint", "--platform", "mars", ROOT])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn rules_and_explain() {
+    let list = stdout(&capcheck(&["rules"]));
+    for r in capcheck::checks::all() {
+        assert!(
+            list.contains(r.meta().code) && list.contains(r.meta().name),
+            "{}",
+            r.meta().code
+        );
+    }
+    let doc = stdout(&capcheck(&["explain", "CAP303"]));
+    assert!(doc.starts_with("# CAP303 ambient-outside-bounding"));
+    for heading in [
+        "## What it finds",
+        "## Why it matters",
+        "## Example",
+        "## Fix",
+        "## Suppression",
+    ] {
+        assert!(doc.contains(heading), "{heading}");
+    }
+    assert_eq!(capcheck(&["explain", "CAP999"]).status.code(), Some(2));
+    let version = stdout(&capcheck(&["--version"]));
+    assert!(version.contains("systemd 252"), "{version}");
+}
+
+#[test]
+fn show_json_has_the_documented_keys() {
+    let o = capcheck(&["show", "--format", "json", CLEAN]);
+    assert_eq!(o.status.code(), Some(0));
+    let units: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let u = &units[0];
+    for key in [
+        "unit",
+        "path",
+        "loaded",
+        "user",
+        "group",
+        "dynamic_user",
+        "capability_bounding_set",
+        "ambient_capabilities",
+        "no_new_privileges",
+        "no_new_privileges_at_runtime",
+        "secure_bits",
+        "commands",
+        "sources",
+    ] {
+        assert!(u.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(u["user"], "captest");
+    assert_eq!(
+        u["capability_bounding_set"],
+        serde_json::json!(["CAP_NET_BIND_SERVICE"])
+    );
+    assert_eq!(
+        u["commands"][0]["argv"],
+        serde_json::json!(["/usr/local/bin/bind_low_port"])
+    );
+    assert_eq!(u["sources"]["User"][0]["line"], 6);
+    let root: Vec<serde_json::Value> =
+        serde_json::from_slice(&capcheck(&["show", "--format", "json", ROOT]).stdout).unwrap();
+    assert_eq!(
+        root[0]["capability_bounding_set"].as_array().unwrap().len(),
+        41
+    );
+    assert_eq!(root[0]["user"], "root");
+}
+
+#[test]
+fn lint_a_root_tree() {
+    let o = capcheck(&[
+        "lint",
+        "--isolated",
+        "--format",
+        "json",
+        "--select",
+        "CAP101",
+        "--root",
+        "fixtures/semantics/root",
+    ]);
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        findings.is_empty(),
+        "every unit there sets User=: {findings:?}"
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

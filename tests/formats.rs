@@ -1,0 +1,150 @@
+//! One snapshot per output format, all from the same units in
+//! fixtures/formats/ (CAPCHECK_BLESS=1 rewrites them); machine formats carry
+//! no colour; the SARIF validates with @microsoft/sarif-multitool when it is
+//! installed (CI installs it); GitHub output escapes `%`, `:`, `,` and
+//! newlines.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+const FORMATS: [&str; 7] = [
+    "full",
+    "concise",
+    "json",
+    "sarif",
+    "github",
+    "gitlab",
+    "checkstyle",
+];
+
+fn lint(format: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_capcheck"))
+        .args([
+            "lint",
+            "--isolated",
+            "--color",
+            "never",
+            "--format",
+            format,
+            "fixtures/formats",
+        ])
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("CI_PROJECT_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{format}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn every_format_matches_its_snapshot() {
+    let mut changed = Vec::new();
+    for format in FORMATS {
+        let output = lint(format);
+        if format != "full" {
+            assert!(
+                !output.contains('\u{1b}'),
+                "{format} output has colour codes"
+            );
+        }
+        let snapshot = Path::new("fixtures/formats").join(format!("expected.{format}"));
+        if std::env::var_os("CAPCHECK_BLESS").is_some() {
+            std::fs::write(&snapshot, &output).unwrap();
+        } else if std::fs::read_to_string(&snapshot).ok().as_deref() != Some(output.as_str()) {
+            changed.push(format!("{}:\n{output}", snapshot.display()));
+        }
+    }
+    assert!(
+        changed.is_empty(),
+        "changed (CAPCHECK_BLESS=1 to accept):\n{}",
+        changed.join("\n")
+    );
+}
+
+#[test]
+fn json_findings_have_the_documented_keys() {
+    let findings: Vec<serde_json::Value> = serde_json::from_str(&lint("json")).unwrap();
+    assert_eq!(findings.len(), 3);
+    for f in &findings {
+        for key in [
+            "code",
+            "name",
+            "severity",
+            "message",
+            "path",
+            "line",
+            "column",
+            "end_line",
+            "end_column",
+            "help",
+            "fix",
+        ] {
+            assert!(f.get(key).is_some(), "missing {key} in {f}");
+        }
+    }
+    let commas = findings.iter().find(|f| f["code"] == "CAP201").unwrap();
+    assert_eq!(commas["severity"], "error");
+    assert_eq!(
+        commas["fix"]["edits"][0]["content"],
+        "CAP_NET_BIND_SERVICE CAP_NET_RAW"
+    );
+    assert_eq!(commas["fix"]["applicability"], "evidence-based");
+    let root = findings.iter().find(|f| f["code"] == "CAP101").unwrap();
+    assert!(root["fix"].is_null());
+}
+
+#[test]
+fn github_annotations_escape_properties_and_data() {
+    let out = lint("github");
+    let line = out.lines().find(|l| l.contains("(CAP101)")).unwrap();
+    assert!(
+        line.starts_with("::warning file=fixtures/formats/odd%2Cdir%25/web%3A8080.service,line=6,"),
+        "{line}"
+    );
+    assert!(
+        line.contains("::fixtures/formats/odd,dir%25/web:8080.service:6:1: CAP101 "),
+        "{line}"
+    );
+    assert_eq!(
+        capcheck::report::github::escape_data("a\nb\r%"),
+        "a%0Ab%0D%25"
+    );
+}
+
+#[test]
+fn sarif_validates_with_the_sarif_multitool() {
+    let sarif: serde_json::Value = serde_json::from_str(&lint("sarif")).unwrap();
+    let run = &sarif["runs"][0];
+    assert_eq!(sarif["version"], "2.1.0");
+    for rule in run["tool"]["driver"]["rules"].as_array().unwrap() {
+        for key in ["id", "shortDescription", "fullDescription", "help"] {
+            assert!(rule.get(key).is_some(), "rule lacks {key}");
+        }
+        assert!(rule["properties"]["security-severity"].is_string());
+    }
+    assert_eq!(
+        run["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+        6
+    );
+    let tool =
+        std::env::var("CAPCHECK_SARIF_MULTITOOL").unwrap_or_else(|_| "sarif-multitool".to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("capcheck.sarif");
+    std::fs::write(&file, lint("sarif")).unwrap();
+    let Ok(out) = Command::new(&tool).arg("validate").arg(&file).output() else {
+        return common::skip(
+            "sarif_validates_with_the_sarif_multitool",
+            "sarif-multitool is not installed",
+        );
+    };
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(!report.contains(": error "), "{report}");
+}
