@@ -44,7 +44,7 @@ static META: Meta = Meta {
     name: "runs-as-root",
     summary: "the service runs as root",
     default_severity: Severity::Warning,
-    fixable: true,
+    fixable: false,
 };
 
 impl Check for RunsAsRoot {

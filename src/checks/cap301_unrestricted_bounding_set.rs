@@ -38,7 +38,7 @@ static META: Meta = Meta {
     name: "unrestricted-bounding-set",
     summary: "no CapabilityBoundingSet=: the bounding set is every capability",
     default_severity: Severity::Warning,
-    fixable: true,
+    fixable: false,
 };
 
 impl Check for UnrestrictedBoundingSet {

@@ -39,7 +39,7 @@ static META: Meta = Meta {
     name: "ambient-outside-bounding",
     summary: "an ambient capability is not in the bounding set and is dropped at exec",
     default_severity: Severity::Warning,
-    fixable: true,
+    fixable: false,
 };
 
 impl Check for AmbientOutsideBounding {

@@ -38,7 +38,7 @@ static META: Meta = Meta {
     name: "ambient-on-root",
     summary: "AmbientCapabilities= on a root service does nothing",
     default_severity: Severity::Warning,
-    fixable: true,
+    fixable: false,
 };
 
 impl Check for AmbientOnRoot {

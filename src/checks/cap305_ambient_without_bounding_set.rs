@@ -39,7 +39,7 @@ static META: Meta = Meta {
     name: "ambient-without-bounding-set",
     summary: "ambient capabilities with a full bounding set",
     default_severity: Severity::Warning,
-    fixable: true,
+    fixable: false,
 };
 
 impl Check for AmbientWithoutBoundingSet {

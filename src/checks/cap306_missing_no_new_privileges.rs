@@ -45,7 +45,7 @@ static META: Meta = Meta {
     name: "missing-no-new-privileges",
     summary: "NoNewPrivileges= is not in force",
     default_severity: Severity::Warning,
-    fixable: true,
+    fixable: false,
 };
 
 impl Check for MissingNoNewPrivileges {
