@@ -9,6 +9,7 @@ pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod finding;
+pub mod fix;
 pub mod lint;
 pub mod load;
 pub mod model;

@@ -23,6 +23,72 @@ pub enum Command {
     Rules(RulesArgs),
     /// Print a check's documentation.
     Explain(ExplainArgs),
+    /// Rewrite units to run as non-root with exactly the capabilities the
+    /// evidence shows they need (prints diffs; --write applies them).
+    Fix(FixArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    #[command(flatten)]
+    pub units: UnitSelection,
+
+    /// Use the user manager's search path.
+    #[arg(long)]
+    pub user_units: bool,
+
+    /// Run the service as this user [default: derived from the unit name].
+    #[arg(long, value_name = "NAME", conflicts_with = "dynamic_user")]
+    pub user: Option<String>,
+
+    /// Run the service with DynamicUser=yes instead of a named user.
+    #[arg(long)]
+    pub dynamic_user: bool,
+
+    /// A capability profile (from `capcheck record`, or written by hand);
+    /// several are merged.
+    #[arg(long = "profile", value_name = "FILE")]
+    pub profiles: Vec<PathBuf>,
+
+    /// A capability the service needs (repeatable, or comma-separated).
+    #[arg(long = "cap", value_name = "CAP", value_delimiter = ',')]
+    pub caps: Vec<String>,
+
+    /// Write a drop-in instead of editing the unit file, whatever its path.
+    #[arg(long)]
+    pub drop_in: bool,
+
+    /// Apply the safe and evidence-based fixes (atomically).
+    #[arg(long)]
+    pub write: bool,
+
+    /// Also apply fixes that are guesses (and show them without --write).
+    #[arg(long)]
+    pub unsafe_fixes: bool,
+
+    /// Write nothing; exit 1 when a fix is pending (for CI and pre-commit).
+    #[arg(long, conflicts_with = "write")]
+    pub check: bool,
+
+    /// Print plain unified diffs only (no colour, no notes).
+    #[arg(long)]
+    pub diff: bool,
+
+    /// Output format for the planned changes.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
+
+    /// The configuration file (as for lint).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Ignore every configuration file.
+    #[arg(long, conflicts_with = "config")]
+    pub isolated: bool,
+
+    /// When to use colour.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -36,6 +102,10 @@ pub enum ColorChoice {
 pub struct LintArgs {
     #[command(flatten)]
     pub units: UnitSelection,
+
+    /// Use the user manager's search path.
+    #[arg(long)]
+    pub user: bool,
 
     /// The file name a unit read from standard input (`-`) stands for.
     #[arg(long, value_name = "PATH")]
@@ -111,10 +181,6 @@ pub struct UnitSelection {
     /// Read units from this image or tree instead of the host.
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-
-    /// Use the user manager's search path.
-    #[arg(long)]
-    pub user: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -127,6 +193,10 @@ pub enum ShowFormat {
 pub struct ShowArgs {
     #[command(flatten)]
     pub units: UnitSelection,
+
+    /// Use the user manager's search path.
+    #[arg(long)]
+    pub user: bool,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]

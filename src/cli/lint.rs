@@ -1,20 +1,19 @@
 //! `capcheck lint`.
 
-use super::args::{ColorChoice, LintArgs};
+use super::args::LintArgs;
 use super::ExitStatus;
 use crate::checks::binary::HostInspector;
 use crate::checks::{platform, CheckOptions};
-use crate::config::Config;
 use crate::finding::{Finding, Severity};
 use crate::lint::Rules;
 use crate::load::targets::{resolve, stdin_target, Scope, Target};
 use crate::load::Fragment;
 use crate::report::{self, Format};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 
 pub fn run(args: &LintArgs) -> ExitStatus {
-    let config = match load_config(args) {
+    let config = match super::load_config(args.config.as_deref(), args.isolated) {
         Ok(c) => c,
         Err(message) => {
             eprintln!("capcheck: {message}");
@@ -46,7 +45,7 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     };
     let scope = Scope {
         root: args.units.root.clone(),
-        user_manager: args.units.user,
+        user_manager: args.user,
     };
     let (targets, mut errors) = targets(args, &scope);
     let inspector = HostInspector {
@@ -77,7 +76,7 @@ pub fn run(args: &LintArgs) -> ExitStatus {
             Format::Full
         }
     });
-    let color = format == Format::Full && use_color(args.color, args.output_file.is_none());
+    let color = format == Format::Full && super::use_color(args.color, args.output_file.is_none());
     let mut output = report::render(format, &findings, color);
     if format.is_human() && !args.quiet {
         output.push_str(&report::summary(&findings, linted));
@@ -96,22 +95,6 @@ pub fn run(args: &LintArgs) -> ExitStatus {
         ExitStatus::Failure
     } else {
         ExitStatus::Success
-    }
-}
-
-fn load_config(args: &LintArgs) -> Result<Config, String> {
-    if args.isolated {
-        return Ok(Config::default());
-    }
-    let path = match &args.config {
-        Some(p) => Some(p.clone()),
-        None => std::env::current_dir()
-            .ok()
-            .and_then(|d| Config::discover(&d)),
-    };
-    match path {
-        Some(p) => Config::load(&p).map_err(|e| e.to_string()),
-        None => Ok(Config::default()),
     }
 }
 
@@ -143,19 +126,6 @@ fn targets(args: &LintArgs, scope: &Scope) -> (Vec<Target>, Vec<String>) {
         );
     }
     (targets, errors)
-}
-
-/// `auto`: colour on a terminal unless NO_COLOR is set (to anything).
-fn use_color(choice: ColorChoice, to_stdout: bool) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && to_stdout
-                && std::io::stdout().is_terminal()
-        }
-    }
 }
 
 fn write_output(file: Option<&Path>, output: &str) -> Result<(), String> {

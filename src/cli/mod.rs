@@ -2,6 +2,7 @@
 //! exit code.
 
 pub mod args;
+mod fix;
 mod lint;
 mod rules;
 mod show;
@@ -36,5 +37,35 @@ pub fn run() -> ExitStatus {
         args::Command::Show(a) => show::run(&a),
         args::Command::Rules(a) => rules::list(&a),
         args::Command::Explain(a) => rules::explain(&a),
+        args::Command::Fix(a) => fix::run(&a),
+    }
+}
+
+/// The configuration: `--config`, or discovered from the current
+/// directory up, or none with `--isolated`.
+fn load_config(path: Option<&std::path::Path>, isolated: bool) -> Result<crate::config::Config, String> {
+    use crate::config::Config;
+    if isolated {
+        return Ok(Config::default());
+    }
+    let path = match path {
+        Some(p) => Some(p.to_path_buf()),
+        None => std::env::current_dir().ok().and_then(|d| Config::discover(&d)),
+    };
+    match path {
+        Some(p) => Config::load(&p).map_err(|e| e.to_string()),
+        None => Ok(Config::default()),
+    }
+}
+
+/// `auto`: colour on a terminal unless NO_COLOR is set (to anything).
+fn use_color(choice: args::ColorChoice, to_stdout: bool) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        args::ColorChoice::Always => true,
+        args::ColorChoice::Never => false,
+        args::ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && to_stdout && std::io::stdout().is_terminal()
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 pub fn run(args: &ShowArgs) -> ExitStatus {
     let scope = Scope {
         root: args.units.root.clone(),
-        user_manager: args.units.user,
+        user_manager: args.user,
     };
     let (targets, errors) = resolve(&args.units.operands, &scope);
     let models: Vec<_> = targets.iter().map(|t| privileges(&t.load())).collect();

@@ -57,6 +57,9 @@ pub struct SystemdView {
     pub ambient: String,
     pub secure_bits: String,
     pub no_new_privileges: bool,
+    /// "Overall exposure level" ×10 (not compared by `==` users that build
+    /// a view from capcheck, which leaves it None).
+    pub exposure: Option<u32>,
 }
 
 /// Runs `SYSTEMD_LOG_LEVEL=debug systemd-analyze security --offline=true`
@@ -80,6 +83,10 @@ pub fn systemd_view(args: &[&str]) -> SystemdView {
             view.unit = Some(unit.trim_end_matches(':').to_string());
             in_dump = true;
             continue;
+        }
+        if let Some(rest) = line.strip_prefix("→ Overall exposure level for ") {
+            let score = rest.rsplit(": ").next().and_then(|s| s.split(' ').next());
+            view.exposure = score.and_then(|s| s.replace('.', "").parse().ok());
         }
         if line.starts_with(['✓', '✗']) && line.contains(" NoNewPrivileges= ") {
             view.no_new_privileges = line.starts_with('✓');
@@ -129,5 +136,6 @@ pub fn capcheck_view(p: &capcheck::model::Privileges) -> SystemdView {
         ambient: lower(p.ambient_capabilities.value),
         secure_bits: capcheck::model::values::secure_bit_names(p.secure_bits.value).join(" "),
         no_new_privileges: p.no_new_privileges(),
+        exposure: None,
     }
 }

@@ -1,0 +1,186 @@
+//! `capcheck fix`.
+
+use super::args::{FixArgs, ShowFormat};
+use super::ExitStatus;
+use crate::caps;
+use crate::checks::binary::HostInspector;
+use crate::checks::CheckOptions;
+use crate::finding::Applicability;
+use crate::fix::evidence::Profile;
+use crate::fix::plan::IdentityChoice;
+use crate::fix::{diff, fix_unit, write, FixOptions, UnitFix};
+use crate::lint::Rules;
+use crate::load::targets::{resolve, Scope};
+use crate::load::Fragment;
+use serde_json::json;
+
+pub fn run(args: &FixArgs) -> ExitStatus {
+    let mut errors: Vec<String> = Vec::new();
+    let config = match super::load_config(args.config.as_deref(), args.isolated) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("capcheck: {e}");
+            return ExitStatus::Error;
+        }
+    };
+    let rules = match Rules::new(&config, &[], &[]) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("capcheck: unknown check '{}' in the configuration", e.0);
+            return ExitStatus::Error;
+        }
+    };
+    let mut profiles = Vec::new();
+    for path in &args.profiles {
+        match Profile::load(path) {
+            Ok(p) => profiles.push(p),
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut extra = Vec::new();
+    for name in &args.caps {
+        let upper = name.to_ascii_uppercase();
+        let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+        match caps::by_name(&full) {
+            Some(c) => extra.push(c.number),
+            None => errors.push(format!("--cap {name}: not a capability")),
+        }
+    }
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("capcheck: {e}");
+        }
+        return ExitStatus::Error;
+    }
+    let options = FixOptions {
+        profiles,
+        caps: extra,
+        identity: IdentityChoice {
+            user: args.user.clone(),
+            dynamic_user: args.dynamic_user,
+        },
+        force_dropin: args.drop_in,
+        root: args.units.root.clone(),
+        unsafe_fixes: args.unsafe_fixes,
+    };
+    let scope = Scope {
+        root: args.units.root.clone(),
+        user_manager: args.user_units,
+    };
+    let (targets, target_errors) = resolve(&args.units.operands, &scope);
+    errors.extend(target_errors.into_iter().map(|e| format!("{}: {}", e.operand, e.message)));
+    if args.units.operands.is_empty() && args.units.root.is_none() {
+        errors.push("nothing to fix: give unit files, directories, unit names or --root".to_string());
+    }
+    let inspector = HostInspector {
+        root: args.units.root.clone().unwrap_or_else(|| "/".into()),
+    };
+    let checks = CheckOptions {
+        platform: None,
+        binaries: &inspector,
+        min_risk: rules.min_risk(),
+    };
+    let mut fixes: Vec<UnitFix> = Vec::new();
+    for target in &targets {
+        let unit = target.load();
+        match &unit.fragment {
+            Fragment::Unreadable(path, e) => errors.push(format!("{}: {e}", path.display())),
+            Fragment::NotFound => errors.push(format!("{}: unit not found", unit.name)),
+            _ => fixes.push(fix_unit(&unit, &rules, &checks, &options)),
+        }
+    }
+    let pending = fixes.iter().any(|f| !f.changes.is_empty());
+    match args.format {
+        ShowFormat::Json => print_json(&fixes),
+        ShowFormat::Text => print_text(&fixes, args),
+    }
+    if args.write {
+        for f in &fixes {
+            for c in &f.changes {
+                if let Err(e) = write::write_atomic(&c.path, c.before.as_deref(), &c.after) {
+                    errors.push(e);
+                }
+            }
+        }
+    }
+    for f in &fixes {
+        if let Some(e) = &f.error {
+            errors.push(format!("{}: {e}", f.unit));
+        }
+    }
+    for e in &errors {
+        eprintln!("capcheck: {e}");
+    }
+    if !errors.is_empty() {
+        ExitStatus::Error
+    } else if args.check && pending {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    }
+}
+
+fn applicability(a: Option<Applicability>) -> &'static str {
+    match a {
+        Some(Applicability::Safe) | None => "safe",
+        Some(Applicability::EvidenceBased) => "evidence-based",
+        Some(Applicability::Guess) => "guess",
+    }
+}
+
+fn print_text(fixes: &[UnitFix], args: &FixArgs) {
+    let color = !args.diff && super::use_color(args.color, true);
+    let mut changed_files = 0;
+    for f in fixes {
+        for c in &f.changes {
+            print!("{}", diff::unified(c, color));
+            changed_files += 1;
+        }
+        if args.diff || (f.changes.is_empty() && f.notes.is_empty()) {
+            continue;
+        }
+        if !f.changes.is_empty() {
+            println!("{}: {} fix", f.unit, applicability(f.applicability));
+        }
+        for (cap, evidence) in &f.evidence {
+            println!("  {cap}: {}", evidence.join("; "));
+        }
+        for note in &f.notes {
+            println!("  note: {note}");
+        }
+    }
+    if args.diff {
+        return;
+    }
+    let units = fixes.iter().filter(|f| !f.changes.is_empty()).count();
+    let verb = if args.write { "fixed" } else { "would change" };
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    if units == 0 {
+        println!("Nothing to fix in {}.", plural(fixes.len(), "unit"));
+    } else {
+        let hint = if args.write { "" } else { " (--write applies them)" };
+        println!("{} {verb}, {}{hint}.", plural(units, "unit"), plural(changed_files, "file"));
+    }
+}
+
+fn print_json(fixes: &[UnitFix]) {
+    let out: Vec<_> = fixes
+        .iter()
+        .map(|f| {
+            json!({
+                "unit": f.unit,
+                "applicability": f.changes.is_empty().then_some(serde_json::Value::Null).unwrap_or_else(|| applicability(f.applicability).into()),
+                "target": f.target,
+                "evidence": f.evidence,
+                "changes": f.changes.iter().map(|c| json!({
+                    "path": c.path,
+                    "new_file": c.before.is_none(),
+                    "diff": diff::unified(c, false),
+                })).collect::<Vec<_>>(),
+                "notes": f.notes,
+                "error": f.error,
+            })
+        })
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&out).expect("fixes serialise"));
+}

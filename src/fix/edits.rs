@@ -1,0 +1,235 @@
+//! Turning a target into byte edits: edit the assignment in effect, remove
+//! the ones it supersedes, insert what is missing in the right section, and
+//! touch nothing else. Or, for vendor units, write one drop-in.
+
+use super::plan::{Identity, Target};
+use crate::caps::CapSet;
+use crate::finding::Edit;
+use crate::load::Unit;
+use crate::model::Privileges;
+use crate::syntax::logical::{Assignment, UnitFile};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// One setting the target needs: the key and its value, or None to remove
+/// every assignment of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub key: &'static str,
+    pub value: Option<String>,
+}
+
+/// A capability set as a value: names by number, space-separated.
+pub fn capset_value(set: CapSet) -> String {
+    set.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+/// The settings to change, leaving out those already right.
+pub fn wanted(model: &Privileges, target: &Target) -> Vec<Wanted> {
+    let mut out = Vec::new();
+    let mut want = |key: &'static str, value: Option<String>| out.push(Wanted { key, value });
+    match &target.identity {
+        Identity::User(name) => {
+            if model.user.value.as_deref() != Some(name.as_str()) || model.dynamic_user.value && model.user.origins.is_empty() {
+                want("User", Some(name.clone()));
+            }
+        }
+        Identity::DynamicUser => {
+            if !model.dynamic_user.value {
+                want("DynamicUser", Some("yes".to_string()));
+            }
+            if model.user.value.as_deref().is_some_and(|u| u == "root" || u == "0") {
+                want("User", None);
+            }
+        }
+        Identity::KeepRoot => {}
+    }
+    for option in &target.disable {
+        want(option, None);
+    }
+    if model.ambient_capabilities.value != target.ambient {
+        if target.ambient.is_empty() && model.ambient_capabilities.origins.is_empty() {
+            // Unset already means empty.
+        } else {
+            want("AmbientCapabilities", Some(capset_value(target.ambient)));
+        }
+    }
+    let removed = model
+        .removed_from_bounding_set
+        .iter()
+        .any(|(option, _)| target.disable.contains(&option.as_str()));
+    if model.capability_bounding_set.value != target.bounding || removed {
+        want("CapabilityBoundingSet", Some(capset_value(target.bounding)));
+    }
+    if !model.no_new_privileges.explicit.value {
+        want("NoNewPrivileges", Some("yes".to_string()));
+    }
+    out
+}
+
+/// Files a fix may edit in place: the fragment and the unit's own
+/// `NAME.d/` drop-ins (not template, prefix or type-wide ones, which other
+/// units share).
+fn owned(unit: &Unit, file_index: usize, file: &UnitFile) -> bool {
+    if file_index == 0 {
+        return true;
+    }
+    let own_dir = format!("{}.d", unit.name.name);
+    file.path
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|d| d.to_string_lossy() == own_dir)
+}
+
+/// The line terminator a file uses (CRLF or LF).
+fn eol_of(file: &UnitFile) -> &'static str {
+    match file.tree.lines.iter().find(|l| !l.eol.is_empty()) {
+        Some(l) if file.text()[l.eol.clone()].starts_with("\r\n") => "\r\n",
+        _ => "\n",
+    }
+}
+
+/// The bytes of an assignment's whole physical lines, terminators included.
+fn whole_lines(file: &UnitFile, a: &Assignment) -> Range<usize> {
+    let end = file.tree.line_at(a.span.end.saturating_sub(1).max(a.span.start)).map_or(a.span.end, |l| l.eol.end);
+    a.span.start..end
+}
+
+fn edit(file: &UnitFile, range: Range<usize>, content: String) -> Edit {
+    let line = |offset: usize| file.tree.line_at(offset).map_or(1, |l| l.number);
+    Edit {
+        path: file.path.clone(),
+        start_line: line(range.start),
+        end_line: line(range.end),
+        range,
+        content,
+    }
+}
+
+/// In-place edits for the wanted settings, or Err when a setting is in
+/// effect from a file the fix must not edit (use a drop-in then).
+pub fn in_place(unit: &Unit, wanted: &[Wanted]) -> Result<Vec<Edit>, String> {
+    let files: Vec<&UnitFile> = unit.files().collect();
+    let own = unit.name.unit_type.own_section().unwrap_or("Service");
+    let mut edits = Vec::new();
+    let mut inserts: Vec<String> = Vec::new();
+    for w in wanted {
+        let mut found: Vec<(usize, &Assignment)> = Vec::new();
+        for (i, f) in files.iter().enumerate() {
+            for a in &f.assignments {
+                let section = f.section_of(a);
+                if a.key == w.key && section.known && section.name == own {
+                    found.push((i, a));
+                }
+            }
+        }
+        if let Some(&(i, _)) = found.iter().find(|(i, f)| !owned(unit, *i, files[*i]) && f.key == w.key) {
+            return Err(format!("{}= is set in {}, which other units share", w.key, files[i].path.display()));
+        }
+        let last = found.last().copied();
+        for &(i, a) in &found {
+            let file = files[i];
+            match (&w.value, last) {
+                (Some(value), Some((li, la))) if li == i && std::ptr::eq(la, a) => {
+                    edits.push(edit(file, a.span.clone(), format!("{}={value}", w.key)));
+                }
+                _ => edits.push(edit(file, whole_lines(file, a), String::new())),
+            }
+        }
+        if let (Some(value), None) = (&w.value, last) {
+            inserts.push(format!("{}={value}", w.key));
+        }
+    }
+    if !inserts.is_empty() {
+        edits.push(insertion(files[0], own, &inserts));
+    }
+    Ok(edits)
+}
+
+/// Where and how to add new lines to the fragment: after the last
+/// assignment of its last exec section, or a new section at the end.
+fn insertion(file: &UnitFile, own: &str, lines: &[String]) -> Edit {
+    let eol = eol_of(file);
+    let text = file.text();
+    let body: String = lines.iter().map(|l| format!("{l}{eol}")).collect();
+    let section = file.sections.iter().rposition(|s| s.known && s.name == own);
+    let Some(section) = section else {
+        let lead = if text.is_empty() || text.ends_with(['\n', '\r']) { "" } else { eol };
+        return edit(file, text.len()..text.len(), format!("{lead}{eol}[{own}]{eol}{body}"));
+    };
+    let anchor_end = file
+        .assignments
+        .iter()
+        .filter(|a| a.section == section)
+        .map(|a| a.span.end)
+        .next_back()
+        .unwrap_or(file.sections[section].span.end);
+    let line = file.tree.line_at(anchor_end.saturating_sub(1)).expect("the anchor is in a line");
+    let at = line.eol.end;
+    let lead = if line.eol.is_empty() { eol } else { "" };
+    edit(file, at..at, format!("{lead}{body}"))
+}
+
+/// The drop-in that sets the target exactly: each list reset first.
+pub fn dropin_text(target: &Target, header: &str) -> String {
+    let mut out = format!("# {header}\n[Service]\n");
+    match &target.identity {
+        Identity::User(name) => out.push_str(&format!("User={name}\n")),
+        Identity::DynamicUser => out.push_str("User=\nDynamicUser=yes\n"),
+        Identity::KeepRoot => {}
+    }
+    for option in &target.disable {
+        out.push_str(&format!("{option}=no\n"));
+    }
+    for (key, set) in [("AmbientCapabilities", target.ambient), ("CapabilityBoundingSet", target.bounding)] {
+        out.push_str(&format!("{key}=\n"));
+        if !set.is_empty() {
+            out.push_str(&format!("{key}={}\n", capset_value(set)));
+        }
+    }
+    out.push_str("NoNewPrivileges=yes\n");
+    out
+}
+
+/// Where a unit's capcheck drop-in goes: under /etc/systemd/system (inside
+/// `root`) for a unit in a system directory, beside the unit otherwise.
+pub fn dropin_path(fragment: &Path, root: Option<&Path>) -> PathBuf {
+    let name = fragment.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let root = root.unwrap_or(Path::new("/"));
+    let relative = fragment.strip_prefix(root).unwrap_or(fragment);
+    let system = ["usr/lib/systemd", "lib/systemd", "etc/systemd", "usr/local/lib/systemd", "run/systemd"]
+        .iter()
+        .any(|d| relative.strip_prefix("/").unwrap_or(relative).starts_with(d));
+    let dir = if system {
+        crate::load::paths::under_root(root, "/etc/systemd/system")
+    } else {
+        fragment.parent().unwrap_or(Path::new("")).to_path_buf()
+    };
+    dir.join(format!("{name}.d")).join("50-capcheck.conf")
+}
+
+/// True for units shipped by packages, which a fix must not edit.
+pub fn is_vendor(fragment: &Path, root: Option<&Path>) -> bool {
+    let root = root.unwrap_or(Path::new("/"));
+    let relative = fragment.strip_prefix(root).unwrap_or(fragment);
+    let relative = relative.strip_prefix("/").unwrap_or(relative);
+    relative.starts_with("usr/lib") || relative.starts_with("lib")
+}
+
+/// Applies non-overlapping edits to a text (in byte order).
+pub fn apply(text: &[u8], edits: &[Edit]) -> Result<Vec<u8>, String> {
+    let mut sorted: Vec<&Edit> = edits.iter().collect();
+    sorted.sort_by_key(|e| (e.range.start, e.range.end));
+    let mut out = Vec::with_capacity(text.len());
+    let mut at = 0;
+    for e in sorted {
+        if e.range.start < at {
+            return Err(format!("overlapping edits at line {}", e.start_line));
+        }
+        out.extend_from_slice(&text[at..e.range.start]);
+        out.extend_from_slice(e.content.as_bytes());
+        at = e.range.end;
+    }
+    out.extend_from_slice(&text[at..]);
+    Ok(out)
+}

@@ -1,0 +1,113 @@
+//! From evidence to a target: who the service runs as and with which
+//! capabilities.
+
+use super::evidence::Needed;
+use crate::caps::CapSet;
+use crate::finding::Applicability;
+use crate::model::Privileges;
+
+/// Who the fixed service runs as.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Identity {
+    /// `User=NAME`.
+    User(String),
+    /// `DynamicUser=yes`.
+    DynamicUser,
+    /// The program starts as root and switches user itself (the evidence
+    /// shows CAP_SETUID/CAP_SETGID): it stays root, with a bounding set.
+    KeepRoot,
+}
+
+/// The privileges the fix aims at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub identity: Identity,
+    pub ambient: CapSet,
+    pub bounding: CapSet,
+    /// Sandboxing options that would remove a needed capability.
+    pub disable: Vec<&'static str>,
+    pub applicability: Applicability,
+}
+
+/// How the user chose the identity.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityChoice {
+    pub user: Option<String>,
+    pub dynamic_user: bool,
+}
+
+/// Capabilities the sandboxing options take out of the bounding set.
+pub const SANDBOX_REMOVALS: [(&str, &[u8]); 4] = [
+    ("PrivateDevices", &[27, 17]),
+    ("ProtectKernelModules", &[16]),
+    ("ProtectKernelLogs", &[34]),
+    ("ProtectClock", &[25, 35]),
+];
+
+/// A user name derived from the unit's prefix: lower case, `-` for other
+/// characters, a letter first, at most 31 characters.
+pub fn default_user_name(prefix: &str) -> String {
+    let mut name: String = prefix
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
+        name.insert(0, '_');
+    }
+    name.truncate(31);
+    name
+}
+
+/// Decides the target, or None when there is no evidence and guesses are
+/// not allowed.
+pub fn target(model: &Privileges, prefix: &str, needed: &Needed, choice: &IdentityChoice, guesses: bool) -> Option<Target> {
+    let applicability = if needed.decided {
+        Applicability::EvidenceBased
+    } else if guesses {
+        Applicability::Guess
+    } else {
+        return None;
+    };
+    let set = needed.set();
+    let switches_user = set.contains(6) || set.contains(7);
+    let identity = if switches_user && choice.user.is_none() && !choice.dynamic_user {
+        Identity::KeepRoot
+    } else if choice.dynamic_user {
+        Identity::DynamicUser
+    } else if let Some(user) = &choice.user {
+        Identity::User(user.clone())
+    } else if model.dynamic_user.value && !model.runs_as_root() {
+        Identity::DynamicUser
+    } else if let (false, Some(user)) = (model.runs_as_root(), &model.user.value) {
+        Identity::User(user.clone())
+    } else {
+        Identity::User(default_user_name(prefix))
+    };
+    let ambient = if identity == Identity::KeepRoot { CapSet::EMPTY } else { set };
+    let disable = SANDBOX_REMOVALS
+        .iter()
+        .filter(|(_, caps)| caps.iter().any(|&c| set.contains(c)))
+        .map(|(option, _)| *option)
+        .collect();
+    Some(Target {
+        identity,
+        ambient,
+        bounding: set,
+        disable,
+        applicability,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_from_unit_prefixes() {
+        assert_eq!(default_user_name("bind-root"), "bind-root");
+        assert_eq!(default_user_name("Foo.Bar"), "foo-bar");
+        assert_eq!(default_user_name("9abc"), "_9abc");
+        assert_eq!(default_user_name(&"x".repeat(40)).len(), 31);
+    }
+}
