@@ -30,23 +30,48 @@ fn verify_messages(path: &Path, dir: &Path) -> Vec<String> {
 }
 
 fn lower(set: CapSet) -> String {
-    set.iter().map(|c| c.name.to_lowercase()).collect::<Vec<_>>().join(" ")
+    set.iter()
+        .map(|c| c.name.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[test]
 fn fixed_corpus_services_load_and_match_the_plan() {
     let Some(shared) = common::shared_dir() else {
-        return common::skip("fixed_corpus_services_load_and_match_the_plan", "../shared/corpus is not beside this checkout");
+        return common::skip(
+            "fixed_corpus_services_load_and_match_the_plan",
+            "../shared/corpus is not beside this checkout",
+        );
     };
     if !common::have_systemd_analyze() {
-        return common::skip("fixed_corpus_services_load_and_match_the_plan", "systemd-analyze is not installed");
+        return common::skip(
+            "fixed_corpus_services_load_and_match_the_plan",
+            "systemd-analyze is not installed",
+        );
     }
     let rules = Rules::new(&Config::default(), &[], &[]).unwrap();
-    let inspector = HostInspector { root: "/nonexistent-root".into() };
-    let checks = CheckOptions { platform: None, binaries: &inspector, min_risk: Risk::Medium };
-    let options = FixOptions { unsafe_fixes: true, ..FixOptions::default() };
+    let inspector = HostInspector {
+        root: "/nonexistent-root".into(),
+    };
+    let checks = CheckOptions {
+        platform: None,
+        binaries: &inspector,
+        min_risk: Risk::Medium,
+    };
+    let options = FixOptions {
+        unsafe_fixes: true,
+        ..FixOptions::default()
+    };
     let tmp = tempfile::tempdir().unwrap();
-    let (mut services, mut not_loaded, mut unchanged, mut fixed, mut evidence_based, mut lower_exposure) = (0, 0, 0, 0, 0, 0);
+    let (
+        mut services,
+        mut not_loaded,
+        mut unchanged,
+        mut fixed,
+        mut evidence_based,
+        mut lower_exposure,
+    ) = (0, 0, 0, 0, 0, 0);
     let mut failures = Vec::new();
     let files: Vec<_> = walkdir::WalkDir::new(shared.join("corpus"))
         .sort_by_file_name()
@@ -62,11 +87,17 @@ fn fixed_corpus_services_load_and_match_the_plan() {
         let name = entry.file_name();
         let path = dir.join(name);
         std::fs::copy(entry.path(), &path).unwrap();
-        let dropins = entry.path().with_file_name(format!("{}.d", name.to_string_lossy()));
+        let dropins = entry
+            .path()
+            .with_file_name(format!("{}.d", name.to_string_lossy()));
         if dropins.is_dir() {
             std::fs::create_dir_all(dir.join(dropins.file_name().unwrap())).unwrap();
             for d in std::fs::read_dir(&dropins).unwrap().flatten() {
-                std::fs::copy(d.path(), dir.join(dropins.file_name().unwrap()).join(d.file_name())).unwrap();
+                std::fs::copy(
+                    d.path(),
+                    dir.join(dropins.file_name().unwrap()).join(d.file_name()),
+                )
+                .unwrap();
             }
         }
         let before = common::systemd_view(&[path.to_str().unwrap()]);
@@ -75,9 +106,15 @@ fn fixed_corpus_services_load_and_match_the_plan() {
             continue;
         }
         let verify_before = verify_messages(&path, &dir);
-        let (targets, _) = capcheck::load::targets::resolve(&[path.display().to_string()], &common::host_scope());
+        let (targets, _) =
+            capcheck::load::targets::resolve(&[path.display().to_string()], &common::host_scope());
         let fix = fix_unit(&targets[0].load(), &rules, &checks, &options);
-        let label = entry.path().strip_prefix(&shared).unwrap().display().to_string();
+        let label = entry
+            .path()
+            .strip_prefix(&shared)
+            .unwrap()
+            .display()
+            .to_string();
         if let Some(e) = &fix.error {
             failures.push(format!("{label}: {e}"));
             continue;
@@ -102,14 +139,24 @@ fn fixed_corpus_services_load_and_match_the_plan() {
         if after.user != plan.user {
             problems.push(format!("user {:?}, planned {:?}", after.user, plan.user));
         }
-        let bounding = (plan.capability_bounding_set != CapSet::ALL).then(|| lower(plan.capability_bounding_set));
+        let bounding = (plan.capability_bounding_set != CapSet::ALL)
+            .then(|| lower(plan.capability_bounding_set));
         if after.bounding != bounding {
-            problems.push(format!("bounding {:?}, planned {bounding:?}", after.bounding));
+            problems.push(format!(
+                "bounding {:?}, planned {bounding:?}",
+                after.bounding
+            ));
         }
         if after.ambient != lower(plan.ambient_capabilities) {
-            problems.push(format!("ambient {:?}, planned {:?}", after.ambient, lower(plan.ambient_capabilities)));
+            problems.push(format!(
+                "ambient {:?}, planned {:?}",
+                after.ambient,
+                lower(plan.ambient_capabilities)
+            ));
         }
-        if after.no_new_privileges != plan.no_new_privileges || after.dynamic_user != plan.dynamic_user {
+        if after.no_new_privileges != plan.no_new_privileges
+            || after.dynamic_user != plan.dynamic_user
+        {
             problems.push("NoNewPrivileges=/DynamicUser= differ from the plan".to_string());
         }
         match (before.exposure, after.exposure) {
@@ -133,5 +180,10 @@ fn fixed_corpus_services_load_and_match_the_plan() {
          {fixed} fixed ({evidence_based} on evidence, the rest guesses), exposure lower for {lower_exposure}"
     );
     assert!(fixed > 100, "{fixed}");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

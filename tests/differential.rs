@@ -221,7 +221,10 @@ fn generated_units_agree_with_systemd() {
             }
         }
         let ours = common::capcheck_view(&common::model_of(&path));
-        let systemd = common::SystemdView { exposure: None, ..common::systemd_view(&[path.to_str().unwrap()]) };
+        let systemd = common::SystemdView {
+            exposure: None,
+            ..common::systemd_view(&[path.to_str().unwrap()])
+        };
         let agree = if systemd.loaded && ours.loaded {
             loaded += 1;
             ours == systemd

@@ -407,7 +407,10 @@ fn fixture_root_agrees_with_systemd() {
         "alias.service",
         "linked.service",
     ] {
-        let systemd = common::SystemdView { exposure: None, ..common::systemd_view(&[&root, unit]) };
+        let systemd = common::SystemdView {
+            exposure: None,
+            ..common::systemd_view(&[&root, unit])
+        };
         assert!(systemd.loaded, "{unit}: systemd loaded it");
         assert_eq!(common::capcheck_view(&in_root(unit)), systemd, "{unit}");
     }
@@ -431,7 +434,10 @@ fn flat_fixtures_agree_with_systemd() {
             continue;
         }
         let ours = common::capcheck_view(&common::model_of(&path));
-        let systemd = common::SystemdView { exposure: None, ..common::systemd_view(&[path.to_str().unwrap()]) };
+        let systemd = common::SystemdView {
+            exposure: None,
+            ..common::systemd_view(&[path.to_str().unwrap()])
+        };
         let agree = if ours.loaded && systemd.loaded {
             ours == systemd
         } else {

@@ -115,7 +115,8 @@ pub fn flattened_symlink(file: &crate::syntax::logical::UnitFile) -> Option<&str
     let looks_like_target = !text.is_empty()
         && !text.contains(['\n', '\r', '=', '[', ' '])
         && (text.starts_with('/')
-            || crate::unit_name::UnitName::parse(text.rsplit('/').next().unwrap_or(text)).is_some());
+            || crate::unit_name::UnitName::parse(text.rsplit('/').next().unwrap_or(text))
+                .is_some());
     looks_like_target.then_some(text)
 }
 

@@ -40,7 +40,11 @@ pub fn run(args: &FixArgs) -> ExitStatus {
     let mut extra = Vec::new();
     for name in &args.caps {
         let upper = name.to_ascii_uppercase();
-        let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+        let full = if upper.starts_with("CAP_") {
+            upper
+        } else {
+            format!("CAP_{upper}")
+        };
         match caps::by_name(&full) {
             Some(c) => extra.push(c.number),
             None => errors.push(format!("--cap {name}: not a capability")),
@@ -68,9 +72,14 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         user_manager: args.user_units,
     };
     let (targets, target_errors) = resolve(&args.units.operands, &scope);
-    errors.extend(target_errors.into_iter().map(|e| format!("{}: {}", e.operand, e.message)));
+    errors.extend(
+        target_errors
+            .into_iter()
+            .map(|e| format!("{}: {}", e.operand, e.message)),
+    );
     if args.units.operands.is_empty() && args.units.root.is_none() {
-        errors.push("nothing to fix: give unit files, directories, unit names or --root".to_string());
+        errors
+            .push("nothing to fix: give unit files, directories, unit names or --root".to_string());
     }
     let inspector = HostInspector {
         root: args.units.root.clone().unwrap_or_else(|| "/".into()),
@@ -158,8 +167,16 @@ fn print_text(fixes: &[UnitFix], args: &FixArgs) {
     if units == 0 {
         println!("Nothing to fix in {}.", plural(fixes.len(), "unit"));
     } else {
-        let hint = if args.write { "" } else { " (--write applies them)" };
-        println!("{} {verb}, {}{hint}.", plural(units, "unit"), plural(changed_files, "file"));
+        let hint = if args.write {
+            ""
+        } else {
+            " (--write applies them)"
+        };
+        println!(
+            "{} {verb}, {}{hint}.",
+            plural(units, "unit"),
+            plural(changed_files, "file")
+        );
     }
 }
 
@@ -169,7 +186,7 @@ fn print_json(fixes: &[UnitFix]) {
         .map(|f| {
             json!({
                 "unit": f.unit,
-                "applicability": f.changes.is_empty().then_some(serde_json::Value::Null).unwrap_or_else(|| applicability(f.applicability).into()),
+                "applicability": if f.changes.is_empty() { serde_json::Value::Null } else { applicability(f.applicability).into() },
                 "target": f.target,
                 "evidence": f.evidence,
                 "changes": f.changes.iter().map(|c| json!({
@@ -182,5 +199,8 @@ fn print_json(fixes: &[UnitFix]) {
             })
         })
         .collect();
-    println!("{}", serde_json::to_string_pretty(&out).expect("fixes serialise"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).expect("fixes serialise")
+    );
 }

@@ -43,14 +43,19 @@ pub fn run() -> ExitStatus {
 
 /// The configuration: `--config`, or discovered from the current
 /// directory up, or none with `--isolated`.
-fn load_config(path: Option<&std::path::Path>, isolated: bool) -> Result<crate::config::Config, String> {
+fn load_config(
+    path: Option<&std::path::Path>,
+    isolated: bool,
+) -> Result<crate::config::Config, String> {
     use crate::config::Config;
     if isolated {
         return Ok(Config::default());
     }
     let path = match path {
         Some(p) => Some(p.to_path_buf()),
-        None => std::env::current_dir().ok().and_then(|d| Config::discover(&d)),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| Config::discover(&d)),
     };
     match path {
         Some(p) => Config::load(&p).map_err(|e| e.to_string()),
@@ -65,7 +70,9 @@ fn use_color(choice: args::ColorChoice, to_stdout: bool) -> bool {
         args::ColorChoice::Always => true,
         args::ColorChoice::Never => false,
         args::ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && to_stdout && std::io::stdout().is_terminal()
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && to_stdout
+                && std::io::stdout().is_terminal()
         }
     }
 }

@@ -11,7 +11,11 @@ pub fn unified(change: &FileChange, color: bool) -> String {
     // `a/` + the path without its leading slash, as git writes it.
     let display = change.path.display().to_string();
     let path = display.trim_start_matches('/');
-    let old = if change.before.is_some() { format!("a/{path}") } else { "/dev/null".to_string() };
+    let old = if change.before.is_some() {
+        format!("a/{path}")
+    } else {
+        "/dev/null".to_string()
+    };
     let diff = TextDiff::from_lines(&before, &after);
     let text = diff
         .unified_diff()
@@ -32,7 +36,11 @@ pub fn unified(change: &FileChange, color: bool) -> String {
         if code.is_empty() {
             out.push_str(line);
         } else {
-            let _ = write!(out, "\u{1b}[{code}m{}\u{1b}[0m\n", line.trim_end_matches('\n'));
+            let _ = writeln!(
+                out,
+                "\u{1b}[{code}m{}\u{1b}[0m",
+                line.trim_end_matches('\n')
+            );
         }
     }
     out

@@ -21,7 +21,10 @@ pub struct Wanted {
 
 /// A capability set as a value: names by number, space-separated.
 pub fn capset_value(set: CapSet) -> String {
-    set.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(" ")
+    set.iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The settings to change, leaving out those already right.
@@ -30,7 +33,9 @@ pub fn wanted(model: &Privileges, target: &Target) -> Vec<Wanted> {
     let mut want = |key: &'static str, value: Option<String>| out.push(Wanted { key, value });
     match &target.identity {
         Identity::User(name) => {
-            if model.user.value.as_deref() != Some(name.as_str()) || model.dynamic_user.value && model.user.origins.is_empty() {
+            if model.user.value.as_deref() != Some(name.as_str())
+                || model.dynamic_user.value && model.user.origins.is_empty()
+            {
                 want("User", Some(name.clone()));
             }
         }
@@ -38,7 +43,12 @@ pub fn wanted(model: &Privileges, target: &Target) -> Vec<Wanted> {
             if !model.dynamic_user.value {
                 want("DynamicUser", Some("yes".to_string()));
             }
-            if model.user.value.as_deref().is_some_and(|u| u == "root" || u == "0") {
+            if model
+                .user
+                .value
+                .as_deref()
+                .is_some_and(|u| u == "root" || u == "0")
+            {
                 want("User", None);
             }
         }
@@ -91,7 +101,10 @@ fn eol_of(file: &UnitFile) -> &'static str {
 
 /// The bytes of an assignment's whole physical lines, terminators included.
 fn whole_lines(file: &UnitFile, a: &Assignment) -> Range<usize> {
-    let end = file.tree.line_at(a.span.end.saturating_sub(1).max(a.span.start)).map_or(a.span.end, |l| l.eol.end);
+    let end = file
+        .tree
+        .line_at(a.span.end.saturating_sub(1).max(a.span.start))
+        .map_or(a.span.end, |l| l.eol.end);
     a.span.start..end
 }
 
@@ -123,8 +136,15 @@ pub fn in_place(unit: &Unit, wanted: &[Wanted]) -> Result<Vec<Edit>, String> {
                 }
             }
         }
-        if let Some(&(i, _)) = found.iter().find(|(i, f)| !owned(unit, *i, files[*i]) && f.key == w.key) {
-            return Err(format!("{}= is set in {}, which other units share", w.key, files[i].path.display()));
+        if let Some(&(i, _)) = found
+            .iter()
+            .find(|(i, f)| !owned(unit, *i, files[*i]) && f.key == w.key)
+        {
+            return Err(format!(
+                "{}= is set in {}, which other units share",
+                w.key,
+                files[i].path.display()
+            ));
         }
         let last = found.last().copied();
         for &(i, a) in &found {
@@ -154,8 +174,16 @@ fn insertion(file: &UnitFile, own: &str, lines: &[String]) -> Edit {
     let body: String = lines.iter().map(|l| format!("{l}{eol}")).collect();
     let section = file.sections.iter().rposition(|s| s.known && s.name == own);
     let Some(section) = section else {
-        let lead = if text.is_empty() || text.ends_with(['\n', '\r']) { "" } else { eol };
-        return edit(file, text.len()..text.len(), format!("{lead}{eol}[{own}]{eol}{body}"));
+        let lead = if text.is_empty() || text.ends_with(['\n', '\r']) {
+            ""
+        } else {
+            eol
+        };
+        return edit(
+            file,
+            text.len()..text.len(),
+            format!("{lead}{eol}[{own}]{eol}{body}"),
+        );
     };
     let anchor_end = file
         .assignments
@@ -164,7 +192,10 @@ fn insertion(file: &UnitFile, own: &str, lines: &[String]) -> Edit {
         .map(|a| a.span.end)
         .next_back()
         .unwrap_or(file.sections[section].span.end);
-    let line = file.tree.line_at(anchor_end.saturating_sub(1)).expect("the anchor is in a line");
+    let line = file
+        .tree
+        .line_at(anchor_end.saturating_sub(1))
+        .expect("the anchor is in a line");
     let at = line.eol.end;
     let lead = if line.eol.is_empty() { eol } else { "" };
     edit(file, at..at, format!("{lead}{body}"))
@@ -181,7 +212,10 @@ pub fn dropin_text(target: &Target, header: &str) -> String {
     for option in &target.disable {
         out.push_str(&format!("{option}=no\n"));
     }
-    for (key, set) in [("AmbientCapabilities", target.ambient), ("CapabilityBoundingSet", target.bounding)] {
+    for (key, set) in [
+        ("AmbientCapabilities", target.ambient),
+        ("CapabilityBoundingSet", target.bounding),
+    ] {
         out.push_str(&format!("{key}=\n"));
         if !set.is_empty() {
             out.push_str(&format!("{key}={}\n", capset_value(set)));
@@ -194,12 +228,26 @@ pub fn dropin_text(target: &Target, header: &str) -> String {
 /// Where a unit's capcheck drop-in goes: under /etc/systemd/system (inside
 /// `root`) for a unit in a system directory, beside the unit otherwise.
 pub fn dropin_path(fragment: &Path, root: Option<&Path>) -> PathBuf {
-    let name = fragment.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = fragment
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let root = root.unwrap_or(Path::new("/"));
     let relative = fragment.strip_prefix(root).unwrap_or(fragment);
-    let system = ["usr/lib/systemd", "lib/systemd", "etc/systemd", "usr/local/lib/systemd", "run/systemd"]
-        .iter()
-        .any(|d| relative.strip_prefix("/").unwrap_or(relative).starts_with(d));
+    let system = [
+        "usr/lib/systemd",
+        "lib/systemd",
+        "etc/systemd",
+        "usr/local/lib/systemd",
+        "run/systemd",
+    ]
+    .iter()
+    .any(|d| {
+        relative
+            .strip_prefix("/")
+            .unwrap_or(relative)
+            .starts_with(d)
+    });
     let dir = if system {
         crate::load::paths::under_root(root, "/etc/systemd/system")
     } else {

@@ -29,9 +29,15 @@ pub enum Evidence {
 impl std::fmt::Display for Evidence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Evidence::Profile { path, granted } => write!(f, "profile {} (granted {granted}×)", path.display()),
-            Evidence::KnowledgeBase { program, source } => write!(f, "knowledge base: {program} ({source})"),
-            Evidence::Argument { argument } => write!(f, "argument '{argument}' binds a port below 1024"),
+            Evidence::Profile { path, granted } => {
+                write!(f, "profile {} (granted {granted}×)", path.display())
+            }
+            Evidence::KnowledgeBase { program, source } => {
+                write!(f, "knowledge base: {program} ({source})")
+            }
+            Evidence::Argument { argument } => {
+                write!(f, "argument '{argument}' binds a port below 1024")
+            }
             Evidence::Ambient => f.write_str("the unit already grants it as ambient"),
             Evidence::CommandLine => f.write_str("--cap"),
         }
@@ -99,7 +105,8 @@ pub struct ProfileEntry {
 impl Profile {
     pub fn load(path: &Path) -> Result<Profile, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut profile: Profile = toml_edit::de::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut profile: Profile =
+            toml_edit::de::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         for name in profile.capabilities.keys() {
             if caps::by_name(name).is_none() {
                 return Err(format!("{}: unknown capability '{name}'", path.display()));
@@ -113,7 +120,12 @@ impl Profile {
     pub fn needed(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
         self.capabilities.iter().filter_map(|(name, e)| {
             let needed = e.needed.unwrap_or(e.granted > 0);
-            needed.then(|| (caps::by_name(name).expect("checked at load").number, e.granted))
+            needed.then(|| {
+                (
+                    caps::by_name(name).expect("checked at load").number,
+                    e.granted,
+                )
+            })
         })
     }
 }
@@ -139,7 +151,8 @@ const PROGRAMS_TOML: &str = include_str!("../../rules/programs.toml");
 pub fn programs() -> &'static [Program] {
     static ALL: OnceLock<Vec<Program>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let p: Programs = toml_edit::de::from_str(PROGRAMS_TOML).expect("rules/programs.toml is valid");
+        let p: Programs =
+            toml_edit::de::from_str(PROGRAMS_TOML).expect("rules/programs.toml is valid");
         p.program
     })
 }
@@ -147,7 +160,9 @@ pub fn programs() -> &'static [Program] {
 /// The knowledge-base row for an executable, by file name.
 pub fn program_for(exec_path: &str) -> Option<&'static Program> {
     let name = exec_path.rsplit('/').next().unwrap_or(exec_path);
-    programs().iter().find(|p| p.names.iter().any(|n| n == name))
+    programs()
+        .iter()
+        .find(|p| p.names.iter().any(|n| n == name))
 }
 
 /// Ports below 1024 in an argument list: `--port 80`, `--port=80`, `-p 80`,
@@ -157,7 +172,12 @@ pub fn privileged_port_arguments(argv: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for (i, arg) in argv.iter().enumerate().skip(1) {
         let lower = arg.to_ascii_lowercase();
-        let is_port_flag = |f: &str| matches!(f, "-p" | "--port" | "--listen-port" | "--http-port" | "--https-port");
+        let is_port_flag = |f: &str| {
+            matches!(
+                f,
+                "-p" | "--port" | "--listen-port" | "--http-port" | "--https-port"
+            )
+        };
         if let Some((flag, value)) = lower.split_once('=') {
             if (is_port_flag(flag) || flag.ends_with("port")) && port(value).is_some() {
                 out.push(arg.clone());
@@ -179,7 +199,11 @@ pub fn privileged_port_arguments(argv: &[String]) -> Vec<String> {
             continue;
         }
         if let Some((host, p)) = arg.rsplit_once(':') {
-            let hostlike = host.is_empty() || host.ends_with(']') || host.chars().all(|c| c.is_ascii_digit() || c == '.') || host == "localhost" || host == "*";
+            let hostlike = host.is_empty()
+                || host.ends_with(']')
+                || host.chars().all(|c| c.is_ascii_digit() || c == '.')
+                || host == "localhost"
+                || host == "*";
             if hostlike && port(p).is_some() && !arg.contains('/') {
                 out.push(arg.clone());
             }
@@ -204,7 +228,9 @@ pub fn gather(model: &Privileges, profiles: &[Profile], extra: &[u8]) -> Needed 
                     },
                 );
             }
-            needed.basis.push(format!("profile {}", profile.path.display()));
+            needed
+                .basis
+                .push(format!("profile {}", profile.path.display()));
         }
         needed.decided = true;
     } else {
@@ -214,11 +240,19 @@ pub fn gather(model: &Privileges, profiles: &[Profile], extra: &[u8]) -> Needed 
             .filter(|c| !c.command.has(Prefix::FullyPrivileged));
         for command in commands {
             for argument in privileged_port_arguments(&command.command.argv) {
-                needed.add(10, Evidence::Argument { argument });
+                needed.add(
+                    10,
+                    Evidence::Argument {
+                        argument: argument.clone(),
+                    },
+                );
+                needed.decided = true;
+                needed.basis.push(format!("argument '{argument}'"));
             }
             if let Some(program) = program_for(&command.command.path) {
                 for name in &program.needs {
-                    let cap = caps::by_name(name).expect("rules/programs.toml names valid capabilities");
+                    let cap =
+                        caps::by_name(name).expect("rules/programs.toml names valid capabilities");
                     needed.add(
                         cap.number,
                         Evidence::KnowledgeBase {
@@ -230,7 +264,9 @@ pub fn gather(model: &Privileges, profiles: &[Profile], extra: &[u8]) -> Needed 
                 if command.directive == "ExecStart" {
                     needed.decided = true;
                 }
-                needed.basis.push(format!("knowledge base: {}", program.names[0]));
+                needed
+                    .basis
+                    .push(format!("knowledge base: {}", program.names[0]));
             }
         }
         if !needed.decided {
@@ -240,7 +276,9 @@ pub fn gather(model: &Privileges, profiles: &[Profile], extra: &[u8]) -> Needed 
             }
             if !ambient.is_empty() {
                 needed.decided = true;
-                needed.basis.push("the unit's ambient capabilities".to_string());
+                needed
+                    .basis
+                    .push("the unit's ambient capabilities".to_string());
             }
         }
     }
@@ -261,10 +299,22 @@ mod tests {
 
     #[test]
     fn ports_below_1024_in_arguments() {
-        assert_eq!(privileged_port_arguments(&args("/bin/web --port 80")), ["--port 80"]);
-        assert_eq!(privileged_port_arguments(&args("/bin/web --port=443")), ["--port=443"]);
-        assert_eq!(privileged_port_arguments(&args("/bin/web -l 0.0.0.0:53")), ["0.0.0.0:53"]);
-        assert_eq!(privileged_port_arguments(&args("/bin/web --listen=[::]:80")), ["--listen=[::]:80"]);
+        assert_eq!(
+            privileged_port_arguments(&args("/bin/web --port 80")),
+            ["--port 80"]
+        );
+        assert_eq!(
+            privileged_port_arguments(&args("/bin/web --port=443")),
+            ["--port=443"]
+        );
+        assert_eq!(
+            privileged_port_arguments(&args("/bin/web -l 0.0.0.0:53")),
+            ["0.0.0.0:53"]
+        );
+        assert_eq!(
+            privileged_port_arguments(&args("/bin/web --listen=[::]:80")),
+            ["--listen=[::]:80"]
+        );
         assert!(privileged_port_arguments(&args("/bin/web --port 8080 :9100")).is_empty());
         assert!(privileged_port_arguments(&args("/bin/web http://x:80/")).is_empty());
     }
@@ -279,6 +329,9 @@ mod tests {
             }
             assert!(!p.source.is_empty());
         }
-        assert_eq!(program_for("/usr/sbin/ping").unwrap().needs, ["CAP_NET_RAW"]);
+        assert_eq!(
+            program_for("/usr/sbin/ping").unwrap().needs,
+            ["CAP_NET_RAW"]
+        );
     }
 }

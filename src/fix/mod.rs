@@ -69,7 +69,12 @@ pub struct TargetSummary {
 }
 
 /// Plans the fix of one unit. Nothing is written.
-pub fn fix_unit(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOptions) -> UnitFix {
+pub fn fix_unit(
+    unit: &Unit,
+    rules: &Rules,
+    checks: &CheckOptions,
+    options: &FixOptions,
+) -> UnitFix {
     let mut result = UnitFix {
         unit: unit.name.name.clone(),
         ..UnitFix::default()
@@ -83,7 +88,11 @@ pub fn fix_unit(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &Fix
         .map(|f| (f.path.clone(), f.tree.source.bytes.to_vec()))
         .collect();
     let originals = texts.clone();
-    let allowed = if options.unsafe_fixes { Applicability::Guess } else { Applicability::EvidenceBased };
+    let allowed = if options.unsafe_fixes {
+        Applicability::Guess
+    } else {
+        Applicability::EvidenceBased
+    };
 
     // 1. The fixes lint findings carry (typos, misspelled keys).
     let lint_edits: Vec<Edit> = rules
@@ -109,7 +118,15 @@ pub fn fix_unit(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &Fix
 
     // 2. The target the evidence supports.
     let needed = evidence::gather(&model, &options.profiles, &options.caps);
-    let Some(target) = plan::target(&model, &unit.name.prefix, &needed, &options.identity, options.unsafe_fixes) else {
+    let intended = plan::intended_user(&unit);
+    let Some(target) = plan::target(
+        &model,
+        &unit.name.prefix,
+        intended,
+        &needed,
+        &options.identity,
+        options.unsafe_fixes,
+    ) else {
         result.notes.push(format!(
             "no evidence of what {} needs: record it with `capcheck record --unit {} -o profile.toml` and pass --profile, \
              or name capabilities with --cap (--unsafe-fixes guesses: non-root, no capabilities)",
@@ -125,11 +142,12 @@ pub fn fix_unit(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &Fix
             Fragment::File(f) => f.path.clone(),
             _ => return result,
         };
-        let in_place = if options.force_dropin || edits::is_vendor(&fragment, options.root.as_deref()) {
-            Err("vendor unit".to_string())
-        } else {
-            edits::in_place(&unit, &wanted)
-        };
+        let in_place =
+            if options.force_dropin || edits::is_vendor(&fragment, options.root.as_deref()) {
+                Err("vendor unit".to_string())
+            } else {
+                edits::in_place(&unit, &wanted)
+            };
         match in_place {
             Ok(e) => {
                 if let Err(e) = apply_edits(&mut texts, &e) {
@@ -140,9 +158,15 @@ pub fn fix_unit(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &Fix
             Err(why) => {
                 let path = edits::dropin_path(&fragment, options.root.as_deref());
                 if why != "vendor unit" {
-                    result.notes.push(format!("{why}: writing a drop-in instead"));
+                    result
+                        .notes
+                        .push(format!("{why}: writing a drop-in instead"));
                 }
-                let header = format!("Written by capcheck fix: least privilege for {} ({}).", unit.name, needed.basis.join(", "));
+                let header = format!(
+                    "Written by capcheck fix: least privilege for {} ({}).",
+                    unit.name,
+                    needed.basis.join(", ")
+                );
                 dropin = Some((path, edits::dropin_text(&target, &header).into_bytes()));
             }
         }
@@ -153,13 +177,19 @@ pub fn fix_unit(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &Fix
     let fixed = rebuild(&unit, &texts, dropin.clone());
     let after = privileges(&fixed);
     if let Some(problem) = mismatch(&after, &target) {
-        result.error = Some(format!("the planned edits would not give the planned privileges ({problem}); nothing changed"));
+        result.error = Some(format!(
+            "the planned edits would not give the planned privileges ({problem}); nothing changed"
+        ));
         return result;
     }
     if let Some((path, bytes)) = dropin {
         let before = std::fs::read(&path).ok();
         if before.as_deref() != Some(bytes.as_slice()) {
-            result.changes.push(FileChange { path, before, after: bytes });
+            result.changes.push(FileChange {
+                path,
+                before,
+                after: bytes,
+            });
         }
     }
     describe(&mut result, &after, &needed, &target);
@@ -173,7 +203,9 @@ fn apply_edits(texts: &mut BTreeMap<PathBuf, Vec<u8>>, all: &[Edit]) -> Result<(
         by_path.entry(&e.path).or_default().push(e.clone());
     }
     for (path, list) in by_path {
-        let text = texts.get(path).ok_or_else(|| format!("{}: not a file of this unit", path.display()))?;
+        let text = texts
+            .get(path)
+            .ok_or_else(|| format!("{}: not a file of this unit", path.display()))?;
         let new = edits::apply(text, &list).map_err(|e| format!("{}: {e}", path.display()))?;
         texts.insert(path.to_path_buf(), new);
     }
@@ -181,10 +213,16 @@ fn apply_edits(texts: &mut BTreeMap<PathBuf, Vec<u8>>, all: &[Edit]) -> Result<(
 }
 
 /// The unit with some files' contents replaced, and maybe a new drop-in.
-pub fn rebuild(unit: &Unit, texts: &BTreeMap<PathBuf, Vec<u8>>, new_dropin: Option<(PathBuf, Vec<u8>)>) -> Unit {
+pub fn rebuild(
+    unit: &Unit,
+    texts: &BTreeMap<PathBuf, Vec<u8>>,
+    new_dropin: Option<(PathBuf, Vec<u8>)>,
+) -> Unit {
     let unit_type = unit.name.unit_type;
     let reparse = |f: &UnitFile| match texts.get(&f.path) {
-        Some(bytes) if bytes.as_slice() != &*f.tree.source.bytes => UnitFile::parse(&f.path, bytes.clone(), unit_type),
+        Some(bytes) if bytes.as_slice() != &*f.tree.source.bytes => {
+            UnitFile::parse(&f.path, bytes.clone(), unit_type)
+        }
         _ => f.clone(),
     };
     let mut rebuilt = unit.clone();
@@ -198,13 +236,17 @@ pub fn rebuild(unit: &Unit, texts: &BTreeMap<PathBuf, Vec<u8>>, new_dropin: Opti
     }
     if let Some((path, bytes)) = new_dropin {
         let name = path.file_name().map(|n| n.to_os_string());
-        rebuilt.dropins.retain(|d| d.path.file_name().map(|n| n.to_os_string()) != name);
+        rebuilt
+            .dropins
+            .retain(|d| d.path.file_name().map(|n| n.to_os_string()) != name);
         rebuilt.dropins.push(DropIn {
             file: Some(UnitFile::parse(&path, bytes, unit_type)),
             path,
             error: None,
         });
-        rebuilt.dropins.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
+        rebuilt
+            .dropins
+            .sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
     }
     rebuilt
 }
@@ -223,10 +265,16 @@ fn mismatch(after: &Privileges, target: &Target) -> Option<String> {
         return Some(format!("User= would be {:?}", after.user.value));
     }
     if after.capability_bounding_set.value != target.bounding {
-        return Some(format!("CapabilityBoundingSet= would be {}", after.capability_bounding_set.value));
+        return Some(format!(
+            "CapabilityBoundingSet= would be {}",
+            after.capability_bounding_set.value
+        ));
     }
     if after.ambient_capabilities.value != target.ambient {
-        return Some(format!("AmbientCapabilities= would be {}", after.ambient_capabilities.value));
+        return Some(format!(
+            "AmbientCapabilities= would be {}",
+            after.ambient_capabilities.value
+        ));
     }
     (!after.no_new_privileges()).then(|| "NoNewPrivileges= would be off".to_string())
 }
@@ -235,7 +283,9 @@ fn mismatch(after: &Privileges, target: &Target) -> Option<String> {
 fn describe(result: &mut UnitFix, after: &Privileges, needed: &Needed, target: &Target) {
     for (cap, evidence) in &needed.caps {
         let name = crate::caps::by_number(*cap).map_or_else(|| cap.to_string(), |c| c.name.clone());
-        result.evidence.insert(name, evidence.iter().map(ToString::to_string).collect());
+        result
+            .evidence
+            .insert(name, evidence.iter().map(ToString::to_string).collect());
     }
     result.target = Some(TargetSummary {
         user: after.user.value.clone(),
@@ -255,19 +305,36 @@ fn describe(result: &mut UnitFix, after: &Privileges, needed: &Needed, target: &
         Identity::DynamicUser => {}
     }
     if target.applicability == Applicability::Guess {
-        result.notes.push("guess: no evidence of what the program needs; it gets no capability".to_string());
+        result.notes.push(
+            "guess: no evidence of what the program needs; it gets no capability".to_string(),
+        );
     }
     for c in after.commands.iter().filter(|c| c.command.escapes_user()) {
-        let prefix = if c.command.has(Prefix::FullyPrivileged) { "+" } else { "!" };
-        result.notes.push(format!("{}={prefix}{} still runs as root", c.directive, c.command.path));
+        let prefix = if c.command.has(Prefix::FullyPrivileged) {
+            "+"
+        } else {
+            "!"
+        };
+        result.notes.push(format!(
+            "{}={prefix}{} still runs as root",
+            c.directive, c.command.path
+        ));
     }
 }
 
-fn finish(result: &mut UnitFix, originals: &BTreeMap<PathBuf, Vec<u8>>, texts: BTreeMap<PathBuf, Vec<u8>>) {
+fn finish(
+    result: &mut UnitFix,
+    originals: &BTreeMap<PathBuf, Vec<u8>>,
+    texts: BTreeMap<PathBuf, Vec<u8>>,
+) {
     for (path, after) in texts {
         let before = originals.get(&path).cloned();
         if before.as_deref() != Some(after.as_slice()) {
-            result.changes.push(FileChange { path, before, after });
+            result.changes.push(FileChange {
+                path,
+                before,
+                after,
+            });
         }
     }
     result.changes.sort_by(|a, b| a.path.cmp(&b.path));

@@ -37,6 +37,19 @@ pub struct IdentityChoice {
     pub dynamic_user: bool,
 }
 
+/// The last non-root `User=` the unit's files name, even if a later
+/// assignment (a drop-in's `User=root`, say) overrides it: the user the
+/// author meant.
+pub fn intended_user(unit: &crate::load::Unit) -> Option<String> {
+    let own = unit.name.unit_type.own_section()?;
+    unit.files()
+        .flat_map(|f| f.assignments.iter().map(move |a| (f, a)))
+        .filter(|(f, a)| a.key == "User" && f.section_of(a).known && f.section_of(a).name == own)
+        .map(|(_, a)| a.value.clone())
+        .filter(|v| !v.is_empty() && v != "root" && v != "0" && !v.contains('%'))
+        .last()
+}
+
 /// Capabilities the sandboxing options take out of the bounding set.
 pub const SANDBOX_REMOVALS: [(&str, &[u8]); 4] = [
     ("PrivateDevices", &[27, 17]),
@@ -50,7 +63,13 @@ pub const SANDBOX_REMOVALS: [(&str, &[u8]); 4] = [
 pub fn default_user_name(prefix: &str) -> String {
     let mut name: String = prefix
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     if !name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
         name.insert(0, '_');
@@ -61,7 +80,14 @@ pub fn default_user_name(prefix: &str) -> String {
 
 /// Decides the target, or None when there is no evidence and guesses are
 /// not allowed.
-pub fn target(model: &Privileges, prefix: &str, needed: &Needed, choice: &IdentityChoice, guesses: bool) -> Option<Target> {
+pub fn target(
+    model: &Privileges,
+    prefix: &str,
+    intended_user: Option<String>,
+    needed: &Needed,
+    choice: &IdentityChoice,
+    guesses: bool,
+) -> Option<Target> {
     let applicability = if needed.decided {
         Applicability::EvidenceBased
     } else if guesses {
@@ -82,9 +108,13 @@ pub fn target(model: &Privileges, prefix: &str, needed: &Needed, choice: &Identi
     } else if let (false, Some(user)) = (model.runs_as_root(), &model.user.value) {
         Identity::User(user.clone())
     } else {
-        Identity::User(default_user_name(prefix))
+        Identity::User(intended_user.unwrap_or_else(|| default_user_name(prefix)))
     };
-    let ambient = if identity == Identity::KeepRoot { CapSet::EMPTY } else { set };
+    let ambient = if identity == Identity::KeepRoot {
+        CapSet::EMPTY
+    } else {
+        set
+    };
     let disable = SANDBOX_REMOVALS
         .iter()
         .filter(|(_, caps)| caps.iter().any(|&c| set.contains(c)))

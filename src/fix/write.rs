@@ -12,7 +12,10 @@ pub fn write_atomic(path: &Path, expected: Option<&[u8]>, contents: &[u8]) -> Re
     let error = |what: &str, e: &dyn std::fmt::Display| format!("{}: {what}: {e}", path.display());
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => {
-            return Err(format!("{}: is a symlink; not written (fix the file it points to)", path.display()))
+            return Err(format!(
+                "{}: is a symlink; not written (fix the file it points to)",
+                path.display()
+            ))
         }
         Ok(m) => Some(m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -23,16 +26,30 @@ pub fn write_atomic(path: &Path, expected: Option<&[u8]>, contents: &[u8]) -> Re
         None => None,
     };
     if current.as_deref() != expected {
-        return Err(format!("{}: changed since capcheck read it; not overwritten", path.display()));
+        return Err(format!(
+            "{}: changed since capcheck read it; not overwritten",
+            path.display()
+        ));
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| error("cannot create its directory", &e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temp = dir.join(format!(".{name}.capcheck-{}.tmp", std::process::id()));
     let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
         file.write_all(contents)?;
-        let mode = meta.as_ref().map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        let mode = meta
+            .as_ref()
+            .map_or(0o644, |m| m.permissions().mode() & 0o7777);
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         if let Some(m) = &meta {
             // Keeping the owner needs privilege; as the owner it is a no-op.

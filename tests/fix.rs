@@ -1,0 +1,309 @@
+//! `capcheck fix`: a diff snapshot per case (CAPCHECK_BLESS=1 rewrites
+//! them), fix(fix(x)) == fix(x), no fixed finding left for lint, the seed
+//! blog's units, vendor units through a drop-in, and atomic writes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// (case, extra arguments) — each unit file in fixtures/fix/cases.
+const CASES: &[(&str, &[&str])] = &[
+    ("bind-root.service", &["--user", "captest"]),
+    (
+        "profile.service",
+        &["--profile", "profile.toml", "--user", "web"],
+    ),
+    ("ambient-root.service", &[]),
+    ("typo.service", &[]),
+    ("switches-user.service", &[]),
+    ("port.service", &["--dynamic-user"]),
+    ("crlf.service", &["--user", "www"]),
+    ("no-evidence.service", &[]),
+    ("no-evidence.service", &["--unsafe-fixes"]),
+    ("own-dropin.service", &[]),
+    (
+        "bind-root.service",
+        &["--drop-in", "--cap", "net_bind_service"],
+    ),
+];
+
+/// A copy of fixtures/fix/cases to write into.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in walkdir::WalkDir::new("fixtures/fix/cases").min_depth(1) {
+        let entry = entry.unwrap();
+        let to = dir
+            .path()
+            .join(entry.path().strip_prefix("fixtures/fix/cases").unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+    dir
+}
+
+fn capcheck(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_capcheck"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn fix(dir: &Path, unit: &str, extra: &[&str], mode: &str) -> Output {
+    let mut args = vec!["fix", "--isolated", mode, unit];
+    args.extend_from_slice(extra);
+    capcheck(dir, &args)
+}
+
+fn snapshot_name(unit: &str, extra: &[&str]) -> PathBuf {
+    let suffix: String = extra
+        .iter()
+        .filter(|a| a.starts_with("--"))
+        .map(|a| a.trim_start_matches('-'))
+        .collect::<Vec<_>>()
+        .join("+");
+    let stem = unit.trim_end_matches(".service");
+    let name = if suffix.is_empty() {
+        format!("{stem}.diff")
+    } else {
+        format!("{stem}+{suffix}.diff")
+    };
+    Path::new("fixtures/fix").join(name)
+}
+
+#[test]
+fn diffs_match_snapshots_and_fixes_converge() {
+    let mut failures = Vec::new();
+    for (unit, extra) in CASES {
+        let dir = workspace();
+        let plain = fix(dir.path(), unit, extra, "--diff");
+        assert_eq!(
+            plain.status.code(),
+            Some(0),
+            "{unit}: {}",
+            String::from_utf8_lossy(&plain.stderr)
+        );
+        let diff = String::from_utf8(plain.stdout).unwrap();
+        let snapshot = snapshot_name(unit, extra);
+        if std::env::var_os("CAPCHECK_BLESS").is_some() {
+            std::fs::write(&snapshot, &diff).unwrap();
+        } else if std::fs::read_to_string(&snapshot).ok().as_deref() != Some(diff.as_str()) {
+            failures.push(format!(
+                "{}: changed (CAPCHECK_BLESS=1 to accept):\n{diff}",
+                snapshot.display()
+            ));
+        }
+        // --check reports a pending fix exactly when there is a diff.
+        let check = fix(dir.path(), unit, extra, "--check");
+        assert_eq!(
+            check.status.code(),
+            Some(if diff.is_empty() { 0 } else { 1 }),
+            "{unit} --check"
+        );
+        // Apply, then fixing again changes nothing.
+        let written = fix(dir.path(), unit, extra, "--write");
+        assert_eq!(
+            written.status.code(),
+            Some(0),
+            "{unit}: {}",
+            String::from_utf8_lossy(&written.stderr)
+        );
+        let again = fix(dir.path(), unit, extra, "--diff");
+        if !again.stdout.is_empty() {
+            failures.push(format!(
+                "{unit} {extra:?}: fixing twice changes more:\n{}",
+                String::from_utf8_lossy(&again.stdout)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Linting a fixed unit shows none of the findings the fix is about.
+#[test]
+fn lint_after_fix_shows_none_of_the_fixed_findings() {
+    const FIXED: [&str; 8] = [
+        "CAP101", "CAP201", "CAP202", "CAP301", "CAP303", "CAP304", "CAP305", "CAP306",
+    ];
+    for (unit, extra) in CASES
+        .iter()
+        .filter(|(u, e)| *u != "no-evidence.service" || !e.is_empty())
+    {
+        let dir = workspace();
+        let before = capcheck(
+            dir.path(),
+            &[
+                "lint",
+                "--isolated",
+                "--format",
+                "json",
+                "--exit-zero",
+                unit,
+            ],
+        );
+        let before: Vec<serde_json::Value> = serde_json::from_slice(&before.stdout).unwrap();
+        assert!(
+            before
+                .iter()
+                .any(|f| FIXED.contains(&f["code"].as_str().unwrap())),
+            "{unit}: nothing to fix?"
+        );
+        fix(dir.path(), unit, extra, "--write");
+        let after = capcheck(
+            dir.path(),
+            &[
+                "lint",
+                "--isolated",
+                "--format",
+                "json",
+                "--exit-zero",
+                unit,
+            ],
+        );
+        let after: Vec<serde_json::Value> = serde_json::from_slice(&after.stdout).unwrap();
+        let left: Vec<&str> = after
+            .iter()
+            .map(|f| f["code"].as_str().unwrap())
+            .filter(|c| FIXED.contains(c))
+            .collect();
+        let allowed: &[&str] = if *unit == "switches-user.service" {
+            &["CAP101"]
+        } else {
+            &[]
+        };
+        assert!(
+            left.iter().all(|c| allowed.contains(c)),
+            "{unit} {extra:?}: still {left:?}"
+        );
+    }
+}
+
+/// The seed blog: bind-root.service with the knowledge base (or a profile)
+/// saying CAP_NET_BIND_SERVICE and --user captest reads, to systemd, like
+/// bind-captest.service.
+#[test]
+fn bind_root_becomes_bind_captest() {
+    if !common::have_systemd_analyze() {
+        return common::skip(
+            "bind_root_becomes_bind_captest",
+            "systemd-analyze is not installed",
+        );
+    }
+    for extra in [
+        &["--user", "captest"][..],
+        &["--user", "captest", "--profile", "profile.toml"][..],
+    ] {
+        let dir = workspace();
+        let out = fix(dir.path(), "bind-root.service", extra, "--write");
+        assert_eq!(out.status.code(), Some(0));
+        let fixed = common::systemd_view(&[dir.path().join("bind-root.service").to_str().unwrap()]);
+        let blog = common::systemd_view(&["fixtures/examples/bind-captest.service"]);
+        let key = |v: &common::SystemdView| {
+            (
+                v.loaded,
+                v.user.clone(),
+                v.dynamic_user,
+                v.bounding.clone(),
+                v.ambient.clone(),
+                v.no_new_privileges,
+            )
+        };
+        assert_eq!(key(&fixed), key(&blog), "{extra:?}");
+        assert!(
+            fixed.exposure <= blog.exposure.map(|e| e + 1),
+            "{:?} vs {:?}",
+            fixed.exposure,
+            blog.exposure
+        );
+    }
+}
+
+/// A unit under /usr/lib is not edited: a drop-in in /etc/systemd/system
+/// resets and sets each list, and systemd reads exactly the plan.
+#[test]
+fn vendor_units_get_a_dropin() {
+    let root = tempfile::tempdir().unwrap();
+    let unit_dir = root.path().join("usr/lib/systemd/system");
+    std::fs::create_dir_all(&unit_dir).unwrap();
+    std::fs::copy(
+        "fixtures/fix/vendor-root/usr/lib/systemd/system/vendor.service",
+        unit_dir.join("vendor.service"),
+    )
+    .unwrap();
+    let root_arg = root.path().to_str().unwrap();
+    let out = capcheck(
+        Path::new("."),
+        &[
+            "fix",
+            "--isolated",
+            "--write",
+            "--root",
+            root_arg,
+            "vendor.service",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let original = std::fs::read_to_string(unit_dir.join("vendor.service")).unwrap();
+    assert_eq!(
+        original,
+        std::fs::read_to_string("fixtures/fix/vendor-root/usr/lib/systemd/system/vendor.service")
+            .unwrap()
+    );
+    let dropin = root
+        .path()
+        .join("etc/systemd/system/vendor.service.d/50-capcheck.conf");
+    let text = std::fs::read_to_string(&dropin).unwrap();
+    assert!(text.contains("AmbientCapabilities=\nAmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW\n"), "{text}");
+    if common::have_systemd_analyze() {
+        let view = common::systemd_view(&[&format!("--root={root_arg}"), "vendor.service"]);
+        assert_eq!(view.user.as_deref(), Some("vendor"));
+        assert_eq!(
+            view.bounding.as_deref(),
+            Some("cap_net_bind_service cap_net_admin cap_net_raw")
+        );
+        assert_eq!(
+            view.ambient,
+            "cap_net_bind_service cap_net_admin cap_net_raw"
+        );
+        assert!(view.no_new_privileges);
+    }
+}
+
+#[test]
+fn writes_are_atomic_keep_the_mode_and_refuse_changed_files() {
+    use capcheck::fix::write::write_atomic;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.service");
+    std::fs::write(&path, "old\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    write_atomic(&path, Some(b"old\n"), b"new\n").unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+        0o640
+    );
+    let err = write_atomic(&path, Some(b"old\n"), b"newer\n").unwrap_err();
+    assert!(err.contains("changed since capcheck read it"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+    let link = dir.path().join("link.service");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    assert!(write_atomic(&link, Some(b"new\n"), b"x\n")
+        .unwrap_err()
+        .contains("symlink"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no temporary file left"
+    );
+}
