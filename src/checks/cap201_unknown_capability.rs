@@ -37,7 +37,7 @@ use super::suggest::closest;
 use super::{Check, Context, Meta};
 use crate::caps::{self, CapSet};
 use crate::finding::{Applicability, Edit, Fix, Severity};
-use crate::model::capset::{CapAssignment, CapList};
+use crate::model::capset::{CapAssignment, CapList, CAP_SETTINGS};
 use crate::model::Origin;
 
 pub struct UnknownCapability;
@@ -87,10 +87,7 @@ impl Check for UnknownCapability {
         if !cx.model.loaded {
             return;
         }
-        for (key, list) in [
-            ("CapabilityBoundingSet", CapList::Bounding),
-            ("AmbientCapabilities", CapList::Ambient),
-        ] {
+        for (key, list) in CAP_SETTINGS {
             let final_set = match list {
                 CapList::Bounding => cx.model.capability_bounding_set.value,
                 CapList::Ambient => cx.model.ambient_capabilities.value,

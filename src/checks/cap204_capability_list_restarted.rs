@@ -35,7 +35,7 @@
 use super::{Check, Context, Meta};
 use crate::caps::CapSet;
 use crate::finding::Severity;
-use crate::model::capset::{CapAssignment, CapList, Merge};
+use crate::model::capset::{CapAssignment, Merge, CAP_SETTINGS};
 
 pub struct CapabilityListRestarted;
 
@@ -56,10 +56,7 @@ impl Check for CapabilityListRestarted {
         if !cx.model.loaded {
             return;
         }
-        for (key, list) in [
-            ("CapabilityBoundingSet", CapList::Bounding),
-            ("AmbientCapabilities", CapList::Ambient),
-        ] {
+        for (key, list) in CAP_SETTINGS {
             let mut set = list.initial();
             let mut earlier = false;
             for origin in cx.assignments_of(key) {

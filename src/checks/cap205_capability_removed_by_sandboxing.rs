@@ -31,9 +31,8 @@
 //! `# capcheck: ignore=CAP205 -- reason` on the line above.
 
 use super::{Check, Context, Meta};
-use crate::caps::CapSet;
 use crate::finding::Severity;
-use crate::model::capset::CapAssignment;
+use crate::model::capset::named_positively;
 
 pub struct CapabilityRemovedBySandboxing;
 
@@ -57,13 +56,7 @@ impl Check for CapabilityRemovedBySandboxing {
         }
         // Only capabilities someone asked for by name: a `~` deny list that
         // merely leaves them in is not a request.
-        let named: CapSet = p
-            .capability_bounding_set
-            .origins
-            .iter()
-            .map(|o| CapAssignment::parse(&o.value))
-            .filter(|a| !a.inverted)
-            .fold(CapSet::EMPTY, |acc, a| acc.union(a.named));
+        let named = named_positively(p.capability_bounding_set.origins.iter().map(|o| o.value.as_str()));
         let asked = named.union(p.ambient_capabilities.value);
         for (option, taken) in &p.removed_from_bounding_set {
             let listed = taken.intersection(asked);

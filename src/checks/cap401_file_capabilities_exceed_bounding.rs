@@ -35,7 +35,6 @@
 use super::{Check, Context, Meta};
 use crate::caps::CapSet;
 use crate::finding::Severity;
-use crate::model::exec::Prefix;
 
 pub struct FileCapabilitiesExceedBounding;
 
@@ -57,13 +56,7 @@ impl Check for FileCapabilitiesExceedBounding {
         if !p.loaded {
             return;
         }
-        for command in &p.commands {
-            if command.command.has(Prefix::FullyPrivileged) {
-                continue;
-            }
-            let Some(info) = cx.options.binaries.inspect(&command.command.path) else {
-                continue;
-            };
+        for (command, info) in cx.exec_binaries(true) {
             let Some(caps) = info.file_caps else {
                 continue;
             };

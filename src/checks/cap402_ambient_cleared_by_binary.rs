@@ -50,13 +50,7 @@ impl Check for AmbientClearedByBinary {
         if !p.loaded || p.runs_as_root() || ambient.is_empty() {
             return;
         }
-        for command in &p.commands {
-            if command.command.escapes_user() {
-                continue;
-            }
-            let Some(info) = cx.options.binaries.inspect(&command.command.path) else {
-                continue;
-            };
+        for (command, info) in cx.exec_binaries(false) {
             if !info.is_privileged() {
                 continue;
             }

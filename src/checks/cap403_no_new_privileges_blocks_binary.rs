@@ -56,13 +56,7 @@ impl Check for NoNewPrivilegesBlocksBinary {
         if !p.loaded || p.runs_as_root() || !p.no_new_privileges_at_runtime() {
             return;
         }
-        for command in &p.commands {
-            if command.command.escapes_user() {
-                continue;
-            }
-            let Some(info) = cx.options.binaries.inspect(&command.command.path) else {
-                continue;
-            };
+        for (command, info) in cx.exec_binaries(false) {
             let lost = match (info.file_caps, info.setuid || info.setgid) {
                 (Some(caps), _) => format!("its file capabilities ({})", caps.describe()),
                 (None, true) => "its setuid/setgid bit".to_string(),

@@ -39,7 +39,7 @@
 use super::{Check, Context, Meta};
 use crate::caps::CapSet;
 use crate::finding::Severity;
-use crate::model::capset::CapAssignment;
+use crate::model::capset::named_positively;
 
 pub struct PlatformForbiddenCapability;
 
@@ -84,13 +84,7 @@ impl Check for PlatformForbiddenCapability {
             }
             return;
         }
-        let named = p
-            .capability_bounding_set
-            .origins
-            .iter()
-            .map(|o| CapAssignment::parse(&o.value))
-            .filter(|a| !a.inverted)
-            .fold(CapSet::EMPTY, |acc, a| acc.union(a.named));
+        let named = named_positively(p.capability_bounding_set.origins.iter().map(|o| o.value.as_str()));
         let asked = bounding.intersection(named).intersection(forbidden).difference(ambient);
         if let (false, Some(origin)) = (asked.is_empty(), p.capability_bounding_set.origins.last()) {
             cx.report_origin(origin, format!("{} never grants {asked}: {}", platform.name, platform.description))

@@ -1,7 +1,7 @@
 //! What a check sees (the unit, its files, its model, the options) and how
 //! it reports.
 
-use super::binary::BinaryInspector;
+use super::binary::{BinaryInfo, BinaryInspector};
 use super::platform::Platform;
 use super::Meta;
 use crate::finding::{position, Finding, Fix, Severity};
@@ -125,19 +125,35 @@ impl<'a> Context<'a> {
             for (index, a) in file.assignments.iter().enumerate() {
                 let section = file.section_of(a);
                 if a.key == key && section.known && Some(section.name.as_str()) == own {
-                    out.push(Origin {
-                        file: file.path.clone(),
-                        line: a.line,
-                        key: a.key.clone(),
-                        value: a.value.clone(),
-                        dropped: Vec::new(),
-                        file_index,
-                        assignment: index,
-                    });
+                    out.push(Origin::of(file, file_index, index));
                 }
             }
         }
         out
+    }
+
+    /// The Exec commands whose binaries exist here, with what they are;
+    /// `+` commands (never sandboxed) always left out, `!` ones too unless
+    /// `with_no_setuid`.
+    pub fn exec_binaries(
+        &self,
+        with_no_setuid: bool,
+    ) -> Vec<(&'a crate::model::Command, BinaryInfo)> {
+        use crate::model::exec::Prefix;
+        self.model
+            .commands
+            .iter()
+            .filter(|c| {
+                !c.command.has(Prefix::FullyPrivileged)
+                    && (with_no_setuid || !c.command.has(Prefix::NoSetuid))
+            })
+            .filter_map(|c| {
+                self.options
+                    .binaries
+                    .inspect(&c.command.path)
+                    .map(|info| (c, info))
+            })
+            .collect()
     }
 
     /// The file and span of an origin's value (for labels on the value).

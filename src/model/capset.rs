@@ -22,6 +22,22 @@ impl CapList {
     }
 }
 
+/// The two settings, with their keys.
+pub const CAP_SETTINGS: [(&str, CapList); 2] = [
+    ("CapabilityBoundingSet", CapList::Bounding),
+    ("AmbientCapabilities", CapList::Ambient),
+];
+
+/// The capabilities named by the non-inverted lines among `values` (what
+/// the author asked for by name, as opposed to what a `~` list left in).
+pub fn named_positively<'a>(values: impl IntoIterator<Item = &'a str>) -> CapSet {
+    values
+        .into_iter()
+        .map(CapAssignment::parse)
+        .filter(|a| !a.inverted)
+        .fold(CapSet::EMPTY, |acc, a| acc.union(a.named))
+}
+
 /// What one assignment line said, word by word.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapAssignment {

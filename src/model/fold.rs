@@ -222,15 +222,7 @@ impl<'u> Fold<'u> {
             if !section.known {
                 continue;
             }
-            let origin = Origin {
-                file: file.path.clone(),
-                line: a.line,
-                key: a.key.clone(),
-                value: a.value.clone(),
-                dropped: Vec::new(),
-                file_index,
-                assignment: index,
-            };
+            let origin = Origin::of(file, file_index, index);
             let result = if Some(section.name.as_str()) == self.exec_section {
                 self.exec_assignment(a, origin)
             } else {

@@ -35,6 +35,22 @@ pub struct Origin {
     pub assignment: usize,
 }
 
+impl Origin {
+    /// The origin of assignment `index` of file `file_index`.
+    pub fn of(file: &crate::syntax::logical::UnitFile, file_index: usize, index: usize) -> Origin {
+        let a = &file.assignments[index];
+        Origin {
+            file: file.path.clone(),
+            line: a.line,
+            key: a.key.clone(),
+            value: a.value.clone(),
+            dropped: Vec::new(),
+            file_index,
+            assignment: index,
+        }
+    }
+}
+
 /// A value and the assignments that made it what it is: the last one that
 /// replaced or reset it, and those merged in after.
 #[derive(Debug, Clone, Serialize)]
