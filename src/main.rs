@@ -1,3 +1,9 @@
 fn main() -> std::process::ExitCode {
+    // Die quietly on a closed pipe (`capcheck rules | head`), as other Unix
+    // tools do, instead of panicking in a print.
+    // SAFETY: setting a signal disposition to the default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     capcheck::cli::run().into()
 }

@@ -240,7 +240,7 @@ fn rules_and_explain() {
         );
     }
     let doc = stdout(&capcheck(&["explain", "CAP303"]));
-    assert!(doc.starts_with("# CAP303 ambient-outside-bounding"));
+    assert!(doc.starts_with("# CAP303 ambient-outside-bounding\n"));
     for heading in [
         "## What it finds",
         "## Why it matters",

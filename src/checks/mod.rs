@@ -58,6 +58,25 @@ impl Registered {
         doc
     }
 
+    /// The check's documentation page (`capcheck explain`, docs/rules/).
+    pub fn page(&self) -> String {
+        let m = self.meta();
+        let fix = if m.fixable {
+            "findings can carry a fix"
+        } else {
+            "no automatic fix in findings"
+        };
+        format!(
+            "# {} {}\n\n{}.\n\nDefault severity: {}; {fix}. Suppress with `# capcheck: ignore={}`.\n\n{}",
+            m.code,
+            m.name,
+            capitalize(m.summary),
+            m.default_severity.as_str(),
+            m.code,
+            self.doc()
+        )
+    }
+
     /// A section of the documentation (`## Heading`), without its heading.
     pub fn doc_section(&self, heading: &str) -> Option<String> {
         let doc = self.doc();
@@ -66,6 +85,13 @@ impl Registered {
         let end = rest.find("\n## ").map_or(rest.len(), |i| i + 1);
         Some(rest[..end].trim().to_string())
     }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 macro_rules! declare_checks {

@@ -26,6 +26,17 @@ pub enum Command {
     /// Rewrite units to run as non-root with exactly the capabilities the
     /// evidence shows they need (prints diffs; --write applies them).
     Fix(FixArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -94,6 +94,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         let unit = target.load();
         match &unit.fragment {
             Fragment::Unreadable(path, e) => errors.push(format!("{}: {e}", path.display())),
+            Fragment::NotFound if target.via_dropin => {}
             Fragment::NotFound => errors.push(format!("{}: unit not found", unit.name)),
             _ => fixes.push(fix_unit(&unit, &rules, &checks, &options)),
         }

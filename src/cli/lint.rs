@@ -62,6 +62,7 @@ pub fn run(args: &LintArgs) -> ExitStatus {
         let unit = target.load();
         match &unit.fragment {
             Fragment::Unreadable(path, e) => errors.push(format!("{}: {e}", path.display())),
+            Fragment::NotFound if target.via_dropin => {}
             Fragment::NotFound => errors.push(format!("{}: unit not found", unit.name)),
             _ => {
                 linted += 1;
@@ -133,11 +134,9 @@ fn write_output(file: Option<&Path>, output: &str) -> Result<(), String> {
         Some(path) => std::fs::write(path, output).map_err(|e| format!("{}: {e}", path.display())),
         None => {
             let mut out = std::io::stdout().lock();
-            match out.write_all(output.as_bytes()).and_then(|_| out.flush()) {
-                // A closed pipe (`capcheck lint … | head`) is not an error.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                other => other.map_err(|e| format!("standard output: {e}")),
-            }
+            out.write_all(output.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|e| format!("standard output: {e}"))
         }
     }
 }

@@ -38,6 +38,18 @@ pub fn run() -> ExitStatus {
         args::Command::Rules(a) => rules::list(&a),
         args::Command::Explain(a) => rules::explain(&a),
         args::Command::Fix(a) => fix::run(&a),
+        args::Command::Completions(a) => {
+            let mut command = <args::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(a.shell, &mut command, "capcheck", &mut std::io::stdout());
+            ExitStatus::Success
+        }
+        args::Command::Man => {
+            let command = <args::Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+                Ok(()) => ExitStatus::Success,
+                Err(_) => ExitStatus::Error,
+            }
+        }
     }
 }
 

@@ -47,9 +47,7 @@ pub fn list(args: &RulesArgs) -> ExitStatus {
 pub fn explain(args: &ExplainArgs) -> ExitStatus {
     match checks::find(&args.code) {
         Some(r) => {
-            let m = r.meta();
-            println!("# {} {}: {}\n", m.code, m.name, m.summary);
-            print!("{}", r.doc());
+            print!("{}", r.page());
             ExitStatus::Success
         }
         None => {

@@ -52,6 +52,9 @@ pub struct Target {
     /// The fragment's text when it comes from standard input, with the
     /// path it stands for.
     pub stdin: Option<(PathBuf, Vec<u8>)>,
+    /// Named through one of its drop-ins: a unit that is not found then is
+    /// not an error (the drop-in may be for a unit installed elsewhere).
+    pub via_dropin: bool,
 }
 
 impl Target {
@@ -87,6 +90,7 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
                     name,
                     loader: loader.clone(),
                     stdin: None,
+                    via_dropin: false,
                 });
             }
         }
@@ -102,6 +106,20 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
                 operand: operand.clone(),
                 message: "no such file or directory".to_string(),
             });
+        } else if exists && is_dropin(path) {
+            // A drop-in (as pre-commit passes them) stands for its unit.
+            if let Some(unit) = dropin_unit(path) {
+                match file_target(&unit, scope) {
+                    Ok(t) => targets.push(Target {
+                        via_dropin: true,
+                        ..t
+                    }),
+                    Err(message) => errors.push(TargetError {
+                        operand: operand.clone(),
+                        message,
+                    }),
+                }
+            }
         } else if exists {
             match file_target(path, scope) {
                 Ok(t) => targets.push(t),
@@ -116,6 +134,7 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
                     name,
                     loader: scope.loader(None),
                     stdin: None,
+                    via_dropin: false,
                 }),
                 None => errors.push(TargetError {
                     operand: operand.clone(),
@@ -124,7 +143,39 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
             }
         }
     }
+    // A unit named twice (itself and through a drop-in) is read once.
+    let mut seen = std::collections::HashSet::new();
+    targets.retain(|t| {
+        seen.insert((
+            t.name.name.clone(),
+            t.loader.search.dirs.first().cloned(),
+            t.stdin.is_some(),
+        ))
+    });
     (targets, errors)
+}
+
+/// `x.service.d/10-y.conf`, or `service.d/10-y.conf` (type-wide).
+fn is_dropin(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "conf")
+        && path
+            .parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|d| d.to_string_lossy().ends_with(".d"))
+}
+
+/// The unit a drop-in belongs to (`x.service.d/y.conf` → `x.service` in
+/// the same directory as `x.service.d`); None for type-wide drop-ins, which
+/// are read through each unit.
+fn dropin_unit(path: &Path) -> Option<PathBuf> {
+    let dir = path.parent()?;
+    let unit = dir
+        .file_name()?
+        .to_string_lossy()
+        .strip_suffix(".d")?
+        .to_string();
+    UnitName::parse(&unit)?;
+    Some(dir.parent().unwrap_or(Path::new("")).join(unit))
 }
 
 fn is_unit_name(path: &Path) -> bool {
@@ -156,6 +207,7 @@ fn file_target(path: &Path, scope: &Scope) -> Result<Target, String> {
         name,
         loader: scope.loader(Some(dir)),
         stdin: None,
+        via_dropin: false,
     })
 }
 

@@ -46,7 +46,8 @@ impl Diagnostic for Report<'_> {
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         let help = self.finding.help.as_deref()?;
-        let explain = format!("{help}\n(more: capcheck explain {})", self.finding.code);
+        let code = self.finding.code;
+        let explain = format!("{help}\n(more: capcheck explain {code}, docs/rules/{code}.md)");
         Some(Box::new(explain))
     }
 
