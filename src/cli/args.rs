@@ -26,6 +26,15 @@ pub enum Command {
     /// Rewrite units to run as non-root with exactly the capabilities the
     /// evidence shows they need (prints diffs; --write applies them).
     Fix(FixArgs),
+    /// Record the capabilities a program really uses (tracefs, as root) into
+    /// a profile.
+    Record(RecordArgs),
+    /// Start a unit's ExecStartPre= and ExecStart= commands with the unit's
+    /// privileges, without systemd, and report what they started with.
+    Run(RunArgs),
+    /// Merge capability profiles, or import other tools' recordings.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -212,4 +221,85 @@ pub struct ShowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub format: ShowFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Write (or add to) this profile; without it the profile is printed.
+    #[arg(short, long, value_name = "PROFILE")]
+    pub output: Option<PathBuf>,
+
+    /// Run the program as this user [default: the unit's User=, or nobody].
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Stop the program after this long (30s, 2m, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+
+    /// Record a unit's Exec commands (a unit file or name) instead of a command.
+    #[arg(long, value_name = "PATH|NAME", conflicts_with = "command")]
+    pub unit: Option<String>,
+
+    /// Look the unit up in this tree.
+    #[arg(long, value_name = "DIR", requires = "unit")]
+    pub root: Option<PathBuf>,
+
+    /// Offer no capability this platform forbids.
+    #[arg(long, value_name = "NAME")]
+    pub platform: Option<String>,
+
+    /// The command to record, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A unit file or unit name.
+    pub unit: String,
+
+    /// Look the unit up in this tree.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Stop each command after this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub timeout: String,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// Tetragon process_kprobe JSON events (creds-capability-usage policy).
+    Tetragon,
+    /// bcc or libbpf-tools `capable` output.
+    Capable,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Merge profiles (several recordings of one program) into one.
+    Merge {
+        /// The profiles to merge.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// The merged profile (added to if it exists).
+        #[arg(short, long, value_name = "PROFILE")]
+        output: PathBuf,
+    },
+    /// Turn another tool's recording into a profile.
+    Import {
+        /// The recording's format.
+        #[arg(long, value_enum)]
+        from: ImportFormat,
+        /// The recording.
+        file: PathBuf,
+        /// The profile to write (added to if it exists).
+        #[arg(short, long, value_name = "PROFILE")]
+        output: PathBuf,
+    },
 }

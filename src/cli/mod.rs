@@ -4,6 +4,7 @@
 pub mod args;
 mod fix;
 mod lint;
+mod record;
 mod rules;
 mod show;
 
@@ -38,6 +39,9 @@ pub fn run() -> ExitStatus {
         args::Command::Rules(a) => rules::list(&a),
         args::Command::Explain(a) => rules::explain(&a),
         args::Command::Fix(a) => fix::run(&a),
+        args::Command::Record(a) => record::record(&a),
+        args::Command::Run(a) => record::run(&a),
+        args::Command::Profile(c) => record::profile(&c),
         args::Command::Completions(a) => {
             let mut command = <args::Cli as clap::CommandFactory>::command();
             clap_complete::generate(a.shell, &mut command, "capcheck", &mut std::io::stdout());

@@ -1,0 +1,192 @@
+//! `capcheck record`: runs a program as the target user with a broad
+//! candidate set of ambient capabilities, traces every capability check of
+//! its process tree (tracepoint `capability:cap_capable` in a private
+//! tracefs instance), and turns the checks into a profile.
+
+pub mod import;
+pub mod profile;
+pub mod trace;
+pub mod tracefs;
+
+use crate::caps::CapSet;
+use crate::run::credentials::Credentials;
+use crate::run::{self, Run};
+use std::ffi::CString;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use trace::{Parser, Summary};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// What to record.
+pub struct Request {
+    pub path: String,
+    pub argv: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Capabilities offered as ambient (the broad candidate set).
+    pub candidates: CapSet,
+    pub timeout: Duration,
+    /// Show a progress line on standard error.
+    pub progress: bool,
+}
+
+/// A recording: how the program ran and what it checked.
+pub struct Recording {
+    pub run: Run,
+    pub summary: Summary,
+    pub elapsed: Duration,
+}
+
+/// The current process's bounding set (from /proc), to offer no
+/// capability the recorder does not have itself.
+pub fn own_bounding_set() -> CapSet {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .map_or(CapSet::KNOWN, CapSet)
+}
+
+/// Writes the decimal `n` into `buf`; returns the length (async-signal-safe).
+fn decimal(mut n: u32, buf: &mut [u8; 12]) -> usize {
+    let mut digits = [0u8; 12];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[i] = digits[len - 1 - i];
+    }
+    buf[len] = b'\n';
+    len + 1
+}
+
+/// Records one program.
+pub fn record(request: &Request, instance: &mut tracefs::Instance) -> Recording {
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    // SAFETY: installing a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let credentials = Credentials {
+        setuid: true,
+        uid: request.uid,
+        gid: request.gid,
+        groups: Vec::new(),
+        sandbox: true,
+        bounding: CapSet::ALL,
+        ambient: request.candidates.intersection(own_bounding_set()),
+        secure_bits: 0,
+        no_new_privileges: false,
+    };
+    let (pid_file, on_file) = instance.control_files();
+    let pid_file = CString::new(pid_file.as_os_str().as_encoded_bytes()).expect("no NUL");
+    let on_file = CString::new(on_file.as_os_str().as_encoded_bytes()).expect("no NUL");
+    // Runs in the child between fork and exec: raw system calls only.
+    let start_tracing = move || -> std::io::Result<()> {
+        let mut buf = [0u8; 12];
+        // SAFETY: getpid, open, write and close on valid buffers.
+        unsafe {
+            let len = decimal(libc::getpid() as u32, &mut buf);
+            for (file, bytes) in [(&pid_file, &buf[..len]), (&on_file, &b"1\n"[..])] {
+                let fd = libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 || libc::write(fd, bytes.as_ptr().cast(), bytes.len()) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(fd);
+            }
+        }
+        Ok(())
+    };
+    let started = Instant::now();
+    let mut parser = Parser::default();
+    let mut last_progress = Instant::now();
+    let show = request.progress && std::io::stderr().is_terminal();
+    let mut tick = || {
+        parser.feed(&instance.read_available());
+        if show && last_progress.elapsed() > Duration::from_millis(200) {
+            last_progress = Instant::now();
+            eprint!(
+                "\rrecording {}: {:.1}s, {} capability checks ",
+                request.argv.join(" "),
+                started.elapsed().as_secs_f64(),
+                parser.checks_seen()
+            );
+            let _ = std::io::stderr().flush();
+        }
+        !INTERRUPTED.load(Ordering::SeqCst)
+    };
+    let run = run::run(
+        &request.path,
+        &request.argv,
+        &credentials,
+        request.timeout,
+        start_tracing,
+        &mut tick,
+    );
+    parser.feed(&instance.read_available());
+    if show {
+        eprintln!();
+    }
+    let root_pid = run.pid;
+    // SAFETY: restoring the default dispositions.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+    }
+    Recording {
+        run,
+        summary: trace::summarize(&parser.finish(), root_pid),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Parses `30s`, `2m`, `500ms`, `1h` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&text[..i], &text[i..]),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration '{text}'"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("invalid duration unit in '{text}' (ms, s, m, h)")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("5 parsecs").is_err());
+        let mut buf = [0u8; 12];
+        let n = decimal(40213, &mut buf);
+        assert_eq!(&buf[..n], b"40213\n");
+    }
+}

@@ -1,0 +1,286 @@
+//! Reading the trace: `cap_capable` events with their kernel stacks, and
+//! `sched_process_exec`/`sched_process_fork` events for attribution; then
+//! separating need from noise.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// One capability check the kernel made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub pid: u32,
+    pub cap: u8,
+    pub granted: bool,
+    /// Kernel functions, innermost first (from the stacktrace trigger).
+    pub stack: Vec<String>,
+}
+
+/// A trace line, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Check(Check),
+    Exec { pid: u32, filename: String },
+    Fork { parent: u32, child: u32 },
+}
+
+/// Parses the text of a trace (trace or trace_pipe) into events; stack
+/// lines (` => fn`) attach to the check before them.
+#[derive(Default)]
+pub struct Parser {
+    events: Vec<Event>,
+    partial: String,
+}
+
+fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let start = text.find(name)? + name.len();
+    let rest = &text[start..];
+    Some(rest.split([' ', ',']).next().unwrap_or(rest))
+}
+
+/// The pid of a trace line's task column (`comm-pid [cpu] ...`).
+fn task_pid(line: &str) -> Option<u32> {
+    let head = line[..line.find(" [")?].trim();
+    head.rsplit('-').next()?.parse().ok()
+}
+
+impl Parser {
+    /// Feeds more trace text (it may end in the middle of a line).
+    pub fn feed(&mut self, text: &str) {
+        self.partial.push_str(text);
+        while let Some(end) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=end).collect();
+            self.line(line.trim_end());
+        }
+    }
+
+    fn line(&mut self, line: &str) {
+        if let Some(frame) = line.trim_start().strip_prefix("=> ") {
+            if let Some(Event::Check(check)) = self.events.last_mut() {
+                check.stack.push(frame.trim().to_string());
+            }
+            return;
+        }
+        if line.starts_with('#') {
+            return;
+        }
+        if let Some(at) = line.find("cap_capable: ") {
+            let body = &line[at..];
+            let cap = field(body, "cap ").and_then(|c| c.parse::<u8>().ok());
+            let ret = field(body, "ret ").and_then(|r| r.parse::<i64>().ok());
+            if let (Some(pid), Some(cap), Some(ret)) = (task_pid(line), cap, ret) {
+                self.events.push(Event::Check(Check {
+                    pid,
+                    cap,
+                    granted: ret == 0,
+                    stack: Vec::new(),
+                }));
+            }
+        } else if let Some(at) = line.find("sched_process_exec: ") {
+            let body = &line[at..];
+            if let (Some(filename), Some(pid)) = (
+                field(body, "filename="),
+                field(body, " pid=").and_then(|p| p.parse().ok()),
+            ) {
+                self.events.push(Event::Exec {
+                    pid,
+                    filename: filename.to_string(),
+                });
+            }
+        } else if let Some(at) = line.find("sched_process_fork: ") {
+            let body = &line[at..];
+            let parent = field(body, " pid=").and_then(|p| p.parse().ok());
+            let child = field(body, "child_pid=").and_then(|p| p.parse().ok());
+            if let (Some(parent), Some(child)) = (parent, child) {
+                self.events.push(Event::Fork { parent, child });
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> Vec<Event> {
+        let rest = std::mem::take(&mut self.partial);
+        self.line(rest.trim_end());
+        self.events
+    }
+
+    pub fn checks_seen(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, Event::Check(_)))
+            .count()
+    }
+}
+
+/// Why a check is not evidence of need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Noise {
+    /// Made by capcheck's launcher, or inside execve before the program.
+    Launcher,
+    /// CAP_SYS_ADMIN probes of memory accounting (`security_vm_enough_memory_mm`).
+    MemoryAccounting,
+    /// Probes of capset(2) (libcap growing the inheritable set).
+    Capset,
+    /// setuid/setgid to the process's own ids, refused and then allowed.
+    SetidToSelf,
+}
+
+/// Kernel helpers between the caller and `cap_capable`: skipped when
+/// naming a call site.
+const HELPERS: [&str; 14] = [
+    "trace_event_raw_event_cap_capable",
+    "cap_capable",
+    "security_capable",
+    "ns_capable_common",
+    "ns_capable",
+    "ns_capable_noaudit",
+    "ns_capable_setid",
+    "capable",
+    "has_ns_capability",
+    "has_ns_capability_noaudit",
+    "has_capability_noaudit",
+    "file_ns_capable",
+    "capable_wrt_inode_uidgid",
+    "sk_ns_capable",
+];
+
+fn call_site(stack: &[String]) -> Option<String> {
+    stack
+        .iter()
+        .map(|f| f.split('+').next().unwrap_or(f))
+        .find(|f| !HELPERS.contains(f) && !f.starts_with("bpf_") && !f.starts_with("__traceiter"))
+        .map(str::to_string)
+}
+
+fn noise(check: &Check) -> Option<Noise> {
+    let has = |name: &str| check.stack.iter().any(|f| f.starts_with(name));
+    if check.cap == 21 && has("security_vm_enough_memory_mm") {
+        return Some(Noise::MemoryAccounting);
+    }
+    if has("cap_capset") {
+        return Some(Noise::Capset);
+    }
+    let setid = [
+        "__sys_setuid",
+        "__sys_setgid",
+        "__sys_setreuid",
+        "__sys_setregid",
+        "__sys_setresuid",
+        "__sys_setresgid",
+        "__sys_setfsuid",
+        "__sys_setfsgid",
+    ];
+    if (check.cap == 6 || check.cap == 7) && !check.granted && setid.iter().any(|s| has(s)) {
+        return Some(Noise::SetidToSelf);
+    }
+    None
+}
+
+/// What the recording says about one capability.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub granted: u64,
+    pub denied: u64,
+    pub binaries: BTreeSet<String>,
+    pub call_sites: BTreeSet<String>,
+}
+
+/// The result of a recording.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub caps: BTreeMap<u8, Observed>,
+    pub noise: BTreeMap<Noise, u64>,
+    pub checks: u64,
+}
+
+/// Attributes checks to the programs that made them and drops the noise.
+/// `root_pid` is the process capcheck started: its checks before its first
+/// exec are the launcher's.
+pub fn summarize(events: &[Event], root_pid: u32) -> Summary {
+    let mut binary: HashMap<u32, Option<String>> = HashMap::new();
+    binary.insert(root_pid, None);
+    let mut summary = Summary::default();
+    for event in events {
+        match event {
+            Event::Fork { parent, child } => {
+                let inherited = binary.get(parent).cloned().flatten();
+                binary.insert(*child, inherited);
+            }
+            Event::Exec { pid, filename } => {
+                binary.insert(*pid, Some(filename.clone()));
+            }
+            Event::Check(check) => {
+                summary.checks += 1;
+                let program = binary.get(&check.pid).cloned().flatten();
+                let class = if program.is_none() {
+                    Some(Noise::Launcher)
+                } else {
+                    noise(check)
+                };
+                if let Some(class) = class {
+                    *summary.noise.entry(class).or_default() += 1;
+                    continue;
+                }
+                let observed = summary.caps.entry(check.cap).or_default();
+                if check.granted {
+                    observed.granted += 1;
+                } else {
+                    observed.denied += 1;
+                }
+                observed.binaries.extend(program);
+                observed.call_sites.extend(call_site(&check.stack));
+            }
+        }
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACE: &str = "\
+# tracer: nop
+            wrap-100   [000] .....  1.0: cap_capable: cred 0, target_ns 0, capable_ns 0, cap 7, ret 0
+            wrap-100   [000] .....  1.1: <stack trace>
+ => trace_event_raw_event_cap_capable
+ => cap_capable
+ => __sys_setresuid
+            ping-100   [001] .....  1.2: sched_process_exec: filename=/usr/bin/ping pid=100 old_pid=100
+            ping-100   [001] .....  1.3: cap_capable: cred 0, target_ns 0, capable_ns 0, cap 13, ret 0
+            ping-100   [001] .....  1.3: <stack trace>
+ => cap_capable
+ => security_capable
+ => ns_capable
+ => inet_create
+            ping-100   [001] .....  1.4: cap_capable: cred 0, target_ns 0, capable_ns 0, cap 21, ret 0
+ => cap_capable
+ => security_vm_enough_memory_mm
+            ping-100   [001] .....  1.5: cap_capable: cred 0, target_ns 0, capable_ns 0, cap 7, ret -1
+ => cap_capable
+ => ns_capable_setid
+ => __sys_setuid
+            ping-100   [001] .....  1.6: sched_process_fork: comm=ping pid=100 child_comm=ping child_pid=101
+        my-comm-101   [000] .....  1.7: cap_capable: cred 0, target_ns 0, capable_ns 0, cap 34, ret -1
+ => cap_capable
+ => devkmsg_open
+";
+
+    #[test]
+    fn separates_need_from_noise() {
+        let mut parser = Parser::default();
+        parser.feed(&TRACE[..300]);
+        parser.feed(&TRACE[300..]);
+        let summary = summarize(&parser.finish(), 100);
+        assert_eq!(summary.checks, 5);
+        assert_eq!(summary.caps.keys().copied().collect::<Vec<_>>(), [13, 34]);
+        let raw = &summary.caps[&13];
+        assert_eq!((raw.granted, raw.denied), (1, 0));
+        assert_eq!(raw.call_sites.iter().collect::<Vec<_>>(), ["inet_create"]);
+        assert_eq!(raw.binaries.iter().collect::<Vec<_>>(), ["/usr/bin/ping"]);
+        assert_eq!(
+            summary.caps[&34].denied, 1,
+            "a forked child inherits the program"
+        );
+        assert_eq!(summary.noise[&Noise::Launcher], 1);
+        assert_eq!(summary.noise[&Noise::MemoryAccounting], 1);
+        assert_eq!(summary.noise[&Noise::SetidToSelf], 1);
+    }
+}
