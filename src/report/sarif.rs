@@ -24,13 +24,18 @@ fn security_severity(s: Severity) -> &'static str {
     }
 }
 
+/// Where the rule pages (docs/rules/) are published, set when building
+/// (`CAPCHECK_DOCS_URL=https://…/docs/rules/ cargo build`); SARIF's helpUri
+/// must be an absolute URI, so without it there is none.
+const DOCS_URL: Option<&str> = option_env!("CAPCHECK_DOCS_URL");
+
 fn rule(r: &Registered) -> Value {
     let m = r.meta();
     let doc = r.doc();
     let finds = r
         .doc_section("What it finds")
         .unwrap_or_else(|| m.summary.to_string());
-    json!({
+    let mut rule = json!({
         "id": m.code,
         "name": m.name,
         "shortDescription": {"text": m.summary},
@@ -42,7 +47,11 @@ fn rule(r: &Registered) -> Value {
             "precision": "high",
             "security-severity": security_severity(m.default_severity),
         },
-    })
+    });
+    if let Some(base) = DOCS_URL {
+        rule["helpUri"] = json!(format!("{base}{}.md", m.code));
+    }
+    rule
 }
 
 /// Percent-encodes a path for a URI (unreserved characters and `/` kept).

@@ -24,21 +24,76 @@ pub struct Credentials {
     pub no_new_privileges: bool,
 }
 
-/// Looks a user up: a name in the password database, or a number.
-pub fn lookup_user(name: &str) -> Result<(u32, u32), String> {
-    if let Ok(uid) = name.parse::<u32>() {
-        return Ok((uid, uid));
-    }
+/// A user from the password database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+    pub shell: String,
+}
+
+/// Looks a user up by name or number in the password database.
+pub fn account(name: &str) -> Result<Account, String> {
     let c = CString::new(name).map_err(|_| format!("invalid user name {name:?}"))?;
-    // SAFETY: getpwnam takes a NUL-terminated string; the result is read at once.
-    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+    // SAFETY: getpwnam/getpwuid take valid arguments; the entry is copied at once.
+    let pw = unsafe {
+        match name.parse::<u32>() {
+            Ok(uid) => libc::getpwuid(uid),
+            Err(_) => libc::getpwnam(c.as_ptr()),
+        }
+    };
     if pw.is_null() {
         return Err(format!(
             "no such user: {name} (create it, e.g. with the sysusers.d line capcheck fix prints)"
         ));
     }
+    let text = |p: *const libc::c_char| {
+        // SAFETY: passwd strings are NUL-terminated.
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_string_lossy()
+            .into_owned()
+    };
     // SAFETY: pw is a valid passwd entry until the next getpw* call.
-    Ok(unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
+    unsafe {
+        Ok(Account {
+            name: text((*pw).pw_name),
+            uid: (*pw).pw_uid,
+            gid: (*pw).pw_gid,
+            home: text((*pw).pw_dir),
+            shell: text((*pw).pw_shell),
+        })
+    }
+}
+
+/// Looks a user up: (uid, primary gid); a number without an entry is its
+/// own gid.
+pub fn lookup_user(name: &str) -> Result<(u32, u32), String> {
+    match (account(name), name.parse::<u32>()) {
+        (Ok(a), _) => Ok((a.uid, a.gid)),
+        (Err(_), Ok(uid)) => Ok((uid, uid)),
+        (Err(e), Err(_)) => Err(e),
+    }
+}
+
+/// The environment systemd gives a service's processes: its default PATH,
+/// and for a User= the account's HOME, USER, LOGNAME and SHELL.
+pub fn service_environment(uid: u32) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "PATH".to_string(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        ),
+        ("LANG".to_string(), "C.UTF-8".to_string()),
+    ];
+    if let Ok(a) = account(&uid.to_string()) {
+        env.push(("HOME".to_string(), a.home));
+        env.push(("USER".to_string(), a.name.clone()));
+        env.push(("LOGNAME".to_string(), a.name));
+        env.push(("SHELL".to_string(), a.shell));
+    }
+    env
 }
 
 /// Looks a group up: a name in the group database, or a number.

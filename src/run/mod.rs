@@ -29,9 +29,18 @@ impl StartState {
                 .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
                 .unwrap_or_default()
         };
+        // Uid:/Gid: list real, effective, saved and filesystem ids.
+        let ids = |name: &str| {
+            let all: Vec<String> = field(name).split_whitespace().map(str::to_string).collect();
+            if all.windows(2).all(|w| w[0] == w[1]) {
+                all.first().cloned().unwrap_or_default()
+            } else {
+                all.join("/")
+            }
+        };
         Some(StartState {
-            uid: field("Uid:"),
-            gid: field("Gid:"),
+            uid: ids("Uid:"),
+            gid: ids("Gid:"),
             cap_inheritable: field("CapInh:"),
             cap_permitted: field("CapPrm:"),
             cap_effective: field("CapEff:"),
@@ -68,6 +77,26 @@ pub struct Run {
     pub outcome: Outcome,
 }
 
+/// A bare executable name looked up in systemd's default PATH (the child's
+/// own lookup would use the caller's PATH).
+fn resolve_path(path: &str) -> String {
+    if path.contains('/') {
+        return path.to_string();
+    }
+    [
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ]
+    .iter()
+    .map(|d| format!("{d}/{path}"))
+    .find(|p| std::path::Path::new(p).is_file())
+    .unwrap_or_else(|| path.to_string())
+}
+
 fn wait(pid: i32, flags: libc::c_int) -> Option<libc::c_int> {
     let mut status = 0;
     // SAFETY: waitpid writes the status into a valid integer.
@@ -88,8 +117,14 @@ pub fn run(
     pre_exec: impl Fn() -> std::io::Result<()> + Send + Sync + 'static,
     tick: &mut dyn FnMut() -> bool,
 ) -> Run {
-    let mut command = std::process::Command::new(path);
+    let mut command = std::process::Command::new(resolve_path(path));
     command.args(argv.iter().skip(1));
+    // A clean environment and / as working directory, as systemd starts
+    // services (a caller's HOME under /root would make DAC checks appear).
+    command
+        .env_clear()
+        .envs(self::credentials::service_environment(credentials.uid))
+        .current_dir("/");
     if let Some(argv0) = argv.first() {
         command.arg0(argv0);
     }
