@@ -9,6 +9,7 @@ use crate::lint::Rules;
 use crate::load::targets::{resolve, stdin_target, Scope, Target};
 use crate::load::Fragment;
 use crate::report::{self, Format};
+use rayon::prelude::*;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -56,18 +57,29 @@ pub fn run(args: &LintArgs) -> ExitStatus {
         binaries: &inspector,
         min_risk: rules.min_risk(),
     };
+    // Units are linted in parallel; collecting keeps the operands' order.
+    let results: Vec<Result<Vec<Finding>, Option<String>>> = targets
+        .par_iter()
+        .map(|target| {
+            let unit = target.load();
+            match &unit.fragment {
+                Fragment::Unreadable(path, e) => Err(Some(format!("{}: {e}", path.display()))),
+                Fragment::NotFound if target.via_dropin => Err(None),
+                Fragment::NotFound => Err(Some(format!("{}: unit not found", unit.name))),
+                _ => Ok(rules.lint(&unit, &options)),
+            }
+        })
+        .collect();
     let mut findings: Vec<Finding> = Vec::new();
     let mut linted = 0;
-    for target in &targets {
-        let unit = target.load();
-        match &unit.fragment {
-            Fragment::Unreadable(path, e) => errors.push(format!("{}: {e}", path.display())),
-            Fragment::NotFound if target.via_dropin => {}
-            Fragment::NotFound => errors.push(format!("{}: unit not found", unit.name)),
-            _ => {
+    for result in results {
+        match result {
+            Ok(f) => {
                 linted += 1;
-                findings.extend(rules.lint(&unit, &options));
+                findings.extend(f);
             }
+            Err(Some(e)) => errors.push(e),
+            Err(None) => {}
         }
     }
     let format = args.format.unwrap_or_else(|| {
