@@ -68,6 +68,19 @@ pub fn parse_word(word: &str) -> Option<u8> {
     by_name(word).map(|c| c.number)
 }
 
+/// The set of the named capabilities (names must be valid: tables in the
+/// code and in rules/ are checked by tests).
+pub fn set_of<S: AsRef<str>>(names: &[S]) -> CapSet {
+    names
+        .iter()
+        .map(|n| {
+            by_name(n.as_ref())
+                .unwrap_or_else(|| panic!("unknown capability {}", n.as_ref()))
+                .number
+        })
+        .collect()
+}
+
 /// systemd's `safe_atoi()`: `0b`/`0o` prefixes picked first, then
 /// `strtol(…, 0)`, which takes a sign, `0x` hex and a leading-zero octal.
 /// The whole word must be consumed and fit an `int`.

@@ -33,17 +33,6 @@ pub struct Platform {
 
 const PLATFORMS_TOML: &str = include_str!("../../rules/platforms.toml");
 
-fn names_to_set(names: &[String]) -> CapSet {
-    names
-        .iter()
-        .map(|n| {
-            caps::by_name(n)
-                .unwrap_or_else(|| panic!("rules/platforms.toml: unknown capability {n}"))
-                .number
-        })
-        .collect()
-}
-
 /// Every platform profile.
 pub fn all() -> &'static [Platform] {
     static ALL: OnceLock<Vec<Platform>> = OnceLock::new();
@@ -55,8 +44,8 @@ pub fn all() -> &'static [Platform] {
             .into_iter()
             .map(|p| {
                 let permitted = match &p.allowed {
-                    Some(allowed) => names_to_set(allowed),
-                    None => CapSet::KNOWN.difference(names_to_set(&p.forbidden)),
+                    Some(allowed) => caps::set_of(allowed),
+                    None => CapSet::KNOWN.difference(caps::set_of(&p.forbidden)),
                 };
                 Platform {
                     name: p.name,

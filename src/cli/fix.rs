@@ -11,7 +11,6 @@ use crate::fix::plan::IdentityChoice;
 use crate::fix::{diff, fix_unit, write, FixOptions, UnitFix};
 use crate::lint::Rules;
 use crate::load::targets::{resolve, Scope};
-use crate::load::Fragment;
 use serde_json::json;
 
 pub fn run(args: &FixArgs) -> ExitStatus {
@@ -91,12 +90,10 @@ pub fn run(args: &FixArgs) -> ExitStatus {
     };
     let mut fixes: Vec<UnitFix> = Vec::new();
     for target in &targets {
-        let unit = target.load();
-        match &unit.fragment {
-            Fragment::Unreadable(path, e) => errors.push(format!("{}: {e}", path.display())),
-            Fragment::NotFound if target.via_dropin => {}
-            Fragment::NotFound => errors.push(format!("{}: unit not found", unit.name)),
-            _ => fixes.push(fix_unit(&unit, &rules, &checks, &options)),
+        match super::load_target(target) {
+            Ok(unit) => fixes.push(fix_unit(&unit, &rules, &checks, &options)),
+            Err(Some(e)) => errors.push(e),
+            Err(None) => {}
         }
     }
     let pending = fixes.iter().any(|f| !f.changes.is_empty());

@@ -7,7 +7,6 @@ use crate::checks::{platform, CheckOptions};
 use crate::finding::{Finding, Severity};
 use crate::lint::Rules;
 use crate::load::targets::{resolve, stdin_target, Scope, Target};
-use crate::load::Fragment;
 use crate::report::{self, Format};
 use rayon::prelude::*;
 use std::io::{Read, Write};
@@ -60,15 +59,7 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     // Units are linted in parallel; collecting keeps the operands' order.
     let results: Vec<Result<Vec<Finding>, Option<String>>> = targets
         .par_iter()
-        .map(|target| {
-            let unit = target.load();
-            match &unit.fragment {
-                Fragment::Unreadable(path, e) => Err(Some(format!("{}: {e}", path.display()))),
-                Fragment::NotFound if target.via_dropin => Err(None),
-                Fragment::NotFound => Err(Some(format!("{}: unit not found", unit.name))),
-                _ => Ok(rules.lint(&unit, &options)),
-            }
-        })
+        .map(|target| super::load_target(target).map(|unit| rules.lint(&unit, &options)))
         .collect();
     let mut findings: Vec<Finding> = Vec::new();
     let mut linted = 0;

@@ -92,3 +92,17 @@ fn use_color(choice: args::ColorChoice, to_stdout: bool) -> bool {
         }
     }
 }
+
+/// Loads a target's unit for lint and fix: `Err(Some(message))` when its
+/// file cannot be read or found, `Err(None)` for a unit named only through
+/// a drop-in and not installed here (nothing to report).
+fn load_target(target: &crate::load::targets::Target) -> Result<crate::load::Unit, Option<String>> {
+    use crate::load::Fragment;
+    let unit = target.load();
+    match &unit.fragment {
+        Fragment::Unreadable(path, e) => Err(Some(format!("{}: {e}", path.display()))),
+        Fragment::NotFound if target.via_dropin => Err(None),
+        Fragment::NotFound => Err(Some(format!("{}: unit not found", unit.name))),
+        _ => Ok(unit),
+    }
+}

@@ -1,7 +1,7 @@
 //! Unified diffs of planned changes (similar), plain or coloured.
 
 use super::FileChange;
-use similar::{ChangeTag, TextDiff};
+use similar::TextDiff;
 use std::fmt::Write as _;
 
 /// A `git apply`-able unified diff of one change.
@@ -44,14 +44,4 @@ pub fn unified(change: &FileChange, color: bool) -> String {
         }
     }
     out
-}
-
-/// The number of changed lines (for the summary).
-pub fn changed_lines(change: &FileChange) -> usize {
-    let before = String::from_utf8_lossy(change.before.as_deref().unwrap_or_default()).into_owned();
-    let after = String::from_utf8_lossy(&change.after).into_owned();
-    TextDiff::from_lines(&before, &after)
-        .iter_all_changes()
-        .filter(|c| c.tag() != ChangeTag::Equal)
-        .count()
 }

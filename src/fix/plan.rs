@@ -50,14 +50,6 @@ pub fn intended_user(unit: &crate::load::Unit) -> Option<String> {
         .last()
 }
 
-/// Capabilities the sandboxing options take out of the bounding set.
-pub const SANDBOX_REMOVALS: [(&str, &[u8]); 4] = [
-    ("PrivateDevices", &[27, 17]),
-    ("ProtectKernelModules", &[16]),
-    ("ProtectKernelLogs", &[34]),
-    ("ProtectClock", &[25, 35]),
-];
-
 /// A user name derived from the unit's prefix: lower case, `-` for other
 /// characters, a letter first, at most 31 characters.
 pub fn default_user_name(prefix: &str) -> String {
@@ -115,9 +107,9 @@ pub fn target(
     } else {
         set
     };
-    let disable = SANDBOX_REMOVALS
+    let disable = crate::model::BOUNDING_REMOVALS
         .iter()
-        .filter(|(_, caps)| caps.iter().any(|&c| set.contains(c)))
+        .filter(|(_, names)| !crate::caps::set_of(names).intersection(set).is_empty())
         .map(|(option, _)| *option)
         .collect();
     Some(Target {

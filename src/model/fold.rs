@@ -8,7 +8,6 @@ use super::specifier::SpecifierContext;
 use super::values::{parse_boolean, parse_secure_bits, valid_user_group_name};
 use super::words::{words, Unescape};
 use super::{Command, NoNewPrivileges, Origin, Privileges, Problem, ProblemKind, Setting};
-use crate::caps::CapSet;
 use crate::load::{Fragment, Unit};
 use crate::syntax::logical::{Assignment, UnitFile};
 use crate::unit_name::UnitType;
@@ -39,7 +38,7 @@ fn exec_directives(unit_type: UnitType) -> &'static [&'static str] {
 
 /// Boolean sandboxing options that take capabilities out of the bounding
 /// set after loading (`unit_patch_contexts()`), with what they take.
-const BOUNDING_REMOVALS: [(&str, &[&str]); 4] = [
+pub const BOUNDING_REMOVALS: [(&str, &[&str]); 4] = [
     ("PrivateDevices", &["CAP_MKNOD", "CAP_SYS_RAWIO"]),
     ("ProtectKernelModules", &["CAP_SYS_MODULE"]),
     ("ProtectKernelLogs", &["CAP_SYSLOG"]),
@@ -440,10 +439,7 @@ impl<'u> Fold<'u> {
             if !self.boolean(option).value {
                 continue;
             }
-            let removes: CapSet = names
-                .iter()
-                .filter_map(|n| crate::caps::by_name(n).map(|c| c.number))
-                .collect();
+            let removes = crate::caps::set_of(names);
             let bounding = &mut self.p.capability_bounding_set;
             let taken = bounding.value.intersection(removes);
             bounding.value = bounding.value.difference(removes);

@@ -10,7 +10,7 @@ pub mod specifier;
 pub mod values;
 pub mod words;
 
-pub use fold::privileges;
+pub use fold::{privileges, BOUNDING_REMOVALS};
 
 use crate::caps::CapSet;
 use exec::ExecCommand;
@@ -77,11 +77,6 @@ impl<T> Setting<T> {
     fn merge(&mut self, value: T, origin: Origin) {
         self.value = value;
         self.origins.push(origin);
-    }
-
-    /// True when some assignment set this value.
-    pub fn is_set(&self) -> bool {
-        !self.origins.is_empty()
     }
 }
 
