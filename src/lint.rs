@@ -144,10 +144,18 @@ impl Rules {
                     None => return false,
                 }
             }
+            let ignoring: Vec<_> = self
+                .per_path
+                .iter()
+                .filter(|(_, codes)| codes.contains(&f.code))
+                .collect();
+            if ignoring.is_empty() {
+                return true;
+            }
             let absolute = std::path::absolute(&f.path).unwrap_or_else(|_| f.path.clone());
-            !self.per_path.iter().any(|(set, codes)| {
-                codes.contains(&f.code) && (set.is_match(&f.path) || set.is_match(&absolute))
-            })
+            !ignoring
+                .iter()
+                .any(|(set, _)| set.is_match(&f.path) || set.is_match(&absolute))
         });
         findings.sort_by(|a, b| {
             (&a.path, a.position.line, a.position.column, a.code).cmp(&(

@@ -51,9 +51,7 @@ fn fixed_corpus_services_load_and_match_the_plan() {
         );
     }
     let rules = Rules::new(&Config::default(), &[], &[]).unwrap();
-    let inspector = HostInspector {
-        root: "/nonexistent-root".into(),
-    };
+    let inspector = HostInspector::new("/nonexistent-root".into());
     let checks = CheckOptions {
         platform: None,
         binaries: &inspector,
@@ -124,7 +122,7 @@ fn fixed_corpus_services_load_and_match_the_plan() {
             continue;
         }
         for c in &fix.changes {
-            write_atomic(&c.path, c.before.as_deref(), &c.after).unwrap();
+            write_atomic(&c.path, c.before.as_deref(), &c.after, None).unwrap();
         }
         fixed += 1;
         if fix.applicability == Some(capcheck::finding::Applicability::EvidenceBased) {

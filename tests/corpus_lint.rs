@@ -42,9 +42,7 @@ fn corpus_lints_without_crash_or_misplaced_finding() {
         );
     };
     let rules = Rules::new(&Config::default(), &[], &[]).unwrap();
-    let inspector = HostInspector {
-        root: "/nonexistent-root".into(),
-    };
+    let inspector = HostInspector::new("/nonexistent-root".into());
     let options = CheckOptions {
         platform: None,
         binaries: &inspector,

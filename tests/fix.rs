@@ -287,23 +287,155 @@ fn writes_are_atomic_keep_the_mode_and_refuse_changed_files() {
     let path = dir.path().join("x.service");
     std::fs::write(&path, "old\n").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-    write_atomic(&path, Some(b"old\n"), b"new\n").unwrap();
+    write_atomic(&path, Some(b"old\n"), b"new\n", None).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
         0o640
     );
-    let err = write_atomic(&path, Some(b"old\n"), b"newer\n").unwrap_err();
+    let err = write_atomic(&path, Some(b"old\n"), b"newer\n", None).unwrap_err();
     assert!(err.contains("changed since capcheck read it"), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
     let link = dir.path().join("link.service");
     std::os::unix::fs::symlink(&path, &link).unwrap();
-    assert!(write_atomic(&link, Some(b"new\n"), b"x\n")
+    assert!(write_atomic(&link, Some(b"new\n"), b"x\n", None)
         .unwrap_err()
         .contains("symlink"));
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         2,
         "no temporary file left"
+    );
+}
+
+/// `fix --write` killed between writing its temporary file and renaming
+/// it (strace sends SIGKILL at the rename): the original is intact, and
+/// the next run writes the fix.
+#[test]
+fn a_write_killed_before_the_rename_leaves_the_original() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "strace is missing under CI (.ci/run installs it)"
+        );
+        return common::skip(
+            "a_write_killed_before_the_rename_leaves_the_original",
+            "strace is not installed",
+        );
+    }
+    let dir = workspace();
+    let unit = dir.path().join("bind-root.service");
+    let original = std::fs::read(&unit).unwrap();
+    let killed = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null"])
+        .args(["-e", "trace=rename,renameat,renameat2"])
+        .args(["-e", "inject=rename,renameat,renameat2:signal=KILL"])
+        .arg(env!("CARGO_BIN_EXE_capcheck"))
+        .args(["fix", "--isolated", "--write", "bind-root.service"])
+        .args(["--user", "captest"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!killed.status.success(), "{killed:?}");
+    assert_eq!(std::fs::read(&unit).unwrap(), original, "original intact");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("capcheck-"))
+        .collect();
+    assert_eq!(leftovers.len(), 1, "the temporary file, fully written");
+    let done = fix(
+        dir.path(),
+        "bind-root.service",
+        &["--user", "captest"],
+        "--write",
+    );
+    assert!(done.status.success(), "{done:?}");
+    assert_ne!(std::fs::read(&unit).unwrap(), original);
+}
+
+/// A read-only unit file is refused with a clear error and left alone.
+#[test]
+fn a_read_only_file_is_not_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = workspace();
+    let unit = dir.path().join("bind-root.service");
+    let original = std::fs::read(&unit).unwrap();
+    std::fs::set_permissions(&unit, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let out = fix(
+        dir.path(),
+        "bind-root.service",
+        &["--user", "captest"],
+        "--write",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("bind-root.service: is read-only; not written"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&unit).unwrap(), original);
+    let mode = std::fs::metadata(&unit).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o444);
+}
+
+/// A symlinked unit: with --root, the file it leads to is written when it
+/// is inside the root (the link stays a link); a link that leads out of the
+/// root, or any link without --root, is refused and nothing changes.
+#[test]
+fn symlinked_units_are_written_only_inside_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("image");
+    let etc = root.join("etc/systemd/system");
+    // Not a vendor directory: a vendor unit would get a drop-in instead.
+    let lib = root.join("opt/units");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(&lib).unwrap();
+    let original = std::fs::read("fixtures/fix/cases/bind-root.service").unwrap();
+    std::fs::write(lib.join("inside.service"), &original).unwrap();
+    std::os::unix::fs::symlink("/opt/units/inside.service", etc.join("inside.service")).unwrap();
+    // A link that climbs out of the image, to a file beside it.
+    std::fs::write(dir.path().join("outside.service"), &original).unwrap();
+    std::os::unix::fs::symlink("../../../../outside.service", etc.join("outside.service")).unwrap();
+    let root_arg = root.display().to_string();
+    let run = |unit: &str, with_root: bool| {
+        let mut args = vec!["fix", "--isolated", "--write", "--user", "captest"];
+        if with_root {
+            args.extend(["--root", &root_arg]);
+        }
+        let path = etc.join(unit).display().to_string();
+        args.push(&path);
+        capcheck(dir.path(), &args)
+    };
+
+    let refused = run("outside.service", false);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr)
+        .contains("is a symlink and no --root was given; not written"));
+    assert_eq!(
+        std::fs::read(dir.path().join("outside.service")).unwrap(),
+        original
+    );
+
+    let written = run("inside.service", true);
+    assert!(written.status.success(), "{written:?}");
+    assert!(std::fs::symlink_metadata(etc.join("inside.service"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let fixed = std::fs::read_to_string(lib.join("inside.service")).unwrap();
+    assert!(fixed.contains("User=captest"), "{fixed}");
+
+    let outside = run("outside.service", true);
+    assert_eq!(outside.status.code(), Some(2), "{outside:?}");
+    let stderr = String::from_utf8_lossy(&outside.stderr);
+    assert!(
+        stderr.contains("is a symlink to") && stderr.contains("outside"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("outside.service")).unwrap(),
+        original
     );
 }

@@ -310,10 +310,7 @@ fn exec_cases() {
 }
 
 fn in_root(name: &str) -> Privileges {
-    let scope = Scope {
-        root: Some(fixture("root")),
-        user_manager: false,
-    };
+    let scope = Scope::new(Some(fixture("root")), false);
     let (targets, errors) = resolve(&[name.to_string()], &scope);
     assert!(errors.is_empty());
     privileges(&targets[0].load())
@@ -324,10 +321,7 @@ fn dropin_template_and_mask_cases() {
     let d01 = in_root("a-b-c.service");
     let (targets, _) = resolve(
         &["a-b-c.service".to_string()],
-        &Scope {
-            root: Some(fixture("root")),
-            user_manager: false,
-        },
+        &Scope::new(Some(fixture("root")), false),
     );
     let unit = targets[0].load();
     let order: Vec<String> = unit

@@ -97,12 +97,21 @@ const DEFAULT_PATH: [&str; 6] = [
     "/bin",
 ];
 
-/// Reads binaries from the host, or from a `--root` tree.
+/// Reads binaries from the host, or from a `--root` tree. Each path is
+/// read once per run: a fleet's units run the same few programs.
 pub struct HostInspector {
-    pub root: PathBuf,
+    root: PathBuf,
+    seen: std::sync::Mutex<std::collections::HashMap<String, Option<BinaryInfo>>>,
 }
 
 impl HostInspector {
+    pub fn new(root: PathBuf) -> HostInspector {
+        HostInspector {
+            root,
+            seen: Default::default(),
+        }
+    }
+
     fn resolve(&self, exec_path: &str) -> Option<PathBuf> {
         let candidates: Vec<String> = if exec_path.starts_with('/') {
             vec![exec_path.to_string()]
@@ -117,10 +126,8 @@ impl HostInspector {
             .map(|c| crate::load::paths::under_root(&self.root, c))
             .find(|p| p.is_file())
     }
-}
 
-impl BinaryInspector for HostInspector {
-    fn inspect(&self, exec_path: &str) -> Option<BinaryInfo> {
+    fn read(&self, exec_path: &str) -> Option<BinaryInfo> {
         let path = self.resolve(exec_path)?;
         let mode = std::fs::metadata(&path).ok()?.permissions().mode();
         Some(BinaryInfo {
@@ -129,6 +136,20 @@ impl BinaryInspector for HostInspector {
             file_caps: read_capability_xattr(&path).and_then(|raw| FileCaps::decode(&raw)),
             path,
         })
+    }
+}
+
+impl BinaryInspector for HostInspector {
+    fn inspect(&self, exec_path: &str) -> Option<BinaryInfo> {
+        if let Some(known) = self.seen.lock().expect("not poisoned").get(exec_path) {
+            return known.clone();
+        }
+        let info = self.read(exec_path);
+        self.seen
+            .lock()
+            .expect("not poisoned")
+            .insert(exec_path.to_string(), info.clone());
+        info
     }
 }
 

@@ -66,10 +66,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         root: args.units.root.clone(),
         unsafe_fixes: args.unsafe_fixes,
     };
-    let scope = Scope {
-        root: args.units.root.clone(),
-        user_manager: args.user_units,
-    };
+    let scope = Scope::new(args.units.root.clone(), args.user_units);
     let (targets, target_errors) = resolve(&args.units.operands, &scope);
     errors.extend(
         target_errors
@@ -80,9 +77,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         errors
             .push("nothing to fix: give unit files, directories, unit names or --root".to_string());
     }
-    let inspector = HostInspector {
-        root: args.units.root.clone().unwrap_or_else(|| "/".into()),
-    };
+    let inspector = HostInspector::new(args.units.root.clone().unwrap_or_else(|| "/".into()));
     let checks = CheckOptions {
         platform: None,
         binaries: &inspector,
@@ -104,7 +99,12 @@ pub fn run(args: &FixArgs) -> ExitStatus {
     if args.write {
         for f in &fixes {
             for c in &f.changes {
-                if let Err(e) = write::write_atomic(&c.path, c.before.as_deref(), &c.after) {
+                if let Err(e) = write::write_atomic(
+                    &c.path,
+                    c.before.as_deref(),
+                    &c.after,
+                    args.units.root.as_deref(),
+                ) {
                     errors.push(e);
                 }
             }

@@ -43,36 +43,14 @@ pub fn run(args: &LintArgs) -> ExitStatus {
             return ExitStatus::Error;
         }
     };
-    let scope = Scope {
-        root: args.units.root.clone(),
-        user_manager: args.user,
-    };
+    let scope = Scope::new(args.units.root.clone(), args.user);
     let (targets, mut errors) = targets(args, &scope);
-    let inspector = HostInspector {
-        root: args.units.root.clone().unwrap_or_else(|| "/".into()),
-    };
+    let inspector = HostInspector::new(args.units.root.clone().unwrap_or_else(|| "/".into()));
     let options = CheckOptions {
         platform,
         binaries: &inspector,
         min_risk: rules.min_risk(),
     };
-    // Units are linted in parallel; collecting keeps the operands' order.
-    let results: Vec<Result<Vec<Finding>, Option<String>>> = targets
-        .par_iter()
-        .map(|target| super::load_target(target).map(|unit| rules.lint(&unit, &options)))
-        .collect();
-    let mut findings: Vec<Finding> = Vec::new();
-    let mut linted = 0;
-    for result in results {
-        match result {
-            Ok(f) => {
-                linted += 1;
-                findings.extend(f);
-            }
-            Err(Some(e)) => errors.push(e),
-            Err(None) => {}
-        }
-    }
     let format = args.format.unwrap_or_else(|| {
         if std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true") {
             Format::Github
@@ -81,12 +59,40 @@ pub fn run(args: &LintArgs) -> ExitStatus {
         }
     });
     let color = format == Format::Full && super::use_color(args.color, args.output_file.is_none());
-    let mut output = report::render(format, &findings, color);
-    if format.is_human() && !args.quiet {
-        output.push_str(&report::summary(&findings, linted));
-        output.push('\n');
+    let mut out = match Output::open(args.output_file.as_deref()) {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("capcheck: {e}");
+            return ExitStatus::Error;
+        }
+    };
+    let mut printer = report::Printer::new(format, color);
+    let mut linted = 0;
+    // Units are linted in parallel, a batch at a time; each batch is
+    // printed in the operands' order before the next one starts, so
+    // memory stays flat however many units there are.
+    for batch in targets.chunks(BATCH) {
+        let results: Vec<Result<Vec<Finding>, Option<String>>> = batch
+            .par_iter()
+            .map(|target| super::load_target(target).map(|unit| rules.lint(&unit, &options)))
+            .collect();
+        for result in results {
+            match result {
+                Ok(findings) => {
+                    linted += 1;
+                    out.write(&printer.print(findings));
+                }
+                Err(Some(e)) => errors.push(e),
+                Err(None) => {}
+            }
+        }
     }
-    if let Err(e) = write_output(args.output_file.as_deref(), &output) {
+    let tally = printer.tally;
+    out.write(&printer.finish());
+    if format.is_human() && !args.quiet {
+        out.write(&format!("{}\n", report::summary(&tally, linted)));
+    }
+    if let Err(e) = out.close() {
         errors.push(e);
     }
     for e in &errors {
@@ -95,7 +101,7 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     let fail_on = args.fail_on.or(config.fail_on).unwrap_or(Severity::Warning);
     if !errors.is_empty() {
         ExitStatus::Error
-    } else if !args.exit_zero && findings.iter().any(|f| f.severity >= fail_on) {
+    } else if !args.exit_zero && tally.worst >= Some(fail_on) {
         ExitStatus::Failure
     } else {
         ExitStatus::Success
@@ -132,14 +138,49 @@ fn targets(args: &LintArgs, scope: &Scope) -> (Vec<Target>, Vec<String>) {
     (targets, errors)
 }
 
-fn write_output(file: Option<&Path>, output: &str) -> Result<(), String> {
-    match file {
-        Some(path) => std::fs::write(path, output).map_err(|e| format!("{}: {e}", path.display())),
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(output.as_bytes())
-                .and_then(|_| out.flush())
-                .map_err(|e| format!("standard output: {e}"))
+/// Units linted together before their findings are printed: enough to
+/// keep both cores busy, few enough that findings never pile up.
+const BATCH: usize = 1024;
+
+/// Standard output or `--output-file`, written as findings arrive. The
+/// first write error is kept and reported at the end.
+struct Output {
+    writer: std::io::BufWriter<Box<dyn Write>>,
+    name: String,
+    error: Option<std::io::Error>,
+}
+
+impl Output {
+    fn open(file: Option<&Path>) -> Result<Output, String> {
+        let (sink, name): (Box<dyn Write>, String) = match file {
+            Some(path) => (
+                Box::new(
+                    std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+                ),
+                path.display().to_string(),
+            ),
+            None => (Box::new(std::io::stdout()), "standard output".to_string()),
+        };
+        Ok(Output {
+            writer: std::io::BufWriter::with_capacity(1 << 16, sink),
+            name,
+            error: None,
+        })
+    }
+
+    fn write(&mut self, text: &str) {
+        if self.error.is_none() {
+            if let Err(e) = self.writer.write_all(text.as_bytes()) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn close(mut self) -> Result<(), String> {
+        let flushed = self.writer.flush();
+        match self.error.take().map_or(flushed, Err) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(format!("{}: {e}", self.name)),
         }
     }
 }

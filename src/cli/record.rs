@@ -19,10 +19,7 @@ fn fail(message: impl std::fmt::Display) -> ExitStatus {
 }
 
 fn load_unit(name: &str, root: Option<&Path>) -> Result<Unit, String> {
-    let scope = Scope {
-        root: root.map(Path::to_path_buf),
-        user_manager: false,
-    };
+    let scope = Scope::new(root.map(Path::to_path_buf), false);
     let (targets, errors) = resolve(&[name.to_string()], &scope);
     if let Some(e) = errors.first() {
         return Err(format!("{}: {}", e.operand, e.message));
@@ -167,9 +164,12 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
     match &args.output {
         Some(path) => {
             let before = std::fs::read(path).ok();
-            if let Err(e) =
-                crate::fix::write::write_atomic(path, before.as_deref(), doc.to_string().as_bytes())
-            {
+            if let Err(e) = crate::fix::write::write_atomic(
+                path,
+                before.as_deref(),
+                doc.to_string().as_bytes(),
+                None,
+            ) {
                 return fail(e);
             }
         }
@@ -291,7 +291,12 @@ pub fn profile(command: &ProfileCommand) -> ExitStatus {
     profile::header(&mut doc, &what);
     profile::add(&mut doc, &observations);
     let before = std::fs::read(output).ok();
-    match crate::fix::write::write_atomic(output, before.as_deref(), doc.to_string().as_bytes()) {
+    match crate::fix::write::write_atomic(
+        output,
+        before.as_deref(),
+        doc.to_string().as_bytes(),
+        None,
+    ) {
         Ok(()) => ExitStatus::Success,
         Err(e) => fail(e),
     }

@@ -8,10 +8,7 @@ use crate::report::show;
 use std::io::Write;
 
 pub fn run(args: &ShowArgs) -> ExitStatus {
-    let scope = Scope {
-        root: args.units.root.clone(),
-        user_manager: args.user,
-    };
+    let scope = Scope::new(args.units.root.clone(), args.user);
     let (targets, errors) = resolve(&args.units.operands, &scope);
     let models: Vec<_> = targets.iter().map(|t| privileges(&t.load())).collect();
     let stdout = std::io::stdout();

@@ -132,7 +132,7 @@ pub fn fix_unit(
              or name capabilities with --cap (--unsafe-fixes guesses: non-root, no capabilities)",
             unit.name, unit.name
         ));
-        finish(&mut result, &originals, texts);
+        finish(&mut result, &unit, &originals, texts);
         return result;
     };
     let wanted = edits::wanted(&model, &target);
@@ -193,7 +193,7 @@ pub fn fix_unit(
         }
     }
     describe(&mut result, &after, &needed, &target);
-    finish(&mut result, &originals, texts);
+    finish(&mut result, &unit, &originals, texts);
     result
 }
 
@@ -324,14 +324,21 @@ fn describe(result: &mut UnitFix, after: &Privileges, needed: &Needed, target: &
 
 fn finish(
     result: &mut UnitFix,
+    unit: &Unit,
     originals: &BTreeMap<PathBuf, Vec<u8>>,
     texts: BTreeMap<PathBuf, Vec<u8>>,
 ) {
     for (path, after) in texts {
         let before = originals.get(&path).cloned();
         if before.as_deref() != Some(after.as_slice()) {
+            // A fragment reached through a symlink is written through it,
+            // so that the writer can tell whether the link may be followed.
+            let through_link = unit
+                .fragment_link
+                .as_ref()
+                .filter(|_| unit.fragment_path() == Some(path.as_path()));
             result.changes.push(FileChange {
-                path,
+                path: through_link.cloned().unwrap_or(path),
                 before,
                 after,
             });

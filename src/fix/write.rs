@@ -2,25 +2,44 @@
 //! in the same directory, the original's mode and owner, fsync, rename. A
 //! file that changed since it was read is not overwritten.
 
+use crate::load::paths::{link_destination, MAX_SYMLINK_HOPS};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Replaces (or creates) `path` with `contents`, atomically. `expected`
-/// is what the file held when it was read (None: it must not exist).
-pub fn write_atomic(path: &Path, expected: Option<&[u8]>, contents: &[u8]) -> Result<(), String> {
+/// is what the file held when it was read (None: it must not exist). A
+/// symlink is refused unless `root` is given and the file it leads to (its
+/// absolute targets read inside `root`, as the loader reads them) is inside
+/// `root`; then that file is written.
+pub fn write_atomic(
+    path: &Path,
+    expected: Option<&[u8]>,
+    contents: &[u8],
+    root: Option<&Path>,
+) -> Result<(), String> {
     let error = |what: &str, e: &dyn std::fmt::Display| format!("{}: {what}: {e}", path.display());
+    let is_symlink = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let resolved;
+    let path = if is_symlink {
+        resolved = symlink_target_within(path, root)?;
+        resolved.as_path()
+    } else {
+        path
+    };
     let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(format!(
-                "{}: is a symlink; not written (fix the file it points to)",
-                path.display()
-            ))
-        }
         Ok(m) => Some(m),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(error("cannot stat", &e)),
     };
+    if let Some(m) = &meta {
+        if m.permissions().mode() & 0o222 == 0 || !writable(path) {
+            return Err(format!(
+                "{}: is read-only; not written (make it writable to apply the fix)",
+                path.display()
+            ));
+        }
+    }
     let current = match &meta {
         Some(_) => Some(std::fs::read(path).map_err(|e| error("cannot read", &e))?),
         None => None,
@@ -71,6 +90,47 @@ pub fn write_atomic(path: &Path, expected: Option<&[u8]>, contents: &[u8]) -> Re
         return Err(error("cannot write", &e));
     }
     Ok(())
+}
+
+/// The file a symlink leads to, when it is inside `root`.
+fn symlink_target_within(link: &Path, root: Option<&Path>) -> Result<PathBuf, String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "{}: is a symlink {why}; not written (fix the file it points to)",
+            link.display()
+        ))
+    };
+    let Some(root) = root else {
+        return refuse("and no --root was given");
+    };
+    let mut path = link.to_path_buf();
+    for _ in 0..MAX_SYMLINK_HOPS {
+        let Ok(target) = std::fs::read_link(&path) else {
+            let (Ok(file), Ok(root)) = (path.canonicalize(), root.canonicalize()) else {
+                return refuse("to a file that does not exist");
+            };
+            if !file.starts_with(&root) {
+                return refuse(&format!(
+                    "to {}, outside {}",
+                    file.display(),
+                    root.display()
+                ));
+            }
+            return Ok(file);
+        };
+        path = link_destination(root, &path, &target);
+    }
+    refuse("loop")
+}
+
+/// access(2) W_OK: false on a read-only mount or without permission.
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: the path is NUL-terminated and outlives the call.
+    unsafe { libc::access(c_path.as_ptr(), libc::W_OK) == 0 }
 }
 
 fn current_uid() -> u32 {

@@ -3,10 +3,12 @@
 //!
 //! Knows nothing about capabilities; it only reads files.
 
+mod listings;
 pub mod paths;
 mod read;
 pub mod targets;
 
+pub use listings::Listings;
 pub use paths::SearchPath;
 pub use read::{read_unit_bytes, ReadError};
 
@@ -14,6 +16,7 @@ use crate::syntax::logical::UnitFile;
 use crate::unit_name::{UnitName, UnitType};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How a unit's fragment was found.
 #[derive(Debug, Clone)]
@@ -49,6 +52,9 @@ pub struct Unit {
     /// The other names that led here (aliases).
     pub aliases: Vec<String>,
     pub fragment: Fragment,
+    /// The symlink the fragment was reached through, when it was (the
+    /// fragment's own path is the file the links lead to).
+    pub fragment_link: Option<PathBuf>,
     pub dropins: Vec<DropIn>,
     /// True when this unit belongs to the user manager.
     pub user_manager: bool,
@@ -82,24 +88,36 @@ pub struct Loader {
     /// The root that absolute symlink targets are resolved under.
     pub root: PathBuf,
     pub user_manager: bool,
+    /// Directory listings shared with the other loaders of the run.
+    listings: Arc<Listings>,
 }
-
-/// Symlink hops followed before giving up (systemd's CHASE limit is 32).
-const MAX_SYMLINK_HOPS: usize = 32;
 
 /// What a name resolves to in the search path.
 enum Located {
-    File { path: PathBuf, name: String },
+    /// A file (or anything else that is not a symlink), with its metadata.
+    File {
+        path: PathBuf,
+        name: String,
+        meta: std::fs::Metadata,
+        /// The first link followed to get here, if any.
+        link: Option<PathBuf>,
+    },
     Masked(PathBuf),
     Broken(PathBuf, ReadError),
 }
 
 impl Loader {
-    pub fn new(search: SearchPath, root: &Path, user_manager: bool) -> Loader {
+    pub fn new(
+        search: SearchPath,
+        root: &Path,
+        user_manager: bool,
+        listings: Arc<Listings>,
+    ) -> Loader {
         Loader {
             search,
             root: root.to_path_buf(),
             user_manager,
+            listings,
         }
     }
 
@@ -113,11 +131,17 @@ impl Loader {
             }
         }
         let mut unit_name = name.clone();
+        let mut fragment_link = None;
         let fragment = match located {
             None => Fragment::NotFound,
             Some(Located::Masked(path)) => Fragment::Masked(path),
             Some(Located::Broken(path, error)) => Fragment::Unreadable(path, error),
-            Some(Located::File { path, name: target }) => {
+            Some(Located::File {
+                path,
+                name: target,
+                meta,
+                link,
+            }) => {
                 // A symlink with another unit name is an alias: the unit
                 // takes the target's name (an instance keeps its instance).
                 if let Some(target) = UnitName::parse(&target) {
@@ -136,7 +160,8 @@ impl Loader {
                         }
                     }
                 }
-                self.read_file(&path, unit_name.unit_type)
+                fragment_link = link;
+                self.read_file(&path, &meta, unit_name.unit_type)
             }
         };
         let dropins = self.dropins(&unit_name, &aliases);
@@ -144,6 +169,7 @@ impl Loader {
             name: unit_name,
             aliases,
             fragment,
+            fragment_link,
             dropins,
             user_manager: self.user_manager,
         }
@@ -161,14 +187,15 @@ impl Loader {
             name: name.clone(),
             aliases: Vec::new(),
             fragment,
+            fragment_link: None,
             dropins: self.dropins(name, &[]),
             user_manager: self.user_manager,
         }
     }
 
     /// Reads a fragment; an empty regular file is a mask.
-    fn read_file(&self, path: &Path, unit_type: UnitType) -> Fragment {
-        match read_unit_bytes(path) {
+    fn read_file(&self, path: &Path, meta: &std::fs::Metadata, unit_type: UnitType) -> Fragment {
+        match read_unit_bytes(path, meta) {
             Ok(bytes) if bytes.is_empty() => Fragment::Masked(path.to_path_buf()),
             Ok(bytes) => Fragment::File(UnitFile::parse(path, bytes, unit_type)),
             Err(ReadError::CharacterDevice) => Fragment::Masked(path.to_path_buf()),
@@ -178,11 +205,11 @@ impl Loader {
 
     /// The first file called `name` in the search path, symlinks followed.
     fn locate(&self, name: &str) -> Option<Located> {
-        self.search.dirs.iter().find_map(|dir| {
-            let path = dir.join(name);
-            std::fs::symlink_metadata(&path).ok()?;
-            Some(self.follow(path, name))
-        })
+        self.search
+            .dirs
+            .iter()
+            .find(|dir| self.listings.contains(dir, name))
+            .map(|dir| self.follow(dir.join(name), name))
     }
 
     /// Follows symlinks from `path`; the name is the last link target's
@@ -190,12 +217,19 @@ impl Loader {
     fn follow(&self, start: PathBuf, name: &str) -> Located {
         let mut name = name.to_string();
         let mut path = start.clone();
-        for _ in 0..MAX_SYMLINK_HOPS {
+        for _ in 0..paths::MAX_SYMLINK_HOPS {
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 return Located::Broken(start, ReadError::DanglingSymlink);
             };
             if !meta.file_type().is_symlink() {
-                return Located::File { path, name };
+                // Not a symlink, so this is the file's own metadata.
+                let link = (path != start).then_some(start);
+                return Located::File {
+                    path,
+                    name,
+                    meta,
+                    link,
+                };
             }
             let Ok(target) = std::fs::read_link(&path) else {
                 return Located::Broken(start, ReadError::DanglingSymlink);
@@ -206,11 +240,7 @@ impl Loader {
             if let Some(file_name) = target.file_name() {
                 name = file_name.to_string_lossy().into_owned();
             }
-            path = if target.is_absolute() {
-                paths::under_root(&self.root, &target.to_string_lossy())
-            } else {
-                path.parent().unwrap_or(Path::new("/")).join(target)
-            };
+            path = paths::link_destination(&self.root, &path, &target);
         }
         Located::Broken(start, ReadError::SymlinkLoop)
     }
@@ -222,16 +252,17 @@ impl Loader {
         for unit in names {
             for dir in &self.search.dirs {
                 for candidate in dropin_dir_names(&unit) {
-                    let d = dir.join(candidate);
-                    if d.is_dir() && !dirs.contains(&d) {
+                    let d = dir.join(&candidate);
+                    if self.listings.is_dir(dir, &candidate) && !dirs.contains(&d) {
                         dirs.push(d);
                     }
                 }
             }
         }
+        let type_wide = format!("{}.d", name.unit_type.suffix());
         for dir in &self.search.dirs {
-            let d = dir.join(format!("{}.d", name.unit_type.suffix()));
-            if d.is_dir() && !dirs.contains(&d) {
+            let d = dir.join(&type_wide);
+            if self.listings.is_dir(dir, &type_wide) && !dirs.contains(&d) {
                 dirs.push(d);
             }
         }
@@ -268,7 +299,7 @@ impl Loader {
 
     fn read_dropin(&self, path: PathBuf, unit_type: UnitType) -> DropIn {
         let located = self.follow(path.clone(), "");
-        let real = match located {
+        let (real, meta) = match located {
             Located::Masked(_) => {
                 return DropIn {
                     path,
@@ -283,9 +314,9 @@ impl Loader {
                     error: Some(error),
                 }
             }
-            Located::File { path, .. } => path,
+            Located::File { path, meta, .. } => (path, meta),
         };
-        match read_unit_bytes(&real) {
+        match read_unit_bytes(&real, &meta) {
             Ok(bytes) => DropIn {
                 file: (!bytes.is_empty()).then(|| UnitFile::parse(&path, bytes, unit_type)),
                 path,

@@ -74,3 +74,17 @@ pub fn under_root(root: &Path, path: &str) -> PathBuf {
         root.join(path.trim_start_matches('/'))
     }
 }
+
+/// Symlink hops followed before a link is called a loop (systemd's CHASE
+/// limit is 32).
+pub const MAX_SYMLINK_HOPS: usize = 32;
+
+/// Where the symlink `link`, pointing at `target`, leads: an absolute target
+/// is read inside `root`, a relative one beside the link.
+pub fn link_destination(root: &Path, link: &Path, target: &Path) -> PathBuf {
+    if target.is_absolute() {
+        under_root(root, &target.to_string_lossy())
+    } else {
+        link.parent().unwrap_or(Path::new("/")).join(target)
+    }
+}

@@ -51,18 +51,10 @@ impl From<std::io::Error> for ReadError {
     }
 }
 
-/// Reads a unit file (following symlinks). Opens without blocking, so a
-/// FIFO named `x.service` is refused instead of waiting for a writer.
-pub fn read_unit_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) => {
-            if std::fs::symlink_metadata(path).is_ok() && e.kind() == std::io::ErrorKind::NotFound {
-                return Err(ReadError::DanglingSymlink);
-            }
-            return Err(e.into());
-        }
-    };
+/// Reads a unit file whose metadata (symlinks followed) was just read.
+/// Opens without blocking, so a FIFO named `x.service` is refused instead
+/// of waiting for a writer.
+pub fn read_unit_bytes(path: &Path, meta: &std::fs::Metadata) -> Result<Vec<u8>, ReadError> {
     let file_type = meta.file_type();
     if file_type.is_dir() {
         return Err(ReadError::IsDirectory);
@@ -81,8 +73,12 @@ pub fn read_unit_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
     if !file.metadata()?.file_type().is_file() {
         return Err(ReadError::NotRegularFile);
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes)?;
+    // Read to the end through a plain reader: the file's size is known, and
+    // `File::read_to_end` would ask the kernel for it again.
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    std::io::Read::by_ref(&mut file)
+        .take(u64::MAX)
+        .read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 

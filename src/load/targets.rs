@@ -1,20 +1,35 @@
 //! Turns command-line operands (files, directories, unit names, `--root`)
 //! into units to load, each with the search path systemd would use.
 
-use super::{Loader, SearchPath, Unit};
+use super::{Listings, Loader, SearchPath, Unit};
 use crate::unit_name::UnitName;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Where units are looked up.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Scope {
     /// `--root`: an image or tree whose search path is used.
     pub root: Option<PathBuf>,
     /// `--user`: the user manager's search path.
     pub user_manager: bool,
+    /// Directory listings shared by every unit loaded in this scope.
+    listings: Arc<Listings>,
+    /// One loader per extra directory: the units of a directory share it.
+    loaders: Mutex<HashMap<Option<PathBuf>, Arc<Loader>>>,
 }
 
 impl Scope {
+    pub fn new(root: Option<PathBuf>, user_manager: bool) -> Scope {
+        Scope {
+            root,
+            user_manager,
+            listings: Arc::default(),
+            loaders: Mutex::default(),
+        }
+    }
+
     fn root(&self) -> &Path {
         self.root.as_deref().unwrap_or(Path::new("/"))
     }
@@ -29,12 +44,23 @@ impl Scope {
         }
     }
 
-    fn loader(&self, extra_dir: Option<&Path>) -> Loader {
-        let mut search = self.search_path();
-        if let Some(dir) = extra_dir {
-            search.prepend(dir);
-        }
-        Loader::new(search, self.root(), self.user_manager)
+    fn loader(&self, extra_dir: Option<&Path>) -> Arc<Loader> {
+        let mut loaders = self.loaders.lock().expect("not poisoned");
+        let loader = loaders
+            .entry(extra_dir.map(Path::to_path_buf))
+            .or_insert_with(|| {
+                let mut search = self.search_path();
+                if let Some(dir) = extra_dir {
+                    search.prepend(dir);
+                }
+                Arc::new(Loader::new(
+                    search,
+                    self.root(),
+                    self.user_manager,
+                    Arc::clone(&self.listings),
+                ))
+            });
+        Arc::clone(loader)
     }
 }
 
@@ -48,7 +74,7 @@ pub struct TargetError {
 /// A unit to analyse, with the loader to use for it.
 pub struct Target {
     pub name: UnitName,
-    pub loader: Loader,
+    pub loader: Arc<Loader>,
     /// The fragment's text when it comes from standard input, with the
     /// path it stands for.
     pub stdin: Option<(PathBuf, Vec<u8>)>,
@@ -98,8 +124,11 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
     }
     for operand in operands {
         let path = Path::new(operand);
-        let exists = std::fs::symlink_metadata(path).is_ok();
-        if exists && path.is_dir() && !is_unit_name(path) {
+        let meta = std::fs::symlink_metadata(path);
+        let exists = meta.is_ok();
+        // A symlink to a directory counts as one (asked only then).
+        let is_dir = meta.is_ok_and(|m| m.is_dir() || (m.is_symlink() && path.is_dir()));
+        if is_dir && !is_unit_name(path) {
             directory(path, scope, &mut targets, &mut errors);
         } else if !exists && operand.contains('/') {
             errors.push(TargetError {

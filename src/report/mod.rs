@@ -51,24 +51,105 @@ pub fn render(format: Format, findings: &[Finding], color: bool) -> String {
     }
 }
 
+/// Prints findings batch by batch as units are linted, so that a run over
+/// a hundred thousand units never holds all its findings. Line formats
+/// print each batch at once; document formats (SARIF, GitLab, Checkstyle)
+/// keep their findings for the end.
+pub struct Printer {
+    format: Format,
+    color: bool,
+    kept: Vec<Finding>,
+    json_started: bool,
+    pub tally: Tally,
+}
+
+/// What the summary line and the exit status need to know.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub errors: usize,
+    pub warnings: usize,
+    pub infos: usize,
+    pub fixable: usize,
+    pub worst: Option<Severity>,
+}
+
+impl Tally {
+    fn add(&mut self, f: &Finding) {
+        match f.severity {
+            Severity::Error => self.errors += 1,
+            Severity::Warning => self.warnings += 1,
+            Severity::Info => self.infos += 1,
+        }
+        self.fixable += usize::from(f.fix.is_some());
+        self.worst = self.worst.max(Some(f.severity));
+    }
+
+    fn total(&self) -> usize {
+        self.errors + self.warnings + self.infos
+    }
+}
+
+impl Printer {
+    pub fn new(format: Format, color: bool) -> Printer {
+        Printer {
+            format,
+            color,
+            kept: Vec::new(),
+            json_started: false,
+            tally: Tally::default(),
+        }
+    }
+
+    /// The text for one batch of findings (empty for document formats).
+    pub fn print(&mut self, findings: Vec<Finding>) -> String {
+        findings.iter().for_each(|f| self.tally.add(f));
+        match self.format {
+            Format::Sarif | Format::Gitlab | Format::Checkstyle => {
+                self.kept.extend(findings);
+                String::new()
+            }
+            Format::Json => {
+                let mut out = String::new();
+                for f in &findings {
+                    out.push_str(if self.json_started { ",\n" } else { "[\n" });
+                    self.json_started = true;
+                    json::push_element(&mut out, f);
+                }
+                out
+            }
+            format => render(format, &findings, self.color),
+        }
+    }
+
+    /// The text that closes the output.
+    pub fn finish(self) -> String {
+        match self.format {
+            Format::Json if self.json_started => "\n]\n".to_string(),
+            Format::Json => json::render(&[]),
+            Format::Sarif | Format::Gitlab | Format::Checkstyle => {
+                render(self.format, &self.kept, self.color)
+            }
+            _ => String::new(),
+        }
+    }
+}
+
 /// "Found 2 errors, 1 warning and 3 infos in 4 units."
-pub fn summary(findings: &[Finding], units: usize) -> String {
-    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+pub fn summary(tally: &Tally, units: usize) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let units = plural(units, "unit");
-    if findings.is_empty() {
+    if tally.total() == 0 {
         return format!("No findings in {units}.");
     }
-    let fixable = findings.iter().filter(|f| f.fix.is_some()).count();
-    let fixable = if fixable > 0 {
-        format!(" ({fixable} with a fix: `capcheck fix`)")
+    let fixable = if tally.fixable > 0 {
+        format!(" ({} with a fix: `capcheck fix`)", tally.fixable)
     } else {
         String::new()
     };
     format!(
         "Found {}, {} and {} in {units}.{fixable}",
-        plural(count(Severity::Error), "error"),
-        plural(count(Severity::Warning), "warning"),
-        plural(count(Severity::Info), "info"),
+        plural(tally.errors, "error"),
+        plural(tally.warnings, "warning"),
+        plural(tally.infos, "info"),
     )
 }

@@ -22,10 +22,7 @@ pub fn fixtures() -> PathBuf {
 }
 
 pub fn host_scope() -> Scope {
-    Scope {
-        root: None,
-        user_manager: false,
-    }
+    Scope::new(None, false)
 }
 
 /// The model of the unit file at `path`, loaded as `capcheck show PATH`.

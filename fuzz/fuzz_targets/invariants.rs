@@ -1,0 +1,188 @@
+//! What must hold for any input, shared by the fuzz targets and by the
+//! regression test that replays every input they ever broke on
+//! (`tests/fuzz_regressions.rs`, inputs in `fuzz/regressions/`).
+
+// Each fuzz target uses one of these functions; the test uses them all.
+#![allow(dead_code)]
+
+use capcheck::caps::Risk;
+use capcheck::checks::binary::{BinaryInfo, BinaryInspector};
+use capcheck::checks::CheckOptions;
+use capcheck::config::Config;
+use capcheck::fix::{fix_unit, FixOptions};
+use capcheck::lint::Rules;
+use capcheck::load::targets::{resolve, Scope};
+use capcheck::load::{Loader, SearchPath, Unit};
+use capcheck::model::privileges;
+use capcheck::syntax::logical::UnitFile;
+use capcheck::syntax::SyntaxTree;
+use capcheck::unit_name::{UnitName, UnitType};
+use std::path::Path;
+
+/// Binaries are not what is fuzzed: none is ever found.
+struct NoBinaries;
+
+impl BinaryInspector for NoBinaries {
+    fn inspect(&self, _: &str) -> Option<BinaryInfo> {
+        None
+    }
+}
+
+fn lint_all(unit: &Unit) -> Vec<capcheck::finding::Finding> {
+    let rules = Rules::new(&Config::default(), &[], &[]).expect("default rules");
+    let options = CheckOptions {
+        platform: None,
+        binaries: &NoBinaries,
+        min_risk: Risk::Low,
+    };
+    rules.lint(unit, &options)
+}
+
+/// The parser: every input splits into lines that write back byte for
+/// byte, and logical lines point at text that is really there.
+pub fn parser(data: &[u8]) {
+    let tree = SyntaxTree::parse(data.to_vec());
+    assert_eq!(tree.to_bytes(), data, "round trip");
+    let covered: usize = tree.lines.iter().map(|l| l.span.len() + l.eol.len()).sum();
+    assert_eq!(covered, data.len(), "every byte in exactly one line");
+    let file = UnitFile::parse(Path::new("fuzz.service"), data.to_vec(), UnitType::Service);
+    for a in &file.assignments {
+        // A key continued over several lines is joined (the backslash becomes
+        // a space); on one line it is exactly the text its span covers.
+        let raw = &file.text()[a.key_span.clone()];
+        if !raw.contains(['\n', '\r', '\0']) {
+            assert_eq!(raw, a.key, "key span");
+        }
+    }
+}
+
+/// Unit names the loader input picks from: templates, instances, dashed
+/// prefixes, drop-in directories (own, template, prefix, type-wide).
+const LOADER_PATHS: [&str; 12] = [
+    "a-b.service",
+    "a-b@.service",
+    "a-b@x.service",
+    "c.service",
+    "a-b.service.d/10-x.conf",
+    "a-b@.service.d/10-x.conf",
+    "a-.service.d/20-y.conf",
+    "service.d/30-z.conf",
+    "c.service.d/10-x.conf",
+    "a-b.service.d/10-x.conf~",
+    "d.socket",
+    "a-b@y.service",
+];
+
+/// The loader: input is a little tree (files, symlinks, masks), separated
+/// by 0xFF 0xFE; the first byte of each part picks the path and what it
+/// is. Loading, folding and linting every unit of it must not panic.
+pub fn loader(data: &[u8]) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for part in split(data, b"\xff\xfe").take(16) {
+        let Some((&pick, content)) = part.split_first() else {
+            continue;
+        };
+        let path = dir
+            .path()
+            .join(LOADER_PATHS[usize::from(pick) % LOADER_PATHS.len()]);
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = std::fs::remove_file(&path);
+        let made = match pick / 16 {
+            // A symlink: to /dev/null, or to another name of the list.
+            0 => std::os::unix::fs::symlink("/dev/null", &path),
+            1 => std::os::unix::fs::symlink(
+                LOADER_PATHS[usize::from(content.first().copied().unwrap_or(0)) % 4],
+                &path,
+            ),
+            2 => std::fs::create_dir(&path),
+            _ => std::fs::write(&path, content),
+        };
+        let _ = made;
+    }
+    let scope = Scope::new(Some(dir.path().to_path_buf()), false);
+    let operands: Vec<String> = LOADER_PATHS
+        .iter()
+        .filter(|p| !p.contains('/'))
+        .map(|p| dir.path().join(p).display().to_string())
+        .chain(["a-b@z.service".to_string()])
+        .collect();
+    let (targets, _) = resolve(&operands, &scope);
+    for target in &targets {
+        let unit = target.load();
+        let _ = privileges(&unit);
+        let _ = lint_all(&unit);
+    }
+}
+
+/// The fixer: input is one service file. With every fix allowed, a fix
+/// (a) yields a file that still loads when the original did, (b) changes
+/// nothing when run again, and (c) leaves no fixable finding of the kinds
+/// it fixes.
+pub fn fixer(data: &[u8]) {
+    let name = UnitName::parse("fuzz.service").expect("a unit name");
+    let path = Path::new("/nonexistent-fuzz/fuzz.service");
+    let loader = Loader::new(
+        SearchPath::default(),
+        Path::new("/nonexistent-fuzz"),
+        false,
+        Default::default(),
+    );
+    let rules = Rules::new(&Config::default(), &[], &[]).expect("default rules");
+    let checks = CheckOptions {
+        platform: None,
+        binaries: &NoBinaries,
+        min_risk: Risk::Medium,
+    };
+    let options = FixOptions {
+        unsafe_fixes: true,
+        ..FixOptions::default()
+    };
+    let before = loader.load_with_fragment(&name, path, data.to_vec());
+    let fix = fix_unit(&before, &rules, &checks, &options);
+    if fix.error.is_some() || fix.changes.is_empty() {
+        return;
+    }
+    assert_eq!(fix.changes.len(), 1, "one file, edited in place");
+    let change = &fix.changes[0];
+    assert_eq!(change.path, path);
+    let after = loader.load_with_fragment(&name, path, change.after.clone());
+    if privileges(&before).loaded {
+        assert!(privileges(&after).loaded, "the fixed unit does not load");
+    }
+    let again = fix_unit(&after, &rules, &checks, &options);
+    assert!(
+        again.changes.is_empty(),
+        "a second fix changes the file again:\n{}",
+        String::from_utf8_lossy(&again.changes[0].after)
+    );
+    const FIXED: [&str; 5] = ["CAP101", "CAP301", "CAP304", "CAP305", "CAP306"];
+    let left: Vec<_> = rules
+        .lint(&after, &checks)
+        .into_iter()
+        .filter(|f| FIXED.contains(&f.code) && f.fix.is_some())
+        .map(|f| format!("{} {}", f.code, f.message))
+        .collect();
+    assert!(left.is_empty(), "fixable findings left: {left:?}");
+}
+
+fn split<'a>(data: &'a [u8], separator: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    let mut rest = Some(data);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current
+            .windows(separator.len())
+            .position(|w| w == separator)
+        {
+            Some(at) => {
+                rest = Some(&current[at + separator.len()..]);
+                Some(&current[..at])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
