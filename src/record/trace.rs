@@ -28,6 +28,12 @@ pub enum Event {
 pub struct Parser {
     events: Vec<Event>,
     partial: String,
+    /// Kprobe fallback: checks seen at `cap_capable` entry, per pid, waiting
+    /// for the return probe's result.
+    pending: HashMap<u32, Check>,
+    /// Where stack lines go: the pending check of this pid, or else the
+    /// last event.
+    stack_of_pending: Option<u32>,
 }
 
 fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
@@ -54,15 +60,50 @@ impl Parser {
 
     fn line(&mut self, line: &str) {
         if let Some(frame) = line.trim_start().strip_prefix("=> ") {
-            if let Some(Event::Check(check)) = self.events.last_mut() {
+            let check = match self.stack_of_pending {
+                Some(pid) => self.pending.get_mut(&pid),
+                None => match self.events.last_mut() {
+                    Some(Event::Check(check)) => Some(check),
+                    _ => None,
+                },
+            };
+            if let Some(check) = check {
                 check.stack.push(frame.trim().to_string());
             }
             return;
         }
+        if line.ends_with(": <stack trace>") {
+            return;
+        }
+        self.stack_of_pending = None;
         if line.starts_with('#') {
             return;
         }
-        if let Some(at) = line.find("cap_capable: ") {
+        // The kprobe fallback: `cap_capable: (cap_capable+0x0/0x..) cap=13`
+        // at entry, `cap_capable_ret: (caller+0x.. <- cap_capable) ret=0`.
+        if let Some(at) = line.find("cap_capable_ret: (") {
+            let ret = field(&line[at..], "ret=").and_then(|r| r.parse::<i64>().ok());
+            if let (Some(pid), Some(ret)) = (task_pid(line), ret) {
+                if let Some(mut check) = self.pending.remove(&pid) {
+                    check.granted = ret == 0;
+                    self.events.push(Event::Check(check));
+                }
+            }
+        } else if let Some(at) = line.find("cap_capable: (") {
+            let cap = field(&line[at..], "cap=").and_then(|c| c.parse::<u8>().ok());
+            if let (Some(pid), Some(cap)) = (task_pid(line), cap) {
+                self.pending.insert(
+                    pid,
+                    Check {
+                        pid,
+                        cap,
+                        granted: false,
+                        stack: Vec::new(),
+                    },
+                );
+                self.stack_of_pending = Some(pid);
+            }
+        } else if let Some(at) = line.find("cap_capable: ") {
             let body = &line[at..];
             let cap = field(body, "cap ").and_then(|c| c.parse::<u8>().ok());
             let ret = field(body, "ret ").and_then(|r| r.parse::<i64>().ok());
@@ -142,7 +183,13 @@ const HELPERS: [&str; 14] = [
 ];
 
 fn call_site(stack: &[String]) -> Option<String> {
-    stack
+    // Frames above `cap_capable` are the tracing machinery (the tracepoint,
+    // or kprobe_dispatcher and its trampoline).
+    let callers = stack
+        .iter()
+        .position(|f| f.split('+').next() == Some("cap_capable"))
+        .map_or(stack, |at| &stack[at + 1..]);
+    callers
         .iter()
         .map(|f| f.split('+').next().unwrap_or(f))
         .find(|f| !HELPERS.contains(f) && !f.starts_with("bpf_") && !f.starts_with("__traceiter"))
@@ -263,11 +310,53 @@ mod tests {
  => devkmsg_open
 ";
 
+    /// The same checks as TRACE, as the kprobe fallback shows them: the
+    /// capability at entry (with the stack), the result at return.
+    const KPROBE_TRACE: &str = "\
+            wrap-100   [000] d....  1.0: cap_capable: (cap_capable+0x0/0x90) cap=7
+            wrap-100   [000] d....  1.0: <stack trace>
+ => cap_capable
+ => __sys_setresuid
+            wrap-100   [000] d....  1.0: cap_capable_ret: (ns_capable_common+0x3d/0x60 <- cap_capable) ret=0
+            ping-100   [001] .....  1.2: sched_process_exec: filename=/usr/bin/ping pid=100 old_pid=100
+            ping-100   [001] d....  1.3: cap_capable: (cap_capable+0x0/0x90) cap=13
+            ping-100   [001] d....  1.3: <stack trace>
+ => kprobe_trace_func
+ => kprobe_dispatcher
+ => kprobe_ftrace_handler
+ => 0xffffffffc04600c8
+ => cap_capable
+ => security_capable
+ => ns_capable
+ => inet_create
+            ping-100   [001] d....  1.3: cap_capable_ret: (ns_capable_common+0x3d/0x60 <- cap_capable) ret=0
+            ping-100   [001] d....  1.4: cap_capable: (cap_capable+0x0/0x90) cap=21
+ => cap_capable
+ => security_vm_enough_memory_mm
+            ping-100   [001] d....  1.4: cap_capable_ret: (security_vm_enough_memory_mm+0x3d/0x60 <- cap_capable) ret=0
+            ping-100   [001] d....  1.5: cap_capable: (cap_capable+0x0/0x90) cap=7
+ => cap_capable
+ => ns_capable_setid
+ => __sys_setuid
+            ping-100   [001] .....  1.6: sched_process_fork: comm=ping pid=100 child_comm=ping child_pid=101
+        my-comm-101   [000] d....  1.7: cap_capable: (cap_capable+0x0/0x90) cap=34
+ => cap_capable
+ => devkmsg_open
+            ping-100   [001] d....  1.7: cap_capable_ret: (ns_capable_common+0x3d/0x60 <- cap_capable) ret=-1
+        my-comm-101   [000] d....  1.8: cap_capable_ret: (ns_capable_common+0x3d/0x60 <- cap_capable) ret=-1
+";
+
     #[test]
     fn separates_need_from_noise() {
+        for trace in [TRACE, KPROBE_TRACE] {
+            separates_need_from_noise_in(trace);
+        }
+    }
+
+    fn separates_need_from_noise_in(trace: &str) {
         let mut parser = Parser::default();
-        parser.feed(&TRACE[..300]);
-        parser.feed(&TRACE[300..]);
+        parser.feed(&trace[..300]);
+        parser.feed(&trace[300..]);
         let summary = summarize(&parser.finish(), 100);
         assert_eq!(summary.checks, 5);
         assert_eq!(summary.caps.keys().copied().collect::<Vec<_>>(), [13, 34]);

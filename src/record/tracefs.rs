@@ -18,6 +18,105 @@ pub struct Instance {
     pub dir: PathBuf,
     mounted: Option<PathBuf>,
     pipe: Option<std::fs::File>,
+    probe: Probe,
+}
+
+/// How capability checks are seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Probe {
+    /// The `capability:cap_capable` tracepoint (Linux 6.14 and later).
+    Tracepoint,
+    /// Older kernels: a kprobe and a kretprobe on `cap_capable`, defined in
+    /// the global `kprobe_events` under a group of capcheck's own (the
+    /// tracefs root is kept to remove them again).
+    Kprobe { tracefs: PathBuf, group: String },
+}
+
+impl Probe {
+    /// The event that gets the stacktrace trigger (`group/event`).
+    fn check_event(&self) -> String {
+        match self {
+            Probe::Tracepoint => "capability/cap_capable".to_string(),
+            Probe::Kprobe { group, .. } => format!("{group}/cap_capable"),
+        }
+    }
+
+    /// Every event to enable besides exec and fork.
+    fn events(&self) -> Vec<String> {
+        match self {
+            Probe::Tracepoint => vec![self.check_event()],
+            Probe::Kprobe { group, .. } => {
+                vec![self.check_event(), format!("{group}/cap_capable_ret")]
+            }
+        }
+    }
+}
+
+/// The kprobe group of the capcheck process `pid`.
+fn kprobe_group(pid: u32) -> String {
+    format!("capcheck_{pid}")
+}
+
+/// The `kprobe_events` lines that define the fallback probes: the checked
+/// capability at entry (`cap_capable(cred, ns, cap, opts)`, third argument)
+/// and the result at return. `$argN` needs Linux 4.20 or later.
+pub fn kprobe_definitions(group: &str) -> [String; 2] {
+    [
+        format!("p:{group}/cap_capable cap_capable cap=$arg3:s32"),
+        format!("r:{group}/cap_capable_ret cap_capable ret=$retval:s32"),
+    ]
+}
+
+/// The `kprobe_events` lines that remove the probes of capcheck processes
+/// that are gone, given the file's current text.
+pub fn stale_kprobe_removals(defined: &str, alive: impl Fn(u32) -> bool) -> Vec<String> {
+    defined
+        .lines()
+        .filter_map(|line| {
+            let event = line.split_whitespace().next()?.split_once(':')?.1;
+            let pid = event
+                .strip_prefix("capcheck_")?
+                .split('/')
+                .next()?
+                .parse()
+                .ok()?;
+            (!alive(pid)).then(|| format!("-:{event}"))
+        })
+        .collect()
+}
+
+/// True when the process `pid` exists.
+fn alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    i32::try_from(pid).is_ok_and(|p| unsafe { libc::kill(p, 0) } == 0)
+}
+
+/// Appends lines to `kprobe_events` (writing without O_APPEND would clear
+/// every probe defined there, capcheck's or not).
+fn append_kprobe_events(tracefs: &Path, lines: &[String]) -> Result<(), Unavailable> {
+    use std::io::Write;
+    let path = tracefs.join("kprobe_events");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| Unavailable(format!("cannot open {}: {e}", path.display())))?;
+    for line in lines {
+        file.write_all(format!("{line}\n").as_bytes())
+            .map_err(|e| {
+                let log = std::fs::read_to_string(tracefs.join("error_log")).unwrap_or_default();
+                let last = log.lines().rev().take(3).collect::<Vec<_>>();
+                Unavailable(format!(
+                    "cannot define the kprobe '{line}' in {}: {e}{}",
+                    path.display(),
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (error_log: {})", last.join(" / "))
+                    }
+                ))
+            })?;
+    }
+    Ok(())
 }
 
 fn write(path: &Path, value: &str) -> Result<(), Unavailable> {
@@ -78,41 +177,61 @@ impl Instance {
             }
             e
         };
-        if !root.join("events/capability/cap_capable").is_dir() {
-            let kprobes = if root.join("kprobe_events").exists() {
-                "kprobe_events exists, but the kprobe fallback is not implemented yet"
-            } else {
-                "and kprobe_events is missing too (CONFIG_KPROBE_EVENTS)"
-            };
-            return Err(unmount_on_error(Unavailable(format!(
-                "this kernel has no capability:cap_capable tracepoint (Linux 6.14+), {kprobes}"
-            ))));
-        }
-        // Remove instances a killed capcheck left behind.
+        // Remove instances, then kprobes, a killed capcheck left behind.
         if let Ok(entries) = std::fs::read_dir(root.join("instances")) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if let Some(pid) = name
                     .strip_prefix("capcheck-")
-                    .and_then(|p| p.parse::<i32>().ok())
+                    .and_then(|p| p.parse::<u32>().ok())
                 {
-                    // SAFETY: kill with signal 0 only checks for existence.
-                    if unsafe { libc::kill(pid, 0) } != 0 {
+                    if !alive(pid) {
                         let _ = std::fs::remove_dir(e.path());
                     }
                 }
             }
         }
+        let kprobe_events = root.join("kprobe_events");
+        if let Ok(defined) = std::fs::read_to_string(&kprobe_events) {
+            let _ = append_kprobe_events(&root, &stale_kprobe_removals(&defined, alive));
+        }
+        let probe = if root.join("events/capability/cap_capable").is_dir() {
+            Probe::Tracepoint
+        } else if kprobe_events.exists() {
+            let group = kprobe_group(std::process::id());
+            append_kprobe_events(&root, &kprobe_definitions(&group)).map_err(|e| {
+                unmount_on_error(Unavailable(format!(
+                    "this kernel has no capability:cap_capable tracepoint (Linux 6.14+) and {}",
+                    e.0
+                )))
+            })?;
+            Probe::Kprobe {
+                tracefs: root.clone(),
+                group,
+            }
+        } else {
+            return Err(unmount_on_error(Unavailable(
+                "this kernel has no capability:cap_capable tracepoint (Linux 6.14+), \
+                 and kprobe_events is missing too (CONFIG_KPROBE_EVENTS), so capability \
+                 checks cannot be traced"
+                    .to_string(),
+            )));
+        };
         let dir = root
             .join("instances")
             .join(format!("capcheck-{}", std::process::id()));
-        std::fs::create_dir(&dir).map_err(|e| {
-            unmount_on_error(Unavailable(format!("cannot create {}: {e}", dir.display())))
-        })?;
+        if let Err(e) = std::fs::create_dir(&dir) {
+            remove_kprobes(&probe);
+            return Err(unmount_on_error(Unavailable(format!(
+                "cannot create {}: {e}",
+                dir.display()
+            ))));
+        }
         let instance = Instance {
             dir,
             mounted,
             pipe: None,
+            probe,
         };
         instance.setup()?;
         Ok(instance)
@@ -123,16 +242,19 @@ impl Instance {
         write(&d.join("tracing_on"), "0")?;
         write(&d.join("buffer_size_kb"), "8192")?;
         write(&d.join("options/event-fork"), "1")?;
+        let events = d.join("events");
         write(
-            &d.join("events/capability/cap_capable/trigger"),
+            &events.join(self.probe.check_event()).join("trigger"),
             "stacktrace",
         )?;
-        for event in [
-            "capability/cap_capable",
-            "sched/sched_process_exec",
-            "sched/sched_process_fork",
-        ] {
-            write(&d.join("events").join(event).join("enable"), "1")?;
+        for event in self
+            .probe
+            .events()
+            .iter()
+            .map(String::as_str)
+            .chain(["sched/sched_process_exec", "sched/sched_process_fork"])
+        {
+            write(&events.join(event).join("enable"), "1")?;
         }
         Ok(())
     }
@@ -166,21 +288,62 @@ impl Instance {
     }
 }
 
+/// Removes the fallback kprobes (once no instance has them enabled).
+fn remove_kprobes(probe: &Probe) {
+    if let Probe::Kprobe { tracefs, group } = probe {
+        let _ = append_kprobe_events(
+            tracefs,
+            &[
+                format!("-:{group}/cap_capable"),
+                format!("-:{group}/cap_capable_ret"),
+            ],
+        );
+    }
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
         self.pipe = None;
         let d = &self.dir;
         let _ = std::fs::write(d.join("tracing_on"), "0");
         let _ = std::fs::write(
-            d.join("events/capability/cap_capable/trigger"),
+            d.join("events")
+                .join(self.probe.check_event())
+                .join("trigger"),
             "!stacktrace",
         );
         let _ = std::fs::write(d.join("events/enable"), "0");
         let _ = std::fs::remove_dir(d);
+        remove_kprobes(&self.probe);
         if let Some(m) = &self.mounted {
             let dir = std::ffi::CString::new(m.as_os_str().as_encoded_bytes()).expect("no NUL");
             // SAFETY: umount of the path we mounted.
             unsafe { libc::umount(dir.as_ptr()) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kprobes_are_defined_and_removed_by_group() {
+        let [entry, exit] = kprobe_definitions("capcheck_42");
+        assert_eq!(entry, "p:capcheck_42/cap_capable cap_capable cap=$arg3:s32");
+        assert_eq!(
+            exit,
+            "r:capcheck_42/cap_capable_ret cap_capable ret=$retval:s32"
+        );
+        // kprobe_events as the kernel lists it: only dead capcheck groups go.
+        let defined = "p:capcheck_42/cap_capable cap_capable cap=$arg3:s32\n\
+                       r:capcheck_42/cap_capable_ret cap_capable ret=$retval:s32\n\
+                       p:capcheck_7/cap_capable cap_capable cap=$arg3:s32\n\
+                       p:kprobes/do_sys_open do_sys_open\n\
+                       p:capcheck_x/y z\n";
+        assert_eq!(
+            stale_kprobe_removals(defined, |pid| pid == 7),
+            ["-:capcheck_42/cap_capable", "-:capcheck_42/cap_capable_ret"]
+        );
     }
 }
