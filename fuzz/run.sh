@@ -12,11 +12,15 @@ seconds=${FUZZ_SECONDS:-600}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(parser loader fixer)
 export RUSTC_BOOTSTRAP=1
+status=0
 for target in "${targets[@]}"; do
     corpus=corpus/$target
     mkdir -p "$corpus"
     find ../fixtures -type f \( -name '*.service' -o -name '*.conf' \) -size -8k \
         -exec cp -n -t "$corpus" {} + 2>/dev/null || true
     echo "== $target: ${seconds}s"
-    cargo fuzz run -O "$target" "$corpus" -- -max_total_time="$seconds" -max_len=4096 -timeout=10
+    # A crash stops this target, not the others; the exit status tells.
+    cargo fuzz run -O "$target" "$corpus" -- -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+        || { echo "== $target: FAILED (see fuzz/artifacts/$target/)"; status=1; }
 done
+exit $status

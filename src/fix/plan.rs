@@ -88,7 +88,9 @@ pub fn target(
         return None;
     };
     let set = needed.set();
-    let switches_user = set.contains(6) || set.contains(7);
+    // Only a service that starts as root can switch user itself; one that
+    // already runs as a user keeps it, with CAP_SETUID/CAP_SETGID ambient.
+    let switches_user = (set.contains(6) || set.contains(7)) && model.runs_as_root();
     let identity = if switches_user && choice.user.is_none() && !choice.dynamic_user {
         Identity::KeepRoot
     } else if choice.dynamic_user {
