@@ -68,6 +68,10 @@ pub struct TargetSummary {
     pub no_new_privileges: bool,
 }
 
+/// Lint-carried fixes are applied in passes until none is left; more than
+/// this many passes means fixes that undo each other.
+const MAX_LINT_PASSES: usize = 10;
+
 /// Plans the fix of one unit. Nothing is written.
 pub fn fix_unit(
     unit: &Unit,
@@ -94,26 +98,34 @@ pub fn fix_unit(
         Applicability::EvidenceBased
     };
 
-    // 1. The fixes lint findings carry (typos, misspelled keys).
-    let lint_edits: Vec<Edit> = rules
-        .lint(unit, checks)
-        .into_iter()
-        .filter_map(|f| f.fix)
-        .filter(|f| f.applicability <= allowed)
-        .flat_map(|f| {
-            let applicability = f.applicability;
-            f.edits.into_iter().map(move |e| (e, applicability))
-        })
-        .map(|(e, a)| {
-            result.applicability = result.applicability.max(Some(a));
-            e
-        })
-        .collect();
-    if let Err(e) = apply_edits(&mut texts, &lint_edits) {
-        result.error = Some(e);
-        return result;
+    // 1. The fixes lint findings carry (typos, misspelled keys), pass after
+    // pass: one fix can reveal the next (a renamed key whose value holds a
+    // typo), and the result must be one that a second run leaves alone.
+    let mut unit = unit.clone();
+    for _ in 0..MAX_LINT_PASSES {
+        let lint_edits: Vec<Edit> = rules
+            .lint(&unit, checks)
+            .into_iter()
+            .filter_map(|f| f.fix)
+            .filter(|f| f.applicability <= allowed)
+            .flat_map(|f| {
+                let applicability = f.applicability;
+                f.edits.into_iter().map(move |e| (e, applicability))
+            })
+            .map(|(e, a)| {
+                result.applicability = result.applicability.max(Some(a));
+                e
+            })
+            .collect();
+        if lint_edits.is_empty() {
+            break;
+        }
+        if let Err(e) = apply_edits(&mut texts, &lint_edits) {
+            result.error = Some(e);
+            return result;
+        }
+        unit = rebuild(&unit, &texts, None);
     }
-    let unit = rebuild(unit, &texts, None);
     let model = privileges(&unit);
 
     // 2. The target the evidence supports.

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""capcheck against its peers, side by side, on the same units.
+
+Runs `capcheck lint --format json`, `systemd-analyze security --offline=true`
+(all units in one call, its fastest mode) and systemdlint (PyPI) on
+(a) every service of ../shared/corpus and (b) a generated tree of
+BENCH_UNITS units (default 100,000; benches/gen_units.py, a third with a
+drop-in), and capcheck alone on a quarter and a half of that tree to show
+how time grows. Each command runs BENCH_RUNS times (default 5); the median
+wall time and the largest peak memory are printed, with capcheck's ratio to
+each peer.
+
+Usage: benches/bench.py        (from anywhere; builds capcheck in release)
+Needs GNU time (/usr/bin/time, Debian package `time`).
+"""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+UNITS = int(os.environ.get("BENCH_UNITS", "100000"))
+
+
+def run_once(argv):
+    """Wall seconds and peak resident memory (MB) of one run."""
+    # GNU time reports the peak memory of the command alone (a fork of this
+    # Python process would count Python's own memory).
+    with tempfile.NamedTemporaryFile("r") as report:
+        start = time.perf_counter()
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name] + argv,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        return wall, int(report.read().split()[-1]) / 1024
+
+
+def measure(name, units, argv, runs=RUNS):
+    samples = [run_once(argv) for _ in range(runs)]
+    wall = statistics.median(s[0] for s in samples)
+    memory = max(s[1] for s in samples)
+    print(f"  {name:<18} {wall:9.4f} s  {units / wall:12.0f} units/s  {memory:7.1f} MB"
+          f"   (median of {runs})")
+    return wall
+
+
+def ratios(times):
+    base = times["capcheck"]
+    for peer, wall in times.items():
+        if peer != "capcheck":
+            print(f"  capcheck is {wall / base:.1f}x faster than {peer}")
+
+
+def xargs(*argv):
+    """The command over a list of files read from standard input."""
+    return ["xargs", "-a"] + list(argv)
+
+
+def main():
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
+    capcheck = os.path.join(REPO, "target", "release", "capcheck")
+    if shutil.which("systemdlint") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                        "--disable-pip-version-check", "--root-user-action=ignore",
+                        "systemdlint"], check=True)
+    lint = [capcheck, "lint", "--isolated", "--format", "json", "--exit-zero"]
+    work = tempfile.mkdtemp(prefix="capcheck-bench-")
+    try:
+        corpus = os.path.join(REPO, "..", "shared", "corpus")
+        if os.path.isdir(corpus):
+            files = sorted(
+                os.path.join(d, f)
+                for d, _, names in os.walk(corpus) if "oracle" not in d
+                for f in names if f.endswith(".service"))
+            listing = os.path.join(work, "corpus.list")
+            with open(listing, "w") as out:
+                out.write("\n".join(files) + "\n")
+            print(f"corpus: {len(files)} services")
+            print(f"  {'cat (reading only)':<18} {measure_quiet(['cat'] + files):9.4f} s")
+            times = {
+                "capcheck": measure("capcheck", len(files), lint + files),
+                "systemd-analyze": measure("systemd-analyze", len(files), [
+                    "systemd-analyze", "security", "--offline=true", "--no-pager"] + files),
+                "systemdlint": measure("systemdlint", len(files),
+                                       xargs(listing, "systemdlint", "--norootfs"),
+                                       runs=min(RUNS, 3)),
+            }
+            ratios(times)
+        else:
+            print("corpus: ../shared/corpus not found, skipped")
+
+        tree = os.path.join(work, "tree")
+        subprocess.run([sys.executable, os.path.join(REPO, "benches", "gen_units.py"),
+                        str(UNITS), tree], check=True)
+        print(f"generated: {UNITS} units (a third with a drop-in), "
+              f"{sum(len(f) for _, _, f in os.walk(tree))} files")
+        # The tree holds directories of 1,000 units: a quarter and a half of
+        # them show whether time grows linearly.
+        dirs = sorted(os.path.join(tree, d) for d in os.listdir(tree))
+        for share in (4, 2):
+            part = dirs[: len(dirs) // share]
+            n = len(part) * 1000
+            if n == 0:
+                continue
+            wall = measure(f"capcheck {n}", n, lint + part, runs=3)
+            print(f"  {'':<18} {wall / n * 1e6:9.1f} us per unit")
+        wall = measure(f"capcheck {UNITS}", UNITS, lint + [tree], runs=3)
+        print(f"  {'':<18} {wall / UNITS * 1e6:9.1f} us per unit")
+        if os.environ.get("BENCH_PEERS_ON_TREE") == "1":
+            listing = os.path.join(work, "tree.list")
+            with open(listing, "w") as out:
+                for d, _, names in os.walk(tree):
+                    out.writelines(os.path.join(d, f) + "\n" for f in names
+                                   if f.endswith(".service"))
+            times = {
+                "capcheck": wall,
+                "systemd-analyze": measure("systemd-analyze", UNITS, xargs(
+                    listing, "systemd-analyze", "security", "--offline=true", "--no-pager"),
+                    runs=1),
+                "systemdlint": measure("systemdlint", UNITS,
+                                       xargs(listing, "systemdlint", "--norootfs"), runs=1),
+            }
+            ratios(times)
+    finally:
+        shutil.rmtree(work)
+
+
+def measure_quiet(argv):
+    return statistics.median(run_once(argv)[0] for _ in range(RUNS))
+
+
+if __name__ == "__main__":
+    main()
