@@ -9,15 +9,14 @@ pub fn render(findings: &[Finding]) -> String {
     out
 }
 
-/// One finding as an element of the pretty-printed array (indented by two
-/// spaces), so that batches printed one after another read as one array.
-pub fn push_element(out: &mut String, finding: &Finding) {
-    let element = serde_json::to_string_pretty(finding).expect("findings serialise");
-    for (i, line) in element.lines().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str("  ");
-        out.push_str(line);
+/// The elements of a pretty-printed array of `findings` (indented by two
+/// spaces, without the brackets), so that batches printed one after
+/// another, joined by commas, read as one array.
+pub fn elements(findings: &[Finding]) -> Option<String> {
+    if findings.is_empty() {
+        return None;
     }
+    let array = serde_json::to_string_pretty(findings).expect("findings serialise");
+    let inner = array.strip_prefix("[\n")?.strip_suffix("\n]")?;
+    Some(inner.to_string())
 }

@@ -108,15 +108,14 @@ impl Printer {
                 self.kept.extend(findings);
                 String::new()
             }
-            Format::Json => {
-                let mut out = String::new();
-                for f in &findings {
-                    out.push_str(if self.json_started { ",\n" } else { "[\n" });
+            Format::Json => match json::elements(&findings) {
+                Some(elements) => {
+                    let open = if self.json_started { ",\n" } else { "[\n" };
                     self.json_started = true;
-                    json::push_element(&mut out, f);
+                    format!("{open}{elements}")
                 }
-                out
-            }
+                None => String::new(),
+            },
             format => render(format, &findings, self.color),
         }
     }
