@@ -1,7 +1,7 @@
 //! The kprobe fallback on a real kernel without the cap_capable tracepoint:
 //! tests/vm/kprobe_fallback.sh boots Debian's Linux 6.1 cloud kernel in
 //! qemu with capcheck inside, records bind_low_port, then a recording
-//! killed with SIGKILL and the next one. Needs qemu-system-x86_64, busybox
+//! killed with SIGKILL (its program dies with it) and the next one. Needs qemu-system-x86_64, busybox
 //! and apt-get (for the kernel, cached under target/); CI installs them,
 //! elsewhere the test prints that it skips.
 
@@ -102,6 +102,12 @@ fn kprobe_fallback_records_on_linux_6_1() {
     assert!(
         bracketed(&output, "kprobe_events after kill").contains("capcheck_"),
         "{output}"
+    );
+    assert_ne!(bracketed(&output, "recorded program before kill"), "");
+    assert_eq!(
+        bracketed(&output, "recorded program after kill"),
+        "",
+        "the recorded program dies with capcheck"
     );
     assert_eq!(
         bracketed(&output, "kprobe_events after next record"),

@@ -143,14 +143,24 @@ pub fn run(
         };
     }
     let (read_end, write_end) = (fds[0], fds[1]);
+    let parent = std::process::id();
     // SAFETY: the closure runs in the forked child before exec and only
-    // makes system calls (prctl, setgroups, setres[ug]id, capset, ptrace,
-    // write).
+    // makes system calls (prctl, setgroups, setres[ug]id, capset, getppid,
+    // ptrace, write).
     unsafe {
         command.pre_exec(move || {
             let setup = (|| {
                 pre_exec()?;
                 creds.apply()?;
+                // Dies with capcheck, even when capcheck is killed with
+                // SIGKILL (set after the credential change, which clears it;
+                // an exec of a privileged file clears it too).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() as u32 != parent {
+                    return Err(std::io::Error::other("capcheck exited before the start"));
+                }
                 if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }

@@ -51,10 +51,13 @@ echo "== record exit $?"
 cat /tmp/profile.toml
 echo "== kprobe_events after: [$(cat $T/kprobe_events)]"
 echo "== instances after: [$(ls $T/instances)]"
-/bin/capcheck record -o /tmp/sleep.toml -- /bin/sleep 30 >/dev/null 2>&1 &
-sleep 3
+/bin/capcheck record -o /tmp/tail.toml -- /bin/tail -f /dev/null >/dev/null 2>&1 &
+for i in $(seq 60); do pidof tail >/dev/null && break; sleep 0.5; done
+echo "== recorded program before kill: [$(pidof tail)]"
 kill -9 $!
+sleep 1
 echo "== kprobe_events after kill: [$(cat $T/kprobe_events)]"
+echo "== recorded program after kill: [$(pidof tail)]"
 /bin/capcheck record -o /tmp/true.toml -- /bin/true >/dev/null 2>&1
 echo "== kprobe_events after next record: [$(cat $T/kprobe_events)]"
 echo "== instances after next record: [$(ls $T/instances)]"
