@@ -13,6 +13,7 @@ use capcheck::checks::CheckOptions;
 use capcheck::config::Config;
 use capcheck::fix::{fix_unit, write::write_atomic, FixOptions};
 use capcheck::lint::Rules;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -85,6 +86,8 @@ fn fixed_corpus_services_load_and_match_the_plan() {
         let name = entry.file_name();
         let path = dir.join(name);
         std::fs::copy(entry.path(), &path).unwrap();
+        // The corpus is read-only, and capcheck refuses read-only files.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let dropins = entry
             .path()
             .with_file_name(format!("{}.d", name.to_string_lossy()));
