@@ -1,7 +1,7 @@
 //! From evidence to a target: who the service runs as and with which
 //! capabilities.
 
-use super::evidence::Needed;
+use super::evidence::{Evidence, Needed};
 use crate::caps::CapSet;
 use crate::finding::Applicability;
 use crate::model::Privileges;
@@ -105,7 +105,15 @@ pub fn target(
         Identity::User(intended_user.unwrap_or_else(|| default_user_name(prefix)))
     };
     let ambient = if identity == Identity::KeepRoot {
-        CapSet::EMPTY
+        // Root needs no ambient set; but what the unit already grants as
+        // ambient stays, since it is the evidence the next run plans from
+        // (without it, fixing twice would change the unit again).
+        needed
+            .caps
+            .iter()
+            .filter(|(_, evidence)| evidence.contains(&Evidence::Ambient))
+            .map(|(cap, _)| *cap)
+            .collect()
     } else {
         set
     };
