@@ -8,6 +8,7 @@ use crate::finding::Edit;
 use crate::load::Unit;
 use crate::model::Privileges;
 use crate::syntax::logical::{Assignment, UnitFile};
+use crate::syntax::LineKind;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -99,6 +100,23 @@ fn eol_of(file: &UnitFile) -> &'static str {
     }
 }
 
+/// An assignment's bytes, with the continuation backslash its last line may
+/// end in (at the end of the file it continues into nothing): a rewritten
+/// assignment must not keep it, or it would swallow the line after.
+fn assignment_bytes(file: &UnitFile, a: &Assignment) -> Range<usize> {
+    let last = file
+        .tree
+        .line_at(a.span.end.saturating_sub(1).max(a.span.start));
+    let end = match last.map(|l| &l.kind) {
+        Some(LineKind::Text {
+            continuation: Some(at),
+            ..
+        }) if *at >= a.span.end => at + 1,
+        _ => a.span.end,
+    };
+    a.span.start..end
+}
+
 /// The bytes of an assignment's whole physical lines, terminators included.
 fn whole_lines(file: &UnitFile, a: &Assignment) -> Range<usize> {
     let end = file
@@ -151,7 +169,8 @@ pub fn in_place(unit: &Unit, wanted: &[Wanted]) -> Result<Vec<Edit>, String> {
             let file = files[i];
             match (&w.value, last) {
                 (Some(value), Some((li, la))) if li == i && std::ptr::eq(la, a) => {
-                    edits.push(edit(file, a.span.clone(), format!("{}={value}", w.key)));
+                    let bytes = assignment_bytes(file, a);
+                    edits.push(edit(file, bytes, format!("{}={value}", w.key)));
                 }
                 _ => edits.push(edit(file, whole_lines(file, a), String::new())),
             }
