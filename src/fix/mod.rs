@@ -120,11 +120,22 @@ pub fn fix_unit(
         if lint_edits.is_empty() {
             break;
         }
+        let previous = texts.clone();
         if let Err(e) = apply_edits(&mut texts, &lint_edits) {
             result.error = Some(e);
             return result;
         }
-        unit = rebuild(&unit, &texts, None);
+        let rebuilt = rebuild(&unit, &texts, None);
+        // A renamed key can bring a bad value into force (`user=` with a
+        // control character becoming `User=`): such a pass is left out.
+        if !privileges(&rebuilt).loaded {
+            texts = previous;
+            result
+                .notes
+                .push("a suggested fix was left out: the unit would not load with it".to_string());
+            break;
+        }
+        unit = rebuilt;
     }
     let model = privileges(&unit);
 
