@@ -126,20 +126,21 @@ fn c_unescape(s: &str) -> Result<(String, usize), WordError> {
         Ok((value.to_string(), len))
     };
     match c {
-        'x' if s.len() >= 3 && s[1..3].chars().all(|d| d.is_ascii_hexdigit()) => {
-            numeric(&s[1..3], 16, 3)
-        }
-        'u' if s.len() >= 5 && s[1..5].chars().all(|d| d.is_ascii_hexdigit()) => {
-            numeric(&s[1..5], 16, 5)
-        }
-        'U' if s.len() >= 9 && s[1..9].chars().all(|d| d.is_ascii_hexdigit()) => {
-            numeric(&s[1..9], 16, 9)
-        }
-        '0'..='7' if s.len() >= 3 && s[..3].chars().all(|d| ('0'..='7').contains(&d)) => {
+        // `get` rather than indexing: the bytes after the backslash may end
+        // inside a multi-byte character.
+        'x' if all_in(s.get(1..3), |d| d.is_ascii_hexdigit()) => numeric(&s[1..3], 16, 3),
+        'u' if all_in(s.get(1..5), |d| d.is_ascii_hexdigit()) => numeric(&s[1..5], 16, 5),
+        'U' if all_in(s.get(1..9), |d| d.is_ascii_hexdigit()) => numeric(&s[1..9], 16, 9),
+        '0'..='7' if all_in(s.get(..3), |d| ('0'..='7').contains(&d)) => {
             numeric(&s[..3], 8, 3).map(|(t, _)| (t, 3))
         }
         _ => Ok((format!("\\{c}"), 1)),
     }
+}
+
+/// True when the text exists and every character passes.
+fn all_in(text: Option<&str>, pass: impl Fn(char) -> bool) -> bool {
+    text.is_some_and(|t| t.chars().all(pass))
 }
 
 #[cfg(test)]
