@@ -54,6 +54,19 @@ fn capcheck(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `capcheck lint --format json` of one unit, parsed.
+fn lint_json(dir: &Path, unit: &str) -> Vec<serde_json::Value> {
+    let args = [
+        "lint",
+        "--isolated",
+        "--format",
+        "json",
+        "--exit-zero",
+        unit,
+    ];
+    serde_json::from_slice(&capcheck(dir, &args).stdout).unwrap()
+}
+
 fn fix(dir: &Path, unit: &str, extra: &[&str], mode: &str) -> Output {
     let mut args = vec!["fix", "--isolated", mode, unit];
     args.extend_from_slice(extra);
@@ -135,18 +148,7 @@ fn lint_after_fix_shows_none_of_the_fixed_findings() {
         .filter(|(u, e)| *u != "no-evidence.service" || !e.is_empty())
     {
         let dir = workspace();
-        let before = capcheck(
-            dir.path(),
-            &[
-                "lint",
-                "--isolated",
-                "--format",
-                "json",
-                "--exit-zero",
-                unit,
-            ],
-        );
-        let before: Vec<serde_json::Value> = serde_json::from_slice(&before.stdout).unwrap();
+        let before = lint_json(dir.path(), unit);
         assert!(
             before
                 .iter()
@@ -154,18 +156,7 @@ fn lint_after_fix_shows_none_of_the_fixed_findings() {
             "{unit}: nothing to fix?"
         );
         fix(dir.path(), unit, extra, "--write");
-        let after = capcheck(
-            dir.path(),
-            &[
-                "lint",
-                "--isolated",
-                "--format",
-                "json",
-                "--exit-zero",
-                unit,
-            ],
-        );
-        let after: Vec<serde_json::Value> = serde_json::from_slice(&after.stdout).unwrap();
+        let after = lint_json(dir.path(), unit);
         let left: Vec<&str> = after
             .iter()
             .map(|f| f["code"].as_str().unwrap())

@@ -87,16 +87,6 @@ pub trait BinaryInspector: Sync {
     fn inspect(&self, exec_path: &str) -> Option<BinaryInfo>;
 }
 
-/// systemd's default PATH for bare executable names.
-const DEFAULT_PATH: [&str; 6] = [
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
-
 /// Reads binaries from the host, or from a `--root` tree. Each path is
 /// read once per run: a fleet's units run the same few programs.
 pub struct HostInspector {
@@ -116,7 +106,7 @@ impl HostInspector {
         let candidates: Vec<String> = if exec_path.starts_with('/') {
             vec![exec_path.to_string()]
         } else {
-            DEFAULT_PATH
+            crate::model::exec::DEFAULT_PATH
                 .iter()
                 .map(|d| format!("{d}/{exec_path}"))
                 .collect()

@@ -1,6 +1,16 @@
 //! Exec command lines (`ExecStart=` and friends) as systemd 252's
 //! `config_parse_exec()` reads them: prefixes, path, argv.
 
+/// systemd's default PATH, where bare executable names are looked up.
+pub const DEFAULT_PATH: [&str; 6] = [
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
 use super::specifier::SpecifierContext;
 use super::words::{next_word, Unescape};
 use serde::Serialize;

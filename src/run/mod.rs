@@ -83,18 +83,11 @@ fn resolve_path(path: &str) -> String {
     if path.contains('/') {
         return path.to_string();
     }
-    [
-        "/usr/local/sbin",
-        "/usr/local/bin",
-        "/usr/sbin",
-        "/usr/bin",
-        "/sbin",
-        "/bin",
-    ]
-    .iter()
-    .map(|d| format!("{d}/{path}"))
-    .find(|p| std::path::Path::new(p).is_file())
-    .unwrap_or_else(|| path.to_string())
+    crate::model::exec::DEFAULT_PATH
+        .iter()
+        .map(|d| format!("{d}/{path}"))
+        .find(|p| std::path::Path::new(p).is_file())
+        .unwrap_or_else(|| path.to_string())
 }
 
 fn wait(pid: i32, flags: libc::c_int) -> Option<libc::c_int> {
