@@ -4,6 +4,9 @@
 //! Data flows one way: [`syntax`] (bytes to lines) → [`load`] (the files of
 //! a unit) → [`model`] (effective privileges) → [`report`].
 
+// pest's parser code, built without pest's "std" feature, names `alloc`.
+extern crate alloc;
+
 pub mod caps;
 pub mod checks;
 pub mod cli;

@@ -35,6 +35,8 @@
 use super::suggest::closest;
 use super::{Check, Context, Meta};
 use crate::finding::{Applicability, Edit, Fix, Severity};
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 pub struct MisspelledDirective;
 
@@ -76,7 +78,27 @@ fn intended(key: &str) -> Option<&'static str> {
     if key.len() < MIN_LEN_FOR_TYPOS || key.starts_with("X-") {
         return None;
     }
-    closest(key, PRIVILEGE_KEYS.iter().copied(), 2).filter(|k| k.len() >= MIN_LEN_FOR_TYPOS)
+    // Units repeat the same few hundred keys, and the edit distances were
+    // the costliest part of linting: each thread remembers its answers.
+    SEEN.with_borrow_mut(|seen| {
+        if let Some(answer) = seen.get(key) {
+            return *answer;
+        }
+        let answer = closest(key, PRIVILEGE_KEYS.iter().copied(), 2)
+            .filter(|k| k.len() >= MIN_LEN_FOR_TYPOS);
+        if seen.len() < SEEN_MAX {
+            seen.insert(key.into(), answer);
+        }
+        answer
+    })
+}
+
+/// Keys remembered per thread; beyond this (hostile input), the rest are
+/// computed each time.
+const SEEN_MAX: usize = 4096;
+
+thread_local! {
+    static SEEN: RefCell<HashMap<Box<str>, Option<&'static str>>> = RefCell::default();
 }
 
 impl Check for MisspelledDirective {

@@ -4,10 +4,10 @@ use super::args::LintArgs;
 use super::ExitStatus;
 use crate::checks::binary::HostInspector;
 use crate::checks::{platform, CheckOptions};
-use crate::finding::{Finding, Severity};
+use crate::finding::Severity;
 use crate::lint::Rules;
 use crate::load::targets::{resolve, stdin_target, Scope, Target};
-use crate::report::{self, Format};
+use crate::report::{self, Format, Rendered};
 use rayon::prelude::*;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -72,15 +72,17 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     // printed in the operands' order before the next one starts, so
     // memory stays flat however many units there are.
     for batch in targets.chunks(BATCH) {
-        let results: Vec<Result<Vec<Finding>, Option<String>>> = batch
+        let results: Vec<Result<Rendered, Option<String>>> = batch
             .par_iter()
-            .map(|target| super::load_target(target).map(|unit| rules.lint(&unit, &options)))
+            .map(|target| {
+                super::load_target(target).map(|unit| printer.render(rules.lint(&unit, &options)))
+            })
             .collect();
         for result in results {
             match result {
-                Ok(findings) => {
+                Ok(rendered) => {
                     linted += 1;
-                    out.write(&printer.print(findings));
+                    out.write(&printer.print(rendered));
                 }
                 Err(Some(e)) => errors.push(e),
                 Err(None) => {}

@@ -11,8 +11,42 @@ use std::fs::FileType;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-/// The entries of one directory, or None when it is not a readable directory.
-type Listing = Option<HashMap<OsString, FileType>>;
+/// The entries of one directory; none when it is not a readable directory.
+#[derive(Debug, Default)]
+pub struct Listing {
+    entries: HashMap<OsString, FileType>,
+}
+
+impl Listing {
+    fn read(dir: &Path) -> Listing {
+        let entries = std::fs::read_dir(dir).map_or_else(
+            |_| HashMap::new(),
+            |entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| Some((e.file_name(), e.file_type().ok()?)))
+                    .collect()
+            },
+        );
+        Listing { entries }
+    }
+
+    /// True when `name` is in the directory (as anything, a dangling
+    /// symlink too).
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(OsStr::new(name))
+    }
+
+    /// True when `name` in this directory, `dir`, is a directory or a
+    /// symlink to one.
+    pub fn is_dir(&self, dir: &Path, name: &str) -> bool {
+        match self.entries.get(OsStr::new(name)) {
+            Some(t) if t.is_symlink() => dir.join(name).is_dir(),
+            Some(t) => t.is_dir(),
+            None => false,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Listings {
@@ -20,7 +54,8 @@ pub struct Listings {
 }
 
 impl Listings {
-    fn listing(&self, dir: &Path) -> Arc<Listing> {
+    /// The listing of `dir`, read on first use.
+    pub fn listing(&self, dir: &Path) -> Arc<Listing> {
         // A bare file name's directory is the empty path: the current one.
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
@@ -30,39 +65,12 @@ impl Listings {
         if let Some(listing) = self.read.read().expect("not poisoned").get(dir) {
             return Arc::clone(listing);
         }
-        let listing = Arc::new(std::fs::read_dir(dir).ok().map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| Some((e.file_name(), e.file_type().ok()?)))
-                .collect()
-        }));
+        let listing = Arc::new(Listing::read(dir));
         self.read
             .write()
             .expect("not poisoned")
             .entry(dir.to_path_buf())
             .or_insert(listing)
             .clone()
-    }
-
-    /// True when `dir/name` exists (as anything, a dangling symlink too).
-    pub fn contains(&self, dir: &Path, name: &str) -> bool {
-        self.listing(dir)
-            .as_ref()
-            .as_ref()
-            .is_some_and(|entries| entries.contains_key(OsStr::new(name)))
-    }
-
-    /// True when `dir/name` is a directory or a symlink to one.
-    pub fn is_dir(&self, dir: &Path, name: &str) -> bool {
-        let listing = self.listing(dir);
-        match listing
-            .as_ref()
-            .as_ref()
-            .and_then(|e| e.get(OsStr::new(name)))
-        {
-            Some(t) if t.is_symlink() => dir.join(name).is_dir(),
-            Some(t) => t.is_dir(),
-            None => false,
-        }
     }
 }

@@ -8,7 +8,7 @@ pub mod paths;
 mod read;
 pub mod targets;
 
-pub use listings::Listings;
+pub use listings::{Listing, Listings};
 pub use paths::SearchPath;
 pub use read::{read_unit_bytes, ReadError};
 
@@ -16,7 +16,7 @@ use crate::syntax::logical::UnitFile;
 use crate::unit_name::{UnitName, UnitType};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// How a unit's fragment was found.
 #[derive(Debug, Clone)]
@@ -90,6 +90,9 @@ pub struct Loader {
     pub user_manager: bool,
     /// Directory listings shared with the other loaders of the run.
     listings: Arc<Listings>,
+    /// The listing of each search directory, in `search.dirs` order: every
+    /// unit asks each of them for a dozen names.
+    search_listings: OnceLock<Vec<Arc<Listing>>>,
 }
 
 /// What a name resolves to in the search path.
@@ -118,7 +121,20 @@ impl Loader {
             root: root.to_path_buf(),
             user_manager,
             listings,
+            search_listings: OnceLock::new(),
         }
+    }
+
+    /// Each search directory with its listing.
+    fn search_dirs(&self) -> impl Iterator<Item = (&PathBuf, &Listing)> {
+        let listings = self.search_listings.get_or_init(|| {
+            self.search
+                .dirs
+                .iter()
+                .map(|dir| self.listings.listing(dir))
+                .collect()
+        });
+        self.search.dirs.iter().zip(listings.iter().map(|l| &**l))
     }
 
     /// Loads the unit `name` with its drop-ins.
@@ -205,11 +221,9 @@ impl Loader {
 
     /// The first file called `name` in the search path, symlinks followed.
     fn locate(&self, name: &str) -> Option<Located> {
-        self.search
-            .dirs
-            .iter()
-            .find(|dir| self.listings.contains(dir, name))
-            .map(|dir| self.follow(dir.join(name), name))
+        self.search_dirs()
+            .find(|(_, listing)| listing.contains(name))
+            .map(|(dir, _)| self.follow(dir.join(name), name))
     }
 
     /// Follows symlinks from `path`; the name is the last link target's
@@ -248,23 +262,25 @@ impl Loader {
     /// The drop-in directories of a unit, in systemd's search order.
     fn dropin_dirs(&self, name: &UnitName, aliases: &[String]) -> Vec<PathBuf> {
         let mut dirs = Vec::new();
-        let names = std::iter::once(name.name.clone()).chain(aliases.iter().cloned());
-        for unit in names {
-            for dir in &self.search.dirs {
-                for candidate in dropin_dir_names(&unit) {
-                    let d = dir.join(&candidate);
-                    if self.listings.is_dir(dir, &candidate) && !dirs.contains(&d) {
-                        dirs.push(d);
-                    }
+        let mut add = |dir: &Path, listing: &Listing, candidate: &str| {
+            if listing.is_dir(dir, candidate) {
+                let d = dir.join(candidate);
+                if !dirs.contains(&d) {
+                    dirs.push(d);
+                }
+            }
+        };
+        for unit in std::iter::once(&name.name).chain(aliases) {
+            let candidates = dropin_dir_names(unit);
+            for (dir, listing) in self.search_dirs() {
+                for candidate in &candidates {
+                    add(dir, listing, candidate);
                 }
             }
         }
         let type_wide = format!("{}.d", name.unit_type.suffix());
-        for dir in &self.search.dirs {
-            let d = dir.join(&type_wide);
-            if self.listings.is_dir(dir, &type_wide) && !dirs.contains(&d) {
-                dirs.push(d);
-            }
+        for (dir, listing) in self.search_dirs() {
+            add(dir, listing, &type_wide);
         }
         dirs
     }

@@ -3,6 +3,7 @@
 
 use super::{Listings, Loader, SearchPath, Unit};
 use crate::unit_name::UnitName;
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -122,55 +123,15 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
         }
         return (targets, errors);
     }
-    for operand in operands {
-        let path = Path::new(operand);
-        let meta = std::fs::symlink_metadata(path);
-        let exists = meta.is_ok();
-        // A symlink to a directory counts as one (asked only then).
-        let is_dir = meta.is_ok_and(|m| m.is_dir() || (m.is_symlink() && path.is_dir()));
-        if is_dir && !is_unit_name(path) {
-            directory(path, scope, &mut targets, &mut errors);
-        } else if !exists && operand.contains('/') {
-            errors.push(TargetError {
-                operand: operand.clone(),
-                message: "no such file or directory".to_string(),
-            });
-        } else if exists && is_dropin(path) {
-            // A drop-in (as pre-commit passes them) stands for its unit.
-            if let Some(unit) = dropin_unit(path) {
-                match file_target(&unit, scope) {
-                    Ok(t) => targets.push(Target {
-                        via_dropin: true,
-                        ..t
-                    }),
-                    Err(message) => errors.push(TargetError {
-                        operand: operand.clone(),
-                        message,
-                    }),
-                }
-            }
-        } else if exists {
-            match file_target(path, scope) {
-                Ok(t) => targets.push(t),
-                Err(message) => errors.push(TargetError {
-                    operand: operand.clone(),
-                    message,
-                }),
-            }
-        } else {
-            match UnitName::parse(operand) {
-                Some(name) => targets.push(Target {
-                    name,
-                    loader: scope.loader(None),
-                    stdin: None,
-                    via_dropin: false,
-                }),
-                None => errors.push(TargetError {
-                    operand: operand.clone(),
-                    message: "no such file, and not a unit name".to_string(),
-                }),
-            }
-        }
+    // Each operand is a few system calls, or a whole directory walk: they
+    // run in parallel, and their targets are joined in the operands' order.
+    let resolved: Vec<(Vec<Target>, Vec<TargetError>)> = operands
+        .par_iter()
+        .map(|operand| resolve_operand(operand, scope))
+        .collect();
+    for (t, e) in resolved {
+        targets.extend(t);
+        errors.extend(e);
     }
     // A unit named twice (itself and through a drop-in) is read once.
     let mut seen = std::collections::HashSet::new();
@@ -181,6 +142,62 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
             t.stdin.is_some(),
         ))
     });
+    (targets, errors)
+}
+
+/// The targets one operand names: a file, a directory, a drop-in or a unit
+/// name.
+fn resolve_operand(operand: &str, scope: &Scope) -> (Vec<Target>, Vec<TargetError>) {
+    let mut targets = Vec::new();
+    let mut errors = Vec::new();
+    let path = Path::new(operand);
+    let meta = std::fs::symlink_metadata(path);
+    let exists = meta.is_ok();
+    // A symlink to a directory counts as one (asked only then).
+    let is_dir = meta.is_ok_and(|m| m.is_dir() || (m.is_symlink() && path.is_dir()));
+    if is_dir && !is_unit_name(path) {
+        directory(path, scope, &mut targets, &mut errors);
+    } else if !exists && operand.contains('/') {
+        errors.push(TargetError {
+            operand: operand.to_string(),
+            message: "no such file or directory".to_string(),
+        });
+    } else if exists && is_dropin(path) {
+        // A drop-in (as pre-commit passes them) stands for its unit.
+        if let Some(unit) = dropin_unit(path) {
+            match file_target(&unit, scope) {
+                Ok(t) => targets.push(Target {
+                    via_dropin: true,
+                    ..t
+                }),
+                Err(message) => errors.push(TargetError {
+                    operand: operand.to_string(),
+                    message,
+                }),
+            }
+        }
+    } else if exists {
+        match file_target(path, scope) {
+            Ok(t) => targets.push(t),
+            Err(message) => errors.push(TargetError {
+                operand: operand.to_string(),
+                message,
+            }),
+        }
+    } else {
+        match UnitName::parse(operand) {
+            Some(name) => targets.push(Target {
+                name,
+                loader: scope.loader(None),
+                stdin: None,
+                via_dropin: false,
+            }),
+            None => errors.push(TargetError {
+                operand: operand.to_string(),
+                message: "no such file, and not a unit name".to_string(),
+            }),
+        }
+    }
     (targets, errors)
 }
 

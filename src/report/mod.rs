@@ -51,10 +51,12 @@ pub fn render(format: Format, findings: &[Finding], color: bool) -> String {
     }
 }
 
-/// Prints findings batch by batch as units are linted, so that a run over
-/// a hundred thousand units never holds all its findings. Line formats
-/// print each batch at once; document formats (SARIF, GitLab, Checkstyle)
-/// keep their findings for the end.
+/// Prints findings unit by unit as units are linted, so that a run over a
+/// hundred thousand units never holds all its findings. Each unit's
+/// findings are rendered by the thread that linted it ([`Printer::render`]);
+/// the printer then only joins the pieces in the operands' order. Line
+/// formats print each unit at once; document formats (SARIF, GitLab,
+/// Checkstyle) keep their findings for the end.
 pub struct Printer {
     format: Format,
     color: bool,
@@ -62,6 +64,18 @@ pub struct Printer {
     json_started: bool,
     pub tally: Tally,
 }
+
+/// One unit's findings, rendered and counted, waiting to be printed.
+pub struct Rendered {
+    text: String,
+    tally: Tally,
+    kept: Vec<Finding>,
+}
+
+/// Between two units' JSON elements, and before the first (as the opening
+/// bracket, the same length).
+const JSON_SEPARATOR: &str = ",\n";
+const JSON_OPEN: &str = "[\n";
 
 /// What the summary line and the exit status need to know.
 #[derive(Debug, Default, Clone, Copy)]
@@ -84,6 +98,14 @@ impl Tally {
         self.worst = self.worst.max(Some(f.severity));
     }
 
+    fn merge(&mut self, other: &Tally) {
+        self.errors += other.errors;
+        self.warnings += other.warnings;
+        self.infos += other.infos;
+        self.fixable += other.fixable;
+        self.worst = self.worst.max(other.worst);
+    }
+
     fn total(&self) -> usize {
         self.errors + self.warnings + self.infos
     }
@@ -100,24 +122,33 @@ impl Printer {
         }
     }
 
-    /// The text for one batch of findings (empty for document formats).
-    pub fn print(&mut self, findings: Vec<Finding>) -> String {
-        findings.iter().for_each(|f| self.tally.add(f));
-        match self.format {
-            Format::Sarif | Format::Gitlab | Format::Checkstyle => {
-                self.kept.extend(findings);
-                String::new()
-            }
+    /// Renders one unit's findings. Needs no state, so it runs on the
+    /// worker threads.
+    pub fn render(&self, findings: Vec<Finding>) -> Rendered {
+        let mut tally = Tally::default();
+        findings.iter().for_each(|f| tally.add(f));
+        let (text, kept) = match self.format {
+            Format::Sarif | Format::Gitlab | Format::Checkstyle => (String::new(), findings),
+            // Elements of one array: each unit's open with the separator;
+            // the first unit's becomes the opening bracket in `print`.
             Format::Json => match json::elements(&findings) {
-                Some(elements) => {
-                    let open = if self.json_started { ",\n" } else { "[\n" };
-                    self.json_started = true;
-                    format!("{open}{elements}")
-                }
-                None => String::new(),
+                Some(elements) => (format!("{JSON_SEPARATOR}{elements}"), Vec::new()),
+                None => (String::new(), Vec::new()),
             },
-            format => render(format, &findings, self.color),
+            format => (render(format, &findings, self.color), Vec::new()),
+        };
+        Rendered { text, tally, kept }
+    }
+
+    /// The text to write for a rendered unit (empty for document formats).
+    pub fn print(&mut self, mut unit: Rendered) -> String {
+        self.tally.merge(&unit.tally);
+        self.kept.append(&mut unit.kept);
+        if self.format == Format::Json && !unit.text.is_empty() && !self.json_started {
+            self.json_started = true;
+            unit.text.replace_range(..JSON_SEPARATOR.len(), JSON_OPEN);
         }
+        unit.text
     }
 
     /// The text that closes the output.
