@@ -15,26 +15,37 @@ use std::sync::{Arc, RwLock};
 #[derive(Debug, Default)]
 pub struct Listing {
     entries: HashMap<OsString, FileType>,
+    readable: bool,
 }
 
 impl Listing {
     fn read(dir: &Path) -> Listing {
-        let entries = std::fs::read_dir(dir).map_or_else(
-            |_| HashMap::new(),
-            |entries| {
-                entries
+        match std::fs::read_dir(dir) {
+            Ok(entries) => Listing {
+                entries: entries
                     .flatten()
                     .filter_map(|e| Some((e.file_name(), e.file_type().ok()?)))
-                    .collect()
+                    .collect(),
+                readable: true,
             },
-        );
-        Listing { entries }
+            Err(_) => Listing::default(),
+        }
+    }
+
+    /// False when the directory could not be read (missing, not a
+    /// directory, no permission): the listing then knows nothing.
+    pub fn readable(&self) -> bool {
+        self.readable
     }
 
     /// True when `name` is in the directory (as anything, a dangling
     /// symlink too).
     pub fn contains(&self, name: &str) -> bool {
-        self.entries.contains_key(OsStr::new(name))
+        self.contains_os(OsStr::new(name))
+    }
+
+    pub fn contains_os(&self, name: &OsStr) -> bool {
+        self.entries.contains_key(name)
     }
 
     /// True when `name` in this directory, `dir`, is a directory or a

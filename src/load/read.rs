@@ -70,14 +70,18 @@ pub fn read_unit_bytes(path: &Path, meta: &std::fs::Metadata) -> Result<Vec<u8>,
         .custom_flags(libc_o_nonblock())
         .open(path)?;
     // The file may have been swapped for something else since the stat.
-    if !file.metadata()?.file_type().is_file() {
+    let opened = file.metadata()?;
+    if !opened.file_type().is_file() {
         return Err(ReadError::NotRegularFile);
     }
-    // Read to the end through a plain reader: the file's size is known, and
-    // `File::read_to_end` would ask the kernel for it again.
-    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    // Read the size the open file has, and stop there: the read that would
+    // return nothing at the end is one system call per file. A size of 0
+    // may be a pseudo-file that does not know its size: read to the end.
+    let size = opened.len();
+    let limit = if size == 0 { u64::MAX } else { size };
+    let mut bytes = Vec::with_capacity(size as usize);
     std::io::Read::by_ref(&mut file)
-        .take(u64::MAX)
+        .take(limit)
         .read_to_end(&mut bytes)?;
     Ok(bytes)
 }

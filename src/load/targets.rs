@@ -6,7 +6,7 @@ use crate::unit_name::UnitName;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// Where units are looked up.
 #[derive(Debug)]
@@ -17,8 +17,11 @@ pub struct Scope {
     pub user_manager: bool,
     /// Directory listings shared by every unit loaded in this scope.
     listings: Arc<Listings>,
-    /// One loader per extra directory: the units of a directory share it.
-    loaders: Mutex<HashMap<Option<PathBuf>, Arc<Loader>>>,
+    /// The loader of units named without a directory.
+    search_path_loader: OnceLock<Arc<Loader>>,
+    /// One loader per unit file directory: the units of a directory share
+    /// it. Read far more often than written.
+    directory_loaders: RwLock<HashMap<PathBuf, Arc<Loader>>>,
 }
 
 impl Scope {
@@ -27,7 +30,8 @@ impl Scope {
             root,
             user_manager,
             listings: Arc::default(),
-            loaders: Mutex::default(),
+            search_path_loader: OnceLock::new(),
+            directory_loaders: RwLock::default(),
         }
     }
 
@@ -45,23 +49,42 @@ impl Scope {
         }
     }
 
+    /// The loader for units of `extra_dir` (its directory joins the search
+    /// path first), or for units named without a directory.
     fn loader(&self, extra_dir: Option<&Path>) -> Arc<Loader> {
-        let mut loaders = self.loaders.lock().expect("not poisoned");
-        let loader = loaders
-            .entry(extra_dir.map(Path::to_path_buf))
-            .or_insert_with(|| {
-                let mut search = self.search_path();
-                if let Some(dir) = extra_dir {
-                    search.prepend(dir);
-                }
-                Arc::new(Loader::new(
-                    search,
-                    self.root(),
-                    self.user_manager,
-                    Arc::clone(&self.listings),
-                ))
-            });
-        Arc::clone(loader)
+        let Some(dir) = extra_dir else {
+            return Arc::clone(
+                self.search_path_loader
+                    .get_or_init(|| self.new_loader(None)),
+            );
+        };
+        if let Some(loader) = self
+            .directory_loaders
+            .read()
+            .expect("not poisoned")
+            .get(dir)
+        {
+            return Arc::clone(loader);
+        }
+        let mut loaders = self.directory_loaders.write().expect("not poisoned");
+        Arc::clone(
+            loaders
+                .entry(dir.to_path_buf())
+                .or_insert_with(|| self.new_loader(Some(dir))),
+        )
+    }
+
+    fn new_loader(&self, extra_dir: Option<&Path>) -> Arc<Loader> {
+        let mut search = self.search_path();
+        if let Some(dir) = extra_dir {
+            search.prepend(dir);
+        }
+        Arc::new(Loader::new(
+            search,
+            self.root(),
+            self.user_manager,
+            Arc::clone(&self.listings),
+        ))
     }
 }
 
@@ -133,15 +156,21 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
         targets.extend(t);
         errors.extend(e);
     }
-    // A unit named twice (itself and through a drop-in) is read once.
+    // A unit named twice (itself and through a drop-in) is read once. The
+    // units of one directory share one loader, so the loader stands for it.
     let mut seen = std::collections::HashSet::new();
-    targets.retain(|t| {
-        seen.insert((
-            t.name.name.clone(),
-            t.loader.search.dirs.first().cloned(),
-            t.stdin.is_some(),
-        ))
-    });
+    let first: Vec<bool> = targets
+        .iter()
+        .map(|t| {
+            seen.insert((
+                t.name.name.as_str(),
+                Arc::as_ptr(&t.loader),
+                t.stdin.is_some(),
+            ))
+        })
+        .collect();
+    let mut first = first.into_iter();
+    targets.retain(|_| first.next().unwrap_or(true));
     (targets, errors)
 }
 
@@ -151,11 +180,28 @@ fn resolve_operand(operand: &str, scope: &Scope) -> (Vec<Target>, Vec<TargetErro
     let mut targets = Vec::new();
     let mut errors = Vec::new();
     let path = Path::new(operand);
-    let meta = std::fs::symlink_metadata(path);
-    let exists = meta.is_ok();
-    // A symlink to a directory counts as one (asked only then).
-    let is_dir = meta.is_ok_and(|m| m.is_dir() || (m.is_symlink() && path.is_dir()));
-    if is_dir && !is_unit_name(path) {
+    let unit_named = is_unit_name(path);
+    // A file named like a unit is looked up in its directory's listing,
+    // which loading it reads anyway: one system call fewer per operand.
+    let listed = unit_named
+        .then(|| {
+            scope
+                .listings
+                .listing(path.parent().unwrap_or(Path::new("")))
+        })
+        .filter(|listing| listing.readable());
+    let (exists, is_dir) = match (listed, path.file_name()) {
+        (Some(listing), Some(name)) => (listing.contains_os(name), false),
+        _ => {
+            let meta = std::fs::symlink_metadata(path);
+            // A symlink to a directory counts as one (asked only then).
+            let is_dir = meta
+                .as_ref()
+                .is_ok_and(|m| m.is_dir() || (m.is_symlink() && path.is_dir()));
+            (meta.is_ok(), is_dir)
+        }
+    };
+    if is_dir && !unit_named {
         directory(path, scope, &mut targets, &mut errors);
     } else if !exists && operand.contains('/') {
         errors.push(TargetError {
@@ -264,46 +310,74 @@ fn is_link_or_dropin_dir(name: &str) -> bool {
         .any(|s| name.ends_with(s))
 }
 
-fn directory(dir: &Path, scope: &Scope, targets: &mut Vec<Target>, errors: &mut Vec<TargetError>) {
-    let walk = walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            e.depth() == 0
-                || !e.file_type().is_dir()
-                || !is_link_or_dropin_dir(&e.file_name().to_string_lossy())
-        });
-    for entry in walk {
+/// What walking a directory finds.
+enum Found {
+    File(PathBuf),
+    Error(TargetError),
+}
+
+/// The files under `dir`, sorted by name, depth first; subdirectories are
+/// walked in parallel. Directories that hold links or drop-ins are not
+/// opened. (walkdir opens and reads every directory it meets, filtered out
+/// or not: on a tree of 100,000 units with drop-ins, 33,000 needless
+/// directory reads.)
+fn walk(dir: &Path) -> Vec<Found> {
+    let read_error = |path: &Path, e: std::io::Error| {
+        Found::Error(TargetError {
+            operand: path.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return vec![read_error(dir, e)],
+    };
+    let mut level: Vec<(std::ffi::OsString, std::io::Result<std::fs::FileType>)> = Vec::new();
+    for entry in entries {
         match entry {
-            Ok(entry) if entry.depth() > 0 && !entry.file_type().is_dir() => {
-                if !is_unit_name(entry.path()) {
-                    continue;
-                }
-                match file_target(entry.path(), scope) {
-                    Ok(t) => targets.push(t),
-                    Err(message) => errors.push(TargetError {
-                        operand: entry.path().display().to_string(),
-                        message,
-                    }),
-                }
-            }
-            Ok(entry) if entry.depth() > 0 && is_unit_name(entry.path()) => {
+            Ok(entry) => level.push((entry.file_name(), entry.file_type())),
+            Err(e) => return vec![read_error(dir, e)],
+        }
+    }
+    level.sort_by(|a, b| a.0.cmp(&b.0));
+    level
+        .into_par_iter()
+        .flat_map_iter(|(name, file_type)| {
+            let path = dir.join(&name);
+            match file_type {
+                Err(e) => vec![read_error(&path, e)],
+                Ok(t) if !t.is_dir() => vec![Found::File(path)],
+                Ok(_) if is_link_or_dropin_dir(&name.to_string_lossy()) => Vec::new(),
                 // A directory named like a unit: systemd cannot read it.
-                errors.push(TargetError {
-                    operand: entry.path().display().to_string(),
+                Ok(_) if is_unit_name(&path) => vec![Found::Error(TargetError {
+                    operand: path.display().to_string(),
                     message: "is a directory, not a unit file".to_string(),
-                });
+                })],
+                Ok(_) => walk(&path),
             }
-            Ok(_) => {}
-            Err(e) => errors.push(TargetError {
-                operand: e
-                    .path()
-                    .map_or_else(|| dir.display().to_string(), |p| p.display().to_string()),
-                message: e
-                    .io_error()
-                    .map_or_else(|| e.to_string(), |io| io.to_string()),
+        })
+        .collect()
+}
+
+fn directory(dir: &Path, scope: &Scope, targets: &mut Vec<Target>, errors: &mut Vec<TargetError>) {
+    // Naming each file's unit and finding its loader also runs in
+    // parallel; the results keep the walk's order.
+    let found: Vec<Result<Target, TargetError>> = walk(dir)
+        .into_par_iter()
+        .filter_map(|found| match found {
+            Found::File(path) => is_unit_name(&path).then(|| {
+                file_target(&path, scope).map_err(|message| TargetError {
+                    operand: path.display().to_string(),
+                    message,
+                })
             }),
+            Found::Error(e) => Some(Err(e)),
+        })
+        .collect();
+    for result in found {
+        match result {
+            Ok(t) => targets.push(t),
+            Err(e) => errors.push(e),
         }
     }
 }

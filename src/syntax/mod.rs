@@ -152,27 +152,22 @@ fn split_lines(text: &str) -> Vec<PhysicalLine> {
                 kind: LineKind::Comment,
             }),
             Rule::text_line => {
-                let mut bom = None;
-                let mut content = span.start..span.start;
-                let mut continuation = None;
-                for part in pair.into_inner() {
-                    let part_span = part.as_span().start()..part.as_span().end();
-                    match part.as_rule() {
-                        Rule::bom => bom = Some(part_span),
-                        Rule::content => content = part_span,
-                        Rule::continuation => continuation = Some(part_span.start),
-                        _ => unreachable!("text_line has only bom, content, continuation"),
-                    }
-                }
+                let content = pair
+                    .into_inner()
+                    .next()
+                    .map_or(span.start..span.start, |c| {
+                        c.as_span().start()..c.as_span().end()
+                    });
                 lines.push(PhysicalLine {
                     number: lines.len() as u32 + 1,
                     eol: span.end..span.end,
-                    span,
+                    // The grammar's silent parts, around the content.
                     kind: LineKind::Text {
-                        bom,
+                        bom: (content.start > span.start).then_some(span.start..content.start),
+                        continuation: (content.end < span.end).then_some(content.end),
                         content,
-                        continuation,
                     },
+                    span,
                 })
             }
             Rule::EOI => {}
