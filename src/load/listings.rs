@@ -48,6 +48,11 @@ impl Listing {
         self.entries.contains_key(name)
     }
 
+    /// The type of `name` in the directory (a symlink is not followed).
+    pub fn file_type(&self, name: &str) -> Option<FileType> {
+        self.entries.get(OsStr::new(name)).copied()
+    }
+
     /// True when `name` in this directory, `dir`, is a directory or a
     /// symlink to one.
     pub fn is_dir(&self, dir: &Path, name: &str) -> bool {

@@ -101,7 +101,8 @@ enum Located {
     File {
         path: PathBuf,
         name: String,
-        meta: std::fs::Metadata,
+        /// Its type: a regular file is opened, anything else refused.
+        file_type: std::fs::FileType,
         /// The first link followed to get here, if any.
         link: Option<PathBuf>,
     },
@@ -155,7 +156,7 @@ impl Loader {
             Some(Located::File {
                 path,
                 name: target,
-                meta,
+                file_type,
                 link,
             }) => {
                 // A symlink with another unit name is an alias: the unit
@@ -177,7 +178,7 @@ impl Loader {
                     }
                 }
                 fragment_link = link;
-                self.read_file(&path, &meta, unit_name.unit_type)
+                self.read_file(&path, file_type, unit_name.unit_type)
             }
         };
         let dropins = self.dropins(&unit_name, &aliases);
@@ -210,8 +211,8 @@ impl Loader {
     }
 
     /// Reads a fragment; an empty regular file is a mask.
-    fn read_file(&self, path: &Path, meta: &std::fs::Metadata, unit_type: UnitType) -> Fragment {
-        match read_unit_bytes(path, meta) {
+    fn read_file(&self, path: &Path, file_type: std::fs::FileType, unit_type: UnitType) -> Fragment {
+        match read_unit_bytes(path, file_type) {
             Ok(bytes) if bytes.is_empty() => Fragment::Masked(path.to_path_buf()),
             Ok(bytes) => Fragment::File(UnitFile::parse(path, bytes, unit_type)),
             Err(ReadError::CharacterDevice) => Fragment::Masked(path.to_path_buf()),
@@ -223,12 +224,21 @@ impl Loader {
     fn locate(&self, name: &str) -> Option<Located> {
         self.search_dirs()
             .find(|(_, listing)| listing.contains(name))
-            .map(|(dir, _)| self.follow(dir.join(name), name))
+            .map(|(dir, listing)| self.follow(dir.join(name), name, listing.file_type(name)))
     }
 
     /// Follows symlinks from `path`; the name is the last link target's
-    /// file name (an alias changes it).
-    fn follow(&self, start: PathBuf, name: &str) -> Located {
+    /// file name (an alias changes it). `listed` is the type a directory
+    /// listing gave `path`: anything but a symlink needs no stat.
+    fn follow(&self, start: PathBuf, name: &str, listed: Option<std::fs::FileType>) -> Located {
+        if let Some(file_type) = listed.filter(|t| !t.is_symlink()) {
+            return Located::File {
+                path: start,
+                name: name.to_string(),
+                file_type,
+                link: None,
+            };
+        }
         let mut name = name.to_string();
         let mut path = start.clone();
         for _ in 0..paths::MAX_SYMLINK_HOPS {
@@ -236,12 +246,12 @@ impl Loader {
                 return Located::Broken(start, ReadError::DanglingSymlink);
             };
             if !meta.file_type().is_symlink() {
-                // Not a symlink, so this is the file's own metadata.
+                // Not a symlink, so this is the file's own type.
                 let link = (path != start).then_some(start);
                 return Located::File {
                     path,
                     name,
-                    meta,
+                    file_type: meta.file_type(),
                     link,
                 };
             }
@@ -288,7 +298,7 @@ impl Loader {
     /// The `*.conf` files of all drop-in directories: the first directory
     /// wins for a file name, and the result is ordered by file name.
     fn dropins(&self, name: &UnitName, aliases: &[String]) -> Vec<DropIn> {
-        let mut by_name: BTreeMap<String, PathBuf> = BTreeMap::new();
+        let mut by_name: BTreeMap<String, (PathBuf, std::fs::FileType)> = BTreeMap::new();
         for dir in self.dropin_dirs(name, aliases) {
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
@@ -298,24 +308,23 @@ impl Loader {
                 if !file_name.ends_with(".conf") || is_hidden_or_backup(&file_name) {
                     continue;
                 }
-                let is_file_or_link = entry
-                    .file_type()
-                    .map(|t| t.is_file() || t.is_symlink())
-                    .unwrap_or(false);
-                if is_file_or_link {
-                    by_name.entry(file_name).or_insert_with(|| entry.path());
+                match entry.file_type() {
+                    Ok(t) if t.is_file() || t.is_symlink() => {
+                        by_name.entry(file_name).or_insert_with(|| (entry.path(), t));
+                    }
+                    _ => {}
                 }
             }
         }
         by_name
             .into_values()
-            .map(|path| self.read_dropin(path, name.unit_type))
+            .map(|(path, listed)| self.read_dropin(path, listed, name.unit_type))
             .collect()
     }
 
-    fn read_dropin(&self, path: PathBuf, unit_type: UnitType) -> DropIn {
-        let located = self.follow(path.clone(), "");
-        let (real, meta) = match located {
+    fn read_dropin(&self, path: PathBuf, listed: std::fs::FileType, unit_type: UnitType) -> DropIn {
+        let located = self.follow(path.clone(), "", Some(listed));
+        let (real, file_type) = match located {
             Located::Masked(_) => {
                 return DropIn {
                     path,
@@ -330,9 +339,11 @@ impl Loader {
                     error: Some(error),
                 }
             }
-            Located::File { path, meta, .. } => (path, meta),
+            Located::File {
+                path, file_type, ..
+            } => (path, file_type),
         };
-        match read_unit_bytes(&real, &meta) {
+        match read_unit_bytes(&real, file_type) {
             Ok(bytes) => DropIn {
                 file: (!bytes.is_empty()).then(|| UnitFile::parse(&path, bytes, unit_type)),
                 path,

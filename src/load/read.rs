@@ -51,11 +51,11 @@ impl From<std::io::Error> for ReadError {
     }
 }
 
-/// Reads a unit file whose metadata (symlinks followed) was just read.
-/// Opens without blocking, so a FIFO named `x.service` is refused instead
-/// of waiting for a writer.
-pub fn read_unit_bytes(path: &Path, meta: &std::fs::Metadata) -> Result<Vec<u8>, ReadError> {
-    let file_type = meta.file_type();
+/// Reads a unit file whose type (symlinks followed) is known, from a stat
+/// or a directory listing; only a regular file is opened. Opens without
+/// blocking, so a FIFO named `x.service` is refused instead of waiting for
+/// a writer.
+pub fn read_unit_bytes(path: &Path, file_type: std::fs::FileType) -> Result<Vec<u8>, ReadError> {
     if file_type.is_dir() {
         return Err(ReadError::IsDirectory);
     }
@@ -69,7 +69,7 @@ pub fn read_unit_bytes(path: &Path, meta: &std::fs::Metadata) -> Result<Vec<u8>,
         .read(true)
         .custom_flags(libc_o_nonblock())
         .open(path)?;
-    // The file may have been swapped for something else since the stat.
+    // The file may have been swapped for something else since it was seen.
     let opened = file.metadata()?;
     if !opened.file_type().is_file() {
         return Err(ReadError::NotRegularFile);
