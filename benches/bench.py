@@ -8,10 +8,12 @@ BENCH_UNITS units (default 100,000; benches/gen_units.py, a third with a
 drop-in), and capcheck alone on a quarter and a half of that tree to show
 how time grows. Each command runs BENCH_RUNS times (default 5); the median
 wall time and the largest peak memory are printed, with capcheck's ratio to
-each peer.
+each peer. On the corpus, the commands run in turns, round after round, so
+that all of them meet the machine in the same state; those that take
+milliseconds run five times a round.
 
 Usage: benches/bench.py        (from anywhere; builds capcheck in release)
-Needs GNU time (/usr/bin/time, Debian package `time`).
+Needs GNU time (/usr/bin/time, Debian package `time`) for peak memory.
 """
 import os
 import shutil
@@ -27,24 +29,46 @@ UNITS = int(os.environ.get("BENCH_UNITS", "100000"))
 
 
 def run_once(argv):
-    """Wall seconds and peak resident memory (MB) of one run."""
-    # GNU time reports the peak memory of the command alone (a fork of this
-    # Python process would count Python's own memory).
-    with tempfile.NamedTemporaryFile("r") as report:
-        start = time.perf_counter()
-        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name] + argv,
+    """Wall seconds of one run, from spawn to exit of the command itself:
+    no wrapper (GNU time, a shell) adds its start-up to a run that takes
+    milliseconds."""
+    start = time.perf_counter()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def peak_memory(argv):
+    """Peak resident memory (MB) of the command alone, from GNU time (the
+    kernel's figure for a child of this process would count the Python
+    process it was forked from)."""
+    with tempfile.NamedTemporaryFile("r") as out:
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name] + argv,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wall = time.perf_counter() - start
-        return wall, int(report.read().split()[-1]) / 1024
+        return int(out.read().split()[-1]) / 1024
+
+
+def report(name, units, argv, walls):
+    wall = statistics.median(walls)
+    print(f"  {name:<18} {wall:9.4f} s  {units / wall:12.0f} units/s"
+          f"  {peak_memory(argv):7.1f} MB   (median of {len(walls)})")
+    return wall
 
 
 def measure(name, units, argv, runs=RUNS):
-    samples = [run_once(argv) for _ in range(runs)]
-    wall = statistics.median(s[0] for s in samples)
-    memory = max(s[1] for s in samples)
-    print(f"  {name:<18} {wall:9.4f} s  {units / wall:12.0f} units/s  {memory:7.1f} MB"
-          f"   (median of {runs})")
-    return wall
+    return report(name, units, argv, [run_once(argv) for _ in range(runs)])
+
+
+def side_by_side(units, commands):
+    """Runs the commands in turns, BENCH_RUNS rounds, so that a machine
+    that slows down or speeds up mid-benchmark affects all of them alike.
+    `commands`: (name, argv, runs per round): commands that take
+    milliseconds run several times a round, since such short runs vary
+    more. Returns each one's median wall time."""
+    walls = {name: [] for name, _, _ in commands}
+    for _ in range(RUNS):
+        for name, argv, per_round in commands:
+            walls[name].extend(run_once(argv) for _ in range(per_round))
+    return {name: report(name, units, argv, walls[name]) for name, argv, _ in commands}
 
 
 def ratios(times):
@@ -79,15 +103,14 @@ def main():
             with open(listing, "w") as out:
                 out.write("\n".join(files) + "\n")
             print(f"corpus: {len(files)} services")
-            print(f"  {'cat (reading only)':<18} {measure_quiet(['cat'] + files):9.4f} s")
-            times = {
-                "capcheck": measure("capcheck", len(files), lint + files),
-                "systemd-analyze": measure("systemd-analyze", len(files), [
-                    "systemd-analyze", "security", "--offline=true", "--no-pager"] + files),
-                "systemdlint": measure("systemdlint", len(files),
-                                       xargs(listing, "systemdlint", "--norootfs"),
-                                       runs=min(RUNS, 3)),
-            }
+            times = side_by_side(len(files), [
+                ("cat (reading only)", ["cat"] + files, 5),
+                ("capcheck", lint + files, 5),
+                ("systemd-analyze", ["systemd-analyze", "security", "--offline=true",
+                                     "--no-pager"] + files, 1),
+                ("systemdlint", xargs(listing, "systemdlint", "--norootfs"), 1),
+            ])
+            del times["cat (reading only)"]
             ratios(times)
         else:
             print("corpus: ../shared/corpus not found, skipped")
@@ -126,10 +149,6 @@ def main():
             ratios(times)
     finally:
         shutil.rmtree(work)
-
-
-def measure_quiet(argv):
-    return statistics.median(run_once(argv)[0] for _ in range(RUNS))
 
 
 if __name__ == "__main__":
