@@ -321,3 +321,58 @@ fn lint_a_root_tree() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Files are linted in parallel, yet the output is the same byte for byte
+/// whatever the number of threads, in the order the walk sorted the files,
+/// across many output batches and with unreadable units among them.
+#[test]
+fn parallel_output_is_deterministic_and_in_walk_order() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..2500 {
+        let sub = dir.path().join(format!("d{}", i % 7));
+        std::fs::create_dir_all(&sub).unwrap();
+        let body = match i % 4 {
+            0 => "[Service]\nExecStart=/bin/true\n".to_string(),
+            1 => "[Service]\nUser=root\nCapabilityBoundingSet=CAP_SYS_ADMIN\nExecStart=/bin/true\n"
+                .to_string(),
+            2 => format!("[Service]\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\nAmbiantCapabilities=CAP_NET_RAW\nExecStart=/bin/sleep {i}\n"),
+            _ => "[Service]\nExecStart=/bin/true\n\u{0}\u{ff}".to_string(),
+        };
+        std::fs::write(sub.join(format!("svc{i:04}.service")), body).unwrap();
+    }
+    let run = |threads: &str| {
+        Command::new(env!("CARGO_BIN_EXE_capcheck"))
+            .args(["lint", "--isolated", "--format", "json", "."])
+            .current_dir(dir.path())
+            .env("RAYON_NUM_THREADS", threads)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let one = run("1");
+    let many = run("8");
+    assert_eq!(one.status.code(), many.status.code());
+    assert_eq!(
+        String::from_utf8_lossy(&one.stderr),
+        String::from_utf8_lossy(&many.stderr)
+    );
+    assert!(
+        one.stdout == many.stdout,
+        "output differs between 1 and 8 threads"
+    );
+
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&one.stdout).unwrap();
+    let paths: Vec<&str> = findings
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted, "findings follow the walk's sorted order");
+    let distinct: std::collections::BTreeSet<&str> = paths.iter().copied().collect();
+    assert!(
+        distinct.len() > 1024,
+        "more units with findings than one batch holds: {}",
+        distinct.len()
+    );
+}

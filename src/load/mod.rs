@@ -211,7 +211,12 @@ impl Loader {
     }
 
     /// Reads a fragment; an empty regular file is a mask.
-    fn read_file(&self, path: &Path, file_type: std::fs::FileType, unit_type: UnitType) -> Fragment {
+    fn read_file(
+        &self,
+        path: &Path,
+        file_type: std::fs::FileType,
+        unit_type: UnitType,
+    ) -> Fragment {
         match read_unit_bytes(path, file_type) {
             Ok(bytes) if bytes.is_empty() => Fragment::Masked(path.to_path_buf()),
             Ok(bytes) => Fragment::File(UnitFile::parse(path, bytes, unit_type)),
@@ -310,7 +315,9 @@ impl Loader {
                 }
                 match entry.file_type() {
                     Ok(t) if t.is_file() || t.is_symlink() => {
-                        by_name.entry(file_name).or_insert_with(|| (entry.path(), t));
+                        by_name
+                            .entry(file_name)
+                            .or_insert_with(|| (entry.path(), t));
                     }
                     _ => {}
                 }
