@@ -1,7 +1,8 @@
 //! Recording and running, as root on a kernel with the cap_capable
 //! tracepoint (CI's machine): the four reference programs give exactly
 //! their capability, the seed blog end to end (record → fix → run, and its
-//! three rows), the `=ep` trap, and the tracing state left as it was.
+//! three rows), the `=ep` trap, what runs and as whom, and the tracing
+//! state left as it was, also when capcheck is killed.
 //! Elsewhere these tests print that they skip, and why.
 
 mod common;
@@ -279,6 +280,107 @@ fn ep_file_capabilities_outside_the_bounding_set() {
     );
 }
 
+/// `record -- CMD` runs that argv as given (no shell between) as the user
+/// named, with only that user's group.
+#[test]
+fn records_exactly_the_command_as_the_user() {
+    require_recording!("records_exactly_the_command_as_the_user");
+    ensure_user("captest");
+    let id = |flag: &str| {
+        let o = Command::new("id").args([flag, "captest"]).output().unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    let o = capcheck(&[
+        "record",
+        "--user",
+        "captest",
+        "--",
+        "/bin/sh",
+        "-c",
+        "id -u; id -G; echo \"$@\"",
+        "sh",
+        "x;id",
+        "$HOME",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().take(3).collect();
+    assert_eq!(
+        lines,
+        [id("-u").as_str(), id("-g").as_str(), "x;id $HOME"],
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(0));
+}
+
+/// `record --unit` runs ExecStartPre= and ExecStart= as the unit's User=;
+/// not a `+` command (it runs with full privileges, nothing to learn),
+/// not ExecStartPost= or ExecStop=.
+#[test]
+fn a_unit_is_recorded_through_its_start_commands_as_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    require_recording!("a_unit_is_recorded_through_its_start_commands_as_its_user");
+    ensure_user("captest");
+    let dir = open_tempdir();
+    let marks = dir.path().join("marks");
+    std::fs::create_dir(&marks).unwrap();
+    std::fs::set_permissions(&marks, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mark = |directive: &str, prefix: &str, name: &str| {
+        format!(
+            "{directive}={prefix}/bin/sh -c 'id -u > {}/{name}'\n",
+            marks.display()
+        )
+    };
+    let body = [
+        mark("ExecStartPre", "", "pre"),
+        mark("ExecStartPre", "+", "privileged"),
+        mark("ExecStart", "", "start"),
+        mark("ExecStartPost", "", "post"),
+        mark("ExecStop", "", "stop"),
+    ]
+    .concat();
+    let unit = write_unit(
+        dir.path(),
+        "marks.service",
+        &format!("Type=oneshot\nUser=captest\n{body}"),
+    );
+    let o = capcheck(&["record", "--unit", unit.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut ran: Vec<(String, String)> = std::fs::read_dir(&marks)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let uid = std::fs::read_to_string(e.path()).unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                uid.trim().to_string(),
+            )
+        })
+        .collect();
+    ran.sort();
+    let uid = String::from_utf8(
+        Command::new("id")
+            .args(["-u", "captest"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let uid = uid.trim();
+    assert_eq!(
+        ran,
+        [
+            ("pre".to_string(), uid.to_string()),
+            ("start".to_string(), uid.to_string())
+        ]
+    );
+}
+
 /// The global tracing settings, to compare before and after.
 fn tracing_state() -> Vec<(String, String)> {
     let root = Path::new("/sys/kernel/tracing");
@@ -352,4 +454,56 @@ fn tracing_state_is_restored_also_when_interrupted() {
         "the recorded program was killed"
     );
     assert_eq!(tracing_state(), before, "after an interrupted recording");
+}
+
+/// SIGKILL leaves capcheck no chance to clean up: the recorded program dies
+/// with it, the global tracing settings were never touched (capcheck
+/// traces in its own instance), and the next recording removes the dead
+/// one's instance.
+#[test]
+fn a_killed_recorder_changes_no_global_setting_and_is_cleaned_up() {
+    require_recording!("a_killed_recorder_changes_no_global_setting_and_is_cleaned_up");
+    let before = tracing_state();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_capcheck"))
+        .args(["record", "--timeout", "60s", "--", "sleep", "31.5"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let instance = format!("capcheck-{}", child.id());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = tracing_state();
+    assert!(
+        left.iter()
+            .any(|(k, v)| k == "instances" && v.split(' ').any(|i| i == instance)),
+        "the killed recorder's instance is still there: {left:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pids = Command::new("pgrep")
+        .args(["-f", "^sleep 31.5$"])
+        .output()
+        .unwrap();
+    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+        // Reparented and killed; a zombie until its new parent reaps it.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+        assert!(
+            matches!(state, None | Some('Z')),
+            "the recorded program outlived capcheck: {stat}"
+        );
+    }
+    let without_instances = |state: Vec<(String, String)>| -> Vec<(String, String)> {
+        state
+            .into_iter()
+            .filter(|(k, _)| k != "instances")
+            .collect()
+    };
+    assert_eq!(
+        without_instances(left),
+        without_instances(before.clone()),
+        "global settings after SIGKILL"
+    );
+    let _ = needed(&["true"]);
+    assert_eq!(tracing_state(), before, "after the next recording");
 }
