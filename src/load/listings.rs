@@ -40,12 +40,8 @@ impl Listing {
 
     /// True when `name` is in the directory (as anything, a dangling
     /// symlink too).
-    pub fn contains(&self, name: &str) -> bool {
-        self.contains_os(OsStr::new(name))
-    }
-
-    pub fn contains_os(&self, name: &OsStr) -> bool {
-        self.entries.contains_key(name)
+    pub fn contains(&self, name: impl AsRef<OsStr>) -> bool {
+        self.entries.contains_key(name.as_ref())
     }
 
     /// The type of `name` in the directory (a symlink is not followed).

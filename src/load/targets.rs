@@ -169,8 +169,11 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
             ))
         })
         .collect();
-    let mut first = first.into_iter();
-    targets.retain(|_| first.next().unwrap_or(true));
+    let targets = targets
+        .into_iter()
+        .zip(first)
+        .filter_map(|(target, first)| first.then_some(target))
+        .collect();
     (targets, errors)
 }
 
@@ -191,7 +194,7 @@ fn resolve_operand(operand: &str, scope: &Scope) -> (Vec<Target>, Vec<TargetErro
         })
         .filter(|listing| listing.readable());
     let (exists, is_dir) = match (listed, path.file_name()) {
-        (Some(listing), Some(name)) => (listing.contains_os(name), false),
+        (Some(listing), Some(name)) => (listing.contains(name), false),
         _ => {
             let meta = std::fs::symlink_metadata(path);
             // A symlink to a directory counts as one (asked only then).
