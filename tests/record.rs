@@ -109,6 +109,12 @@ fn ensure_user(name: &str) {
     assert!(ok.success(), "useradd {name}");
 }
 
+/// `id FLAG USER`: the user's uid (-u) or group id (-g).
+fn id_of(flag: &str, user: &str) -> String {
+    let o = Command::new("id").args([flag, user]).output().unwrap();
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
 #[test]
 fn reference_programs_need_exactly_their_capability() {
     require_recording!("reference_programs_need_exactly_their_capability");
@@ -200,14 +206,7 @@ fn seed_blog_end_to_end() {
     }
 
     // Row 2: captest with the capability.
-    let captest_uid = String::from_utf8(
-        Command::new("id")
-            .args(["-u", "captest"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let captest_uid = id_of("-u", "captest");
     let good = capcheck(&["run", fixed.to_str().unwrap()]);
     let good_out = String::from_utf8_lossy(&good.stdout);
     assert!(
@@ -215,7 +214,7 @@ fn seed_blog_end_to_end() {
         "{good_out}"
     );
     assert!(
-        good_out.contains(&format!("started as uid {}", captest_uid.trim())),
+        good_out.contains(&format!("started as uid {captest_uid}")),
         "{good_out}"
     );
     assert_eq!(good.status.code(), Some(0));
@@ -286,10 +285,6 @@ fn ep_file_capabilities_outside_the_bounding_set() {
 fn records_exactly_the_command_as_the_user() {
     require_recording!("records_exactly_the_command_as_the_user");
     ensure_user("captest");
-    let id = |flag: &str| {
-        let o = Command::new("id").args([flag, "captest"]).output().unwrap();
-        String::from_utf8(o.stdout).unwrap().trim().to_string()
-    };
     let o = capcheck(&[
         "record",
         "--user",
@@ -306,7 +301,11 @@ fn records_exactly_the_command_as_the_user() {
     let lines: Vec<&str> = out.lines().take(3).collect();
     assert_eq!(
         lines,
-        [id("-u").as_str(), id("-g").as_str(), "x;id $HOME"],
+        [
+            id_of("-u", "captest"),
+            id_of("-g", "captest"),
+            "x;id $HOME".to_string()
+        ],
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
@@ -363,21 +362,10 @@ fn a_unit_is_recorded_through_its_start_commands_as_its_user() {
         })
         .collect();
     ran.sort();
-    let uid = String::from_utf8(
-        Command::new("id")
-            .args(["-u", "captest"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let uid = uid.trim();
+    let uid = id_of("-u", "captest");
     assert_eq!(
         ran,
-        [
-            ("pre".to_string(), uid.to_string()),
-            ("start".to_string(), uid.to_string())
-        ]
+        [("pre".to_string(), uid.clone()), ("start".to_string(), uid)]
     );
 }
 
