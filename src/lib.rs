@@ -21,4 +21,5 @@ pub mod report;
 pub mod run;
 pub mod suppress;
 pub mod syntax;
+pub mod system;
 pub mod unit_name;

@@ -1,9 +1,16 @@
-//! For every service of ../shared/corpus, in a temporary copy: fix it with
-//! --unsafe-fixes and the evidence capcheck has (knowledge base, existing
-//! ambient), then ask the real systemd-analyze that (a) the fixed unit still
-//! loads, (b) `verify` shows no new complaint, (c) its effective user,
-//! bounding set, ambient set and NoNewPrivileges are exactly what capcheck
-//! planned, (d) the exposure score did not rise. Totals: docs/corpus-fixes.md.
+//! For every service of ../shared/corpus, in a temporary copy: fix it in
+//! the default mode and with --unsafe-fixes, with the evidence capcheck has
+//! (knowledge base, existing ambient), then ask the real systemd-analyze
+//! that (a) the fixed unit still loads, (b) `verify` shows no new
+//! complaint, (c) its effective user, bounding set, ambient set and
+//! NoNewPrivileges are exactly what capcheck planned, (d) the exposure
+//! score did not rise, and (e) the fix did not widen anything: the bounding
+//! set and what the main process holds at exec only shrink, no_new_privs
+//! stays on, no row of `security --json=short` gets worse (AmbientCapabilities=
+//! and RemoveIPC= are scored for users only), and a new User= exists or is
+//! created by the fix. These are systemd's reading of the unit, not a run:
+//! that a fixed daemon still works is tests/services.rs's job.
+//! Totals: docs/corpus-fixes.md.
 
 mod common;
 
@@ -11,8 +18,10 @@ use capcheck::caps::{CapSet, Risk};
 use capcheck::checks::binary::HostInspector;
 use capcheck::checks::CheckOptions;
 use capcheck::config::Config;
+use capcheck::fix::plan::Kind;
 use capcheck::fix::{fix_unit, write::write_atomic, FixOptions};
 use capcheck::lint::Rules;
+use capcheck::system::TargetSystem;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -37,19 +46,80 @@ fn lower(set: CapSet) -> String {
         .join(" ")
 }
 
-#[test]
-fn fixed_corpus_services_load_and_match_the_plan() {
+/// A capability list in the dump's notation as a set (None: all).
+fn set_of(dump: Option<&str>) -> CapSet {
+    dump.map_or(CapSet::ALL, |list| {
+        let names: Vec<String> = list.split_whitespace().map(str::to_uppercase).collect();
+        capcheck::caps::set_of(&names)
+    })
+}
+
+/// What the main process holds at exec, by systemd's reading.
+fn held(view: &common::SystemdView) -> CapSet {
+    let bounding = set_of(view.bounding.as_deref());
+    let root = !view.dynamic_user && view.user.as_deref().is_none_or(|u| u == "root" || u == "0");
+    if root {
+        bounding
+    } else {
+        set_of(Some(&view.ambient)).intersection(bounding)
+    }
+}
+
+/// How a fixed unit widens by systemd's reading (before vs after).
+fn widenings(
+    before: &common::SystemdView,
+    after: &common::SystemdView,
+    rows_before: &std::collections::BTreeMap<String, Option<f64>>,
+    rows_after: &std::collections::BTreeMap<String, Option<f64>>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let more = set_of(after.bounding.as_deref())
+        .difference(set_of(before.bounding.as_deref()))
+        .intersection(CapSet::KNOWN);
+    if !more.is_empty() {
+        out.push(format!("bounding set gains {}", lower(more)));
+    }
+    let more = held(after)
+        .difference(held(before))
+        .intersection(CapSet::KNOWN);
+    if !more.is_empty() {
+        out.push(format!("holds {} more at exec", lower(more)));
+    }
+    if before.no_new_privileges && !after.no_new_privileges {
+        out.push("NoNewPrivileges= turned off".to_string());
+    }
+    let became_user = held(before) == set_of(before.bounding.as_deref())
+        && (after.dynamic_user || after.user != before.user);
+    for (name, was) in rows_before {
+        let will = rows_after.get(name).copied().flatten();
+        let scored_for_users = matches!(name.as_str(), "AmbientCapabilities=" | "RemoveIPC=");
+        if will.unwrap_or(0.0) > was.unwrap_or(0.0) + 1e-9 && !(became_user && scored_for_users) {
+            out.push(format!("row {name} worse: {was:?} -> {will:?}"));
+        }
+    }
+    out
+}
+
+/// What one mode did to the corpus.
+#[derive(Default)]
+struct Tally {
+    services: usize,
+    not_loaded: usize,
+    unchanged: usize,
+    fixed: usize,
+    confined: usize,
+    de_rooted: usize,
+    evidence_based: usize,
+    lower_exposure: usize,
+}
+
+fn fix_corpus(test: &str, unsafe_fixes: bool) {
     let Some(shared) = common::shared_dir() else {
-        return common::skip(
-            "fixed_corpus_services_load_and_match_the_plan",
-            "../shared/corpus is not beside this checkout",
-        );
+        return common::skip(test, "../shared/corpus is not beside this checkout");
     };
     if !common::have_systemd_analyze() {
-        return common::skip(
-            "fixed_corpus_services_load_and_match_the_plan",
-            "systemd-analyze is not installed",
-        );
+        assert!(std::env::var_os("CI").is_none(), "CI must run {test}");
+        return common::skip(test, "systemd-analyze is not installed");
     }
     let rules = Rules::new(&Config::default(), &[], &[]).unwrap();
     let inspector = HostInspector::new("/nonexistent-root".into());
@@ -59,18 +129,12 @@ fn fixed_corpus_services_load_and_match_the_plan() {
         min_risk: Risk::Medium,
     };
     let options = FixOptions {
-        unsafe_fixes: true,
+        unsafe_fixes,
         ..FixOptions::default()
     };
+    let host = TargetSystem::of(None);
     let tmp = tempfile::tempdir().unwrap();
-    let (
-        mut services,
-        mut not_loaded,
-        mut unchanged,
-        mut fixed,
-        mut evidence_based,
-        mut lower_exposure,
-    ) = (0, 0, 0, 0, 0, 0);
+    let mut tally = Tally::default();
     let mut failures = Vec::new();
     let files: Vec<_> = walkdir::WalkDir::new(shared.join("corpus"))
         .sort_by_file_name()
@@ -80,7 +144,7 @@ fn fixed_corpus_services_load_and_match_the_plan() {
         .filter(|e| !e.path().components().any(|c| c.as_os_str() == "oracle"))
         .collect();
     for (i, entry) in files.iter().enumerate() {
-        services += 1;
+        tally.services += 1;
         let dir = tmp.path().join(format!("u{i}"));
         std::fs::create_dir_all(&dir).unwrap();
         let name = entry.file_name();
@@ -101,11 +165,13 @@ fn fixed_corpus_services_load_and_match_the_plan() {
                 .unwrap();
             }
         }
-        let before = common::systemd_view(&[path.to_str().unwrap()]);
+        let unit_arg = path.to_str().unwrap();
+        let before = common::systemd_view(&[unit_arg]);
         if !before.loaded {
-            not_loaded += 1;
+            tally.not_loaded += 1;
             continue;
         }
+        let rows_before = common::security_rows(&[unit_arg]);
         let verify_before = verify_messages(&path, &dir);
         let (targets, _) =
             capcheck::load::targets::resolve(&[path.display().to_string()], &common::host_scope());
@@ -121,48 +187,65 @@ fn fixed_corpus_services_load_and_match_the_plan() {
             continue;
         }
         if fix.changes.is_empty() {
-            unchanged += 1;
+            tally.unchanged += 1;
             continue;
         }
         for c in &fix.changes {
             write_atomic(&c.path, c.before.as_deref(), &c.after, None).unwrap();
         }
-        fixed += 1;
-        if fix.applicability == Some(capcheck::finding::Applicability::EvidenceBased) {
-            evidence_based += 1;
+        tally.fixed += 1;
+        match fix.kind {
+            Some(Kind::Confine) => tally.confined += 1,
+            Some(Kind::DeRoot) => tally.de_rooted += 1,
+            _ => {}
         }
-        let after = common::systemd_view(&[path.to_str().unwrap()]);
-        let plan = fix.target.as_ref().expect("a change comes with a target");
-        let mut problems = Vec::new();
+        if fix.applicability == Some(capcheck::finding::Applicability::EvidenceBased) {
+            tally.evidence_based += 1;
+        }
+        let after = common::systemd_view(&[unit_arg]);
+        let rows_after = common::security_rows(&[unit_arg]);
+        let mut problems = widenings(&before, &after, &rows_before, &rows_after);
         if !after.loaded {
             problems.push("does not load any more".to_string());
         }
-        if after.user != plan.user {
-            problems.push(format!("user {:?}, planned {:?}", after.user, plan.user));
+        if let Some(plan) = &fix.target {
+            if after.user != plan.user {
+                problems.push(format!("user {:?}, planned {:?}", after.user, plan.user));
+            }
+            let bounding = (plan.capability_bounding_set != CapSet::ALL)
+                .then(|| lower(plan.capability_bounding_set));
+            if after.bounding != bounding {
+                problems.push(format!(
+                    "bounding {:?}, planned {bounding:?}",
+                    after.bounding
+                ));
+            }
+            if after.ambient != lower(plan.ambient_capabilities) {
+                problems.push(format!(
+                    "ambient {:?}, planned {:?}",
+                    after.ambient,
+                    lower(plan.ambient_capabilities)
+                ));
+            }
+            if after.no_new_privileges != plan.no_new_privileges
+                || after.dynamic_user != plan.dynamic_user
+            {
+                problems.push("NoNewPrivileges=/DynamicUser= differ from the plan".to_string());
+            }
         }
-        let bounding = (plan.capability_bounding_set != CapSet::ALL)
-            .then(|| lower(plan.capability_bounding_set));
-        if after.bounding != bounding {
-            problems.push(format!(
-                "bounding {:?}, planned {bounding:?}",
-                after.bounding
-            ));
-        }
-        if after.ambient != lower(plan.ambient_capabilities) {
-            problems.push(format!(
-                "ambient {:?}, planned {:?}",
-                after.ambient,
-                lower(plan.ambient_capabilities)
-            ));
-        }
-        if after.no_new_privileges != plan.no_new_privileges
-            || after.dynamic_user != plan.dynamic_user
-        {
-            problems.push("NoNewPrivileges=/DynamicUser= differ from the plan".to_string());
+        if after.user != before.user && !after.dynamic_user {
+            let user = after.user.clone().unwrap_or_default();
+            let created = fix.changes.iter().any(|c| {
+                c.path.to_string_lossy().contains("sysusers.d")
+                    && String::from_utf8_lossy(&c.after).contains(&format!("u {user} "))
+            });
+            if !host.has_user(&user) && !created {
+                problems.push(format!("User={user} does not exist and is not created"));
+            }
         }
         match (before.exposure, after.exposure) {
             (Some(b), Some(a)) if a > b => problems.push(format!("exposure rose from {b} to {a}")),
-            (Some(b), Some(a)) if a < b => lower_exposure += 1,
+            (Some(b), Some(a)) if a < b => tally.lower_exposure += 1,
             _ => {}
         }
         let new: Vec<String> = verify_messages(&path, &dir)
@@ -176,15 +259,40 @@ fn fixed_corpus_services_load_and_match_the_plan() {
             failures.push(format!("{label}: {}", problems.join("; ")));
         }
     }
+    let t = &tally;
     println!(
-        "{services} services: {not_loaded} do not load before the fix, {unchanged} need no change, \
-         {fixed} fixed ({evidence_based} on evidence, the rest guesses), exposure lower for {lower_exposure}"
+        "{test}: {} services: {} do not load before the fix, {} need no change, {} fixed \
+         ({} confined, {} de-rooted; {} on evidence, the rest guesses), exposure lower for {}",
+        t.services,
+        t.not_loaded,
+        t.unchanged,
+        t.fixed,
+        t.confined,
+        t.de_rooted,
+        t.evidence_based,
+        t.lower_exposure
     );
-    assert!(fixed > 100, "{fixed}");
+    assert!(t.fixed > if unsafe_fixes { 100 } else { 5 }, "{}", t.fixed);
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+#[test]
+fn default_fixes_of_the_corpus_load_match_the_plan_and_never_widen() {
+    fix_corpus(
+        "default_fixes_of_the_corpus_load_match_the_plan_and_never_widen",
+        false,
+    );
+}
+
+#[test]
+fn unsafe_fixes_of_the_corpus_load_match_the_plan_and_never_widen() {
+    fix_corpus(
+        "unsafe_fixes_of_the_corpus_load_match_the_plan_and_never_widen",
+        true,
     );
 }

@@ -113,7 +113,7 @@ impl HostInspector {
         };
         candidates
             .iter()
-            .map(|c| crate::load::paths::under_root(&self.root, c))
+            .filter_map(|c| crate::load::paths::under_root(&self.root, c).ok())
             .find(|p| p.is_file())
     }
 

@@ -57,7 +57,9 @@ pub struct FixArgs {
     #[arg(long)]
     pub user_units: bool,
 
-    /// Run the service as this user [default: derived from the unit name].
+    /// Move a root service to this user (created with a sysusers.d file if
+    /// the system lacks it) [default: the user the evidence or the unit
+    /// names, else a dynamic user]. A program that needs root keeps it.
     #[arg(long, value_name = "NAME", conflicts_with = "dynamic_user")]
     pub user: Option<String>,
 
@@ -69,6 +71,11 @@ pub struct FixArgs {
     /// several are merged.
     #[arg(long = "profile", value_name = "FILE")]
     pub profiles: Vec<PathBuf>,
+
+    /// Use a profile although it was recorded from a run that failed or
+    /// was interrupted.
+    #[arg(long)]
+    pub force: bool,
 
     /// A capability the service needs (repeatable, or comma-separated).
     #[arg(long = "cap", value_name = "CAP", value_delimiter = ',')]

@@ -11,7 +11,9 @@ use crate::fix::plan::IdentityChoice;
 use crate::fix::{diff, fix_unit, write, FixOptions, UnitFix};
 use crate::lint::Rules;
 use crate::load::targets::{resolve, Scope};
+use crate::system::TargetSystem;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 pub fn run(args: &FixArgs) -> ExitStatus {
     let mut errors: Vec<String> = Vec::new();
@@ -31,7 +33,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
     };
     let mut profiles = Vec::new();
     for path in &args.profiles {
-        match Profile::load(path) {
+        match Profile::load(path, args.force) {
             Ok(p) => profiles.push(p),
             Err(e) => errors.push(e),
         }
@@ -65,6 +67,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         force_dropin: args.drop_in,
         root: args.units.root.clone(),
         unsafe_fixes: args.unsafe_fixes,
+        system: TargetSystem::of(args.units.root.as_deref()),
     };
     let scope = Scope::new(args.units.root.clone(), args.user_units);
     let (targets, target_errors) = resolve(&args.units.operands, &scope);
@@ -143,14 +146,50 @@ fn print_text(fixes: &[UnitFix], args: &FixArgs) {
             print!("{}", diff::unified(c, color));
             changed_files += 1;
         }
-        if args.diff || (f.changes.is_empty() && f.notes.is_empty()) {
+        let says_something = !f.changes.is_empty()
+            || !f.notes.is_empty()
+            || !f.missing.is_empty()
+            || f.error.is_some();
+        if args.diff || !says_something {
             continue;
         }
-        if !f.changes.is_empty() {
-            println!("{}: {} fix", f.unit, applicability(f.applicability));
+        let kind = f.kind.map_or("none", |k| k.as_str());
+        if f.changes.is_empty() {
+            println!("{}: {kind}, nothing changed", f.unit);
+        } else {
+            println!(
+                "{}: {kind} ({} fix)",
+                f.unit,
+                applicability(f.applicability)
+            );
         }
+        if let Some(identity) = &f.identity {
+            println!("  identity: {} — {}", identity.identity, identity.reason);
+        }
+        // Capabilities with the same evidence (a knowledge-base row, a
+        // profile) on one line.
+        let mut by_evidence: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         for (cap, evidence) in &f.evidence {
-            println!("  {cap}: {}", evidence.join("; "));
+            by_evidence
+                .entry(evidence.join("; "))
+                .or_default()
+                .push(cap);
+        }
+        for (evidence, caps) in &by_evidence {
+            println!("  needs {}: {evidence}", caps.join(" "));
+        }
+        let mut by_reason: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for m in &f.missing {
+            by_reason.entry(&m.why).or_default().push(&m.capability);
+        }
+        for (why, caps) in &by_reason {
+            println!(
+                "  warning: may be missing {}: {why}; a fix never grants a capability",
+                caps.join(" ")
+            );
+        }
+        for what in &f.left_alone {
+            println!("  left alone: {what}");
         }
         for note in &f.notes {
             println!("  note: {note}");
@@ -184,9 +223,13 @@ fn print_json(fixes: &[UnitFix]) {
         .map(|f| {
             json!({
                 "unit": f.unit,
+                "kind": f.kind.map(|k| k.as_str()),
                 "applicability": if f.changes.is_empty() { serde_json::Value::Null } else { applicability(f.applicability).into() },
+                "identity": f.identity,
                 "target": f.target,
                 "evidence": f.evidence,
+                "missing": f.missing,
+                "left_alone": f.left_alone,
                 "changes": f.changes.iter().map(|c| json!({
                     "path": c.path,
                     "new_file": c.before.is_none(),

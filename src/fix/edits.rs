@@ -2,7 +2,7 @@
 //! the ones it supersedes, insert what is missing in the right section, and
 //! touch nothing else. Or, for vendor units, write one drop-in.
 
-use super::plan::{Identity, Target};
+use super::plan::{Identity, Plan};
 use crate::caps::CapSet;
 use crate::finding::Edit;
 use crate::load::Unit;
@@ -29,50 +29,38 @@ pub fn capset_value(set: CapSet) -> String {
 }
 
 /// The settings to change, leaving out those already right.
-pub fn wanted(model: &Privileges, target: &Target) -> Vec<Wanted> {
+pub fn wanted(model: &Privileges, plan: &Plan) -> Vec<Wanted> {
     let mut out = Vec::new();
     let mut want = |key: &'static str, value: Option<String>| out.push(Wanted { key, value });
-    match &target.identity {
+    let user_is = |name: &str| model.user.value.as_deref() == Some(name);
+    match &plan.identity {
+        Identity::Keep => {}
         Identity::User(name) => {
-            if model.user.value.as_deref() != Some(name.as_str())
-                || model.dynamic_user.value && model.user.origins.is_empty()
-            {
+            if !user_is(name) || model.dynamic_user.value && model.user.origins.is_empty() {
                 want("User", Some(name.clone()));
             }
         }
-        Identity::DynamicUser => {
+        Identity::DynamicUser(name) => {
             if !model.dynamic_user.value {
                 want("DynamicUser", Some("yes".to_string()));
             }
-            if model
-                .user
-                .value
-                .as_deref()
-                .is_some_and(|u| u == "root" || u == "0")
-            {
-                want("User", None);
+            match name {
+                Some(name) if !user_is(name) => want("User", Some(name.clone())),
+                None if user_is("root") || user_is("0") => want("User", None),
+                _ => {}
             }
         }
-        Identity::KeepRoot => {}
     }
-    for option in &target.disable {
-        want(option, None);
+    let ambient_unset = model.ambient_capabilities.origins.is_empty();
+    if model.ambient_capabilities.value != plan.ambient
+        && !(plan.ambient.is_empty() && ambient_unset)
+    {
+        want("AmbientCapabilities", Some(capset_value(plan.ambient)));
     }
-    if model.ambient_capabilities.value != target.ambient {
-        if target.ambient.is_empty() && model.ambient_capabilities.origins.is_empty() {
-            // Unset already means empty.
-        } else {
-            want("AmbientCapabilities", Some(capset_value(target.ambient)));
-        }
+    if model.capability_bounding_set.value != plan.bounding {
+        want("CapabilityBoundingSet", Some(capset_value(plan.bounding)));
     }
-    let removed = model
-        .removed_from_bounding_set
-        .iter()
-        .any(|(option, _)| target.disable.contains(&option.as_str()));
-    if model.capability_bounding_set.value != target.bounding || removed {
-        want("CapabilityBoundingSet", Some(capset_value(target.bounding)));
-    }
-    if !model.no_new_privileges.explicit.value {
+    if plan.no_new_privileges && !model.no_new_privileges.explicit.value {
         want("NoNewPrivileges", Some("yes".to_string()));
     }
     out
@@ -220,40 +208,38 @@ fn insertion(file: &UnitFile, own: &str, lines: &[String]) -> Edit {
     edit(file, at..at, format!("{lead}{body}"))
 }
 
-/// The drop-in that sets the target exactly: each list reset first.
-pub fn dropin_text(target: &Target, header: &str) -> String {
+/// The drop-in that sets the plan exactly: each list reset first.
+pub fn dropin_text(plan: &Plan, header: &str) -> String {
     let mut out = format!("# {header}\n[Service]\n");
-    match &target.identity {
+    match &plan.identity {
+        Identity::Keep => {}
         Identity::User(name) => out.push_str(&format!("User={name}\n")),
-        Identity::DynamicUser => out.push_str("User=\nDynamicUser=yes\n"),
-        Identity::KeepRoot => {}
-    }
-    for option in &target.disable {
-        out.push_str(&format!("{option}=no\n"));
+        Identity::DynamicUser(name) => out.push_str(&format!(
+            "User={}\nDynamicUser=yes\n",
+            name.as_deref().unwrap_or("")
+        )),
     }
     for (key, set) in [
-        ("AmbientCapabilities", target.ambient),
-        ("CapabilityBoundingSet", target.bounding),
+        ("AmbientCapabilities", plan.ambient),
+        ("CapabilityBoundingSet", plan.bounding),
     ] {
         out.push_str(&format!("{key}=\n"));
         if !set.is_empty() {
             out.push_str(&format!("{key}={}\n", capset_value(set)));
         }
     }
-    out.push_str("NoNewPrivileges=yes\n");
+    if plan.no_new_privileges {
+        out.push_str("NoNewPrivileges=yes\n");
+    }
     out
 }
 
-/// Where a unit's capcheck drop-in goes: under /etc/systemd/system (inside
-/// `root`) for a unit in a system directory, beside the unit otherwise.
-pub fn dropin_path(fragment: &Path, root: Option<&Path>) -> PathBuf {
-    let name = fragment
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let root = root.unwrap_or(Path::new("/"));
+/// Whether a unit file is in one of systemd's unit directories (inside
+/// `root`), rather than, say, a repository.
+fn in_system_dir(fragment: &Path, root: &Path) -> bool {
     let relative = fragment.strip_prefix(root).unwrap_or(fragment);
-    let system = [
+    let relative = relative.strip_prefix("/").unwrap_or(relative);
+    [
         "usr/lib/systemd",
         "lib/systemd",
         "etc/systemd",
@@ -261,18 +247,37 @@ pub fn dropin_path(fragment: &Path, root: Option<&Path>) -> PathBuf {
         "run/systemd",
     ]
     .iter()
-    .any(|d| {
-        relative
-            .strip_prefix("/")
-            .unwrap_or(relative)
-            .starts_with(d)
-    });
-    let dir = if system {
-        crate::load::paths::under_root(root, "/etc/systemd/system")
+    .any(|d| relative.starts_with(d))
+}
+
+/// The directory for a file that goes with a unit: `system_dir` (inside
+/// `root`) for a unit in a system directory, `beside` the unit otherwise.
+fn companion_dir(fragment: &Path, root: Option<&Path>, system_dir: &str, beside: &str) -> PathBuf {
+    let root = root.unwrap_or(Path::new("/"));
+    if in_system_dir(fragment, root) {
+        crate::load::paths::join_root(root, system_dir)
     } else {
-        fragment.parent().unwrap_or(Path::new("")).to_path_buf()
-    };
-    dir.join(format!("{name}.d")).join("50-capcheck.conf")
+        fragment.parent().unwrap_or(Path::new("")).join(beside)
+    }
+}
+
+/// Where a unit's capcheck drop-in goes: under /etc/systemd/system for a
+/// unit in a system directory, beside the unit otherwise.
+pub fn dropin_path(fragment: &Path, root: Option<&Path>) -> PathBuf {
+    let name = fragment
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    companion_dir(fragment, root, "/etc/systemd/system", "")
+        .join(format!("{name}.d"))
+        .join("50-capcheck.conf")
+}
+
+/// Where the sysusers.d file that creates `user` goes: /etc/sysusers.d
+/// for a unit in a system directory, `sysusers.d/` beside it otherwise.
+pub fn sysusers_path(fragment: &Path, root: Option<&Path>, user: &str) -> PathBuf {
+    companion_dir(fragment, root, "/etc/sysusers.d", "sysusers.d")
+        .join(format!("capcheck-{user}.conf"))
 }
 
 /// True for units shipped by packages, which a fix must not edit.

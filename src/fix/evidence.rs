@@ -1,14 +1,16 @@
 //! What a program needs, and why we believe it: a recorded profile, the
 //! knowledge base in `rules/programs.toml`, the program's arguments, the
-//! capabilities the unit already grants as ambient, and `--cap`.
+//! capabilities the unit already grants as ambient, and `--cap`. Besides
+//! capabilities, evidence says which identity it describes: a program
+//! recorded as root, or known to drop privileges itself, needs root.
 
+use super::knowledge::{self, Basis, Program, Runs};
 use crate::caps::{self, CapSet};
 use crate::model::exec::Prefix;
 use crate::model::Privileges;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 /// Where the belief that a capability is needed comes from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -44,15 +46,37 @@ impl std::fmt::Display for Evidence {
     }
 }
 
-/// The needed capabilities and the evidence for each; `decided` is false
-/// when nothing at all is known about the program.
+/// Which identity the evidence describes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Described {
+    /// Capabilities only (`--cap`, arguments, a hand-written profile).
+    #[default]
+    Unknown,
+    /// The program as root: recorded as root, or known to need root.
+    Root { why: String },
+    /// The program as a non-root user (a name when the evidence has one).
+    User { name: Option<String>, why: String },
+}
+
+/// The needed capabilities and the evidence for each, and what the
+/// evidence covers.
 #[derive(Debug, Clone, Default)]
 pub struct Needed {
     pub caps: BTreeMap<u8, Vec<Evidence>>,
-    /// Evidence that the program needs nothing more (a profile or a
-    /// knowledge-base row, possibly with an empty list).
-    pub decided: bool,
-    /// What the evidence covers, for the report.
+    /// The evidence claims the whole need of every command the sandbox
+    /// applies to (a profile, knowledge-base rows, `--cap`), not only
+    /// "at least these".
+    pub complete: bool,
+    /// Part of it is reasoning, not observation: a guess.
+    pub reasoned: bool,
+    pub described: Described,
+    /// The knowledge-base row of the main program.
+    pub program: Option<&'static Program>,
+    /// Commands nothing is known about (their needs could be anything).
+    pub uncovered: Vec<String>,
+    /// Why no_new_privs would break the service.
+    pub needs_privileged_exec: Vec<String>,
+    /// What the evidence rests on, for the report.
     pub basis: Vec<String>,
 }
 
@@ -67,11 +91,42 @@ impl Needed {
             list.push(evidence);
         }
     }
+
+    fn add_program(&mut self, program: &'static Program) {
+        for name in &program.needs {
+            let cap = caps::by_name(name).expect("rules/programs.toml names valid capabilities");
+            self.add(
+                cap.number,
+                Evidence::KnowledgeBase {
+                    program: program.name().to_string(),
+                    source: program.source.clone(),
+                },
+            );
+        }
+        self.reasoned |= program.basis == Basis::Reasoned;
+        if !program.no_new_privileges {
+            self.needs_privileged_exec.push(format!(
+                "{} runs setuid or file-capability helpers ({})",
+                program.name(),
+                program.source
+            ));
+        }
+        let basis = format!("knowledge base: {}", program.name());
+        if !self.basis.contains(&basis) {
+            self.basis.push(basis);
+        }
+    }
 }
 
 /// A capability profile: written by `capcheck record`, or by hand.
 ///
 /// ```toml
+/// [recording]            # written by `capcheck record`
+/// identity = "root"      # the program started as root ("user" otherwise)
+/// user = "root"
+/// succeeded = true       # the run worked: exit 0, still running, or a probe passed
+/// complete = true        # not interrupted
+///
 /// [capabilities.CAP_NET_BIND_SERVICE]
 /// granted = 1            # checks the kernel granted
 /// denied = 0             # checks it denied ("possibly needed")
@@ -83,9 +138,35 @@ impl Needed {
 #[serde(rename_all = "kebab-case")]
 pub struct Profile {
     #[serde(default)]
+    pub recording: Option<Recording>,
+    #[serde(default)]
     pub capabilities: BTreeMap<String, ProfileEntry>,
     #[serde(skip)]
     pub path: PathBuf,
+    /// Loaded with `--force` although its run failed or was cut short.
+    #[serde(skip)]
+    pub forced: Option<String>,
+}
+
+/// How a profile was recorded.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Recording {
+    pub command: Option<String>,
+    pub unit: Option<String>,
+    pub identity: Option<RecordedAs>,
+    pub user: Option<String>,
+    pub succeeded: Option<bool>,
+    pub outcome: Option<String>,
+    pub complete: Option<bool>,
+}
+
+/// The identity a program was recorded with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordedAs {
+    Root,
+    User,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -103,7 +184,9 @@ pub struct ProfileEntry {
 }
 
 impl Profile {
-    pub fn load(path: &Path) -> Result<Profile, String> {
+    /// Reads a profile. One recorded from a run that failed, or that was
+    /// cut short, is not evidence: refused unless `force`.
+    pub fn load(path: &Path, force: bool) -> Result<Profile, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut profile: Profile =
             toml_edit::de::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -113,7 +196,53 @@ impl Profile {
             }
         }
         profile.path = path.to_path_buf();
+        if let Some(flaw) = profile.flaw() {
+            if !force {
+                return Err(format!(
+                    "{}: {flaw}, so it is not evidence of what the program needs \
+                     (record a run that works, or pass --force to use it anyway)",
+                    path.display()
+                ));
+            }
+            profile.forced = Some(flaw);
+        }
         Ok(profile)
+    }
+
+    /// Why the recording cannot be trusted, if it cannot.
+    fn flaw(&self) -> Option<String> {
+        let r = self.recording.as_ref()?;
+        let outcome = r
+            .outcome
+            .as_deref()
+            .map(|o| format!(" ({o})"))
+            .unwrap_or_default();
+        if r.complete == Some(false) {
+            Some(format!("the recording was interrupted{outcome}"))
+        } else if r.succeeded == Some(false) {
+            Some(format!("it was recorded from a run that failed{outcome}"))
+        } else {
+            None
+        }
+    }
+
+    /// The identity the profile describes.
+    pub fn described(&self) -> Described {
+        let why = format!("profile {} was recorded as", self.path.display());
+        match self
+            .recording
+            .as_ref()
+            .and_then(|r| r.identity.map(|i| (i, r)))
+        {
+            Some((RecordedAs::Root, _)) => Described::Root {
+                why: format!("{why} root"),
+            },
+            Some((RecordedAs::User, r)) => Described::User {
+                name: r.user.clone(),
+                why: format!("{why} {}", r.user.as_deref().unwrap_or("a user")),
+            },
+            None => Described::Unknown,
+        }
     }
 
     /// Capabilities the profile says are needed, with their grant counts.
@@ -128,41 +257,6 @@ impl Profile {
             })
         })
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Program {
-    pub names: Vec<String>,
-    pub needs: Vec<String>,
-    #[serde(default)]
-    pub note: Option<String>,
-    pub source: String,
-}
-
-#[derive(Deserialize)]
-struct Programs {
-    program: Vec<Program>,
-}
-
-const PROGRAMS_TOML: &str = include_str!("../../rules/programs.toml");
-
-/// The knowledge base.
-pub fn programs() -> &'static [Program] {
-    static ALL: OnceLock<Vec<Program>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        let p: Programs =
-            toml_edit::de::from_str(PROGRAMS_TOML).expect("rules/programs.toml is valid");
-        p.program
-    })
-}
-
-/// The knowledge-base row for an executable, by file name.
-pub fn program_for(exec_path: &str) -> Option<&'static Program> {
-    let name = exec_path.rsplit('/').next().unwrap_or(exec_path);
-    programs()
-        .iter()
-        .find(|p| p.names.iter().any(|n| n == name))
 }
 
 /// Ports below 1024 in an argument list: `--port 80`, `--port=80`, `-p 80`,
@@ -212,11 +306,26 @@ pub fn privileged_port_arguments(argv: &[String]) -> Vec<String> {
     out
 }
 
-/// Gathers the evidence for a unit, in order of authority: a profile
-/// decides alone; otherwise the knowledge base and the arguments; otherwise
-/// the ambient capabilities the unit grants. `--cap` always adds.
-pub fn gather(model: &Privileges, profiles: &[Profile], extra: &[u8]) -> Needed {
+/// Gathers the evidence for a unit, in order of authority: profiles decide
+/// alone; otherwise the knowledge base and the arguments; otherwise the
+/// ambient capabilities a non-root unit grants. `--cap` always adds, and
+/// covers every command (the user's word).
+pub fn gather(model: &Privileges, profiles: &[Profile], extra: &[u8]) -> Result<Needed, String> {
     let mut needed = Needed::default();
+    // Commands the sandbox applies to (`+` ones escape it).
+    let sandboxed: Vec<_> = model
+        .commands
+        .iter()
+        .filter(|c| !c.command.has(Prefix::FullyPrivileged))
+        .collect();
+    let main_path = model.main_command().map(|c| c.command.path.as_str());
+    needed.program = main_path.and_then(knowledge::program_for);
+    if let Some(program) = needed.program.filter(|p| p.runs == Runs::Sessions) {
+        needed
+            .basis
+            .push(format!("knowledge base: {}", program.name()));
+        return Ok(needed);
+    }
     if !profiles.is_empty() {
         for profile in profiles {
             for (cap, granted) in profile.needed() {
@@ -228,17 +337,45 @@ pub fn gather(model: &Privileges, profiles: &[Profile], extra: &[u8]) -> Needed 
                     },
                 );
             }
+            let described = profile.described();
+            if described != Described::Unknown {
+                if needed.described != Described::Unknown
+                    && std::mem::discriminant(&needed.described)
+                        != std::mem::discriminant(&described)
+                {
+                    return Err(format!(
+                        "{}: recorded with another identity than the other profiles",
+                        profile.path.display()
+                    ));
+                }
+                needed.described = described;
+            }
             needed
                 .basis
                 .push(format!("profile {}", profile.path.display()));
         }
-        needed.decided = true;
-    } else {
-        let commands = model
-            .commands
+        // A recording runs ExecStartPre= and ExecStart=; other commands
+        // are covered when they run one of those programs, or by the
+        // knowledge base.
+        let recorded: Vec<&str> = sandboxed
             .iter()
-            .filter(|c| !c.command.has(Prefix::FullyPrivileged));
-        for command in commands {
+            .filter(|c| matches!(c.directive.as_str(), "ExecStartPre" | "ExecStart"))
+            .map(|c| c.command.path.as_str())
+            .collect();
+        for command in &sandboxed {
+            if recorded.contains(&command.command.path.as_str()) {
+                continue;
+            }
+            match knowledge::program_for(&command.command.path) {
+                Some(program) => needed.add_program(program),
+                None => needed
+                    .uncovered
+                    .push(format!("{}={}", command.directive, command.command.path)),
+            }
+        }
+        needed.complete = true;
+    } else {
+        for command in &sandboxed {
             for argument in privileged_port_arguments(&command.command.argv) {
                 needed.add(
                     10,
@@ -246,47 +383,61 @@ pub fn gather(model: &Privileges, profiles: &[Profile], extra: &[u8]) -> Needed 
                         argument: argument.clone(),
                     },
                 );
-                needed.decided = true;
                 needed.basis.push(format!("argument '{argument}'"));
             }
-            if let Some(program) = program_for(&command.command.path) {
-                for name in &program.needs {
-                    let cap =
-                        caps::by_name(name).expect("rules/programs.toml names valid capabilities");
-                    needed.add(
-                        cap.number,
-                        Evidence::KnowledgeBase {
-                            program: program.names[0].clone(),
-                            source: program.source.clone(),
-                        },
-                    );
-                }
-                if command.directive == "ExecStart" {
-                    needed.decided = true;
-                }
-                needed
-                    .basis
-                    .push(format!("knowledge base: {}", program.names[0]));
+            match knowledge::program_for(&command.command.path) {
+                Some(program) => needed.add_program(program),
+                None => needed
+                    .uncovered
+                    .push(format!("{}={}", command.directive, command.command.path)),
             }
         }
-        if !needed.decided {
-            let ambient = model.ambient_capabilities.value.intersection(CapSet::KNOWN);
+        needed.complete = needed.uncovered.is_empty() && !sandboxed.is_empty();
+        if let Some(program) = needed.program {
+            needed.described = match program.runs {
+                Runs::Unprivileged => Described::User {
+                    name: program.user.clone(),
+                    why: format!("{} runs unprivileged (knowledge base)", program.name()),
+                },
+                Runs::DropsPrivileges => Described::Root {
+                    why: format!(
+                        "{} starts as root and drops privileges itself (knowledge base)",
+                        program.name()
+                    ),
+                },
+                Runs::Root => Described::Root {
+                    why: format!("{} needs root (knowledge base)", program.name()),
+                },
+                Runs::Sessions | Runs::Helper => Described::Unknown,
+            };
+        }
+        // A non-root unit's ambient set is its author's statement of what
+        // the program needs as that user.
+        let ambient = model.ambient_capabilities.value.intersection(CapSet::KNOWN);
+        if needed.program.is_none() && !model.runs_as_root() && !ambient.is_empty() {
             for cap in ambient.iter() {
                 needed.add(cap.number, Evidence::Ambient);
             }
-            if !ambient.is_empty() {
-                needed.decided = true;
-                needed
-                    .basis
-                    .push("the unit's ambient capabilities".to_string());
-            }
+            needed
+                .basis
+                .push("the unit's ambient capabilities".to_string());
+            needed.uncovered.clear();
+            needed.complete = true;
+            needed.described = Described::User {
+                name: model.user.value.clone(),
+                why: "the unit grants them as ambient to its user".to_string(),
+            };
         }
     }
-    for &cap in extra {
-        needed.add(cap, Evidence::CommandLine);
-        needed.decided = true;
+    if !extra.is_empty() {
+        for &cap in extra {
+            needed.add(cap, Evidence::CommandLine);
+        }
+        needed.basis.push("--cap".to_string());
+        needed.uncovered.clear();
+        needed.complete = true;
     }
-    needed
+    Ok(needed)
 }
 
 #[cfg(test)]
@@ -317,21 +468,5 @@ mod tests {
         );
         assert!(privileged_port_arguments(&args("/bin/web --port 8080 :9100")).is_empty());
         assert!(privileged_port_arguments(&args("/bin/web http://x:80/")).is_empty());
-    }
-
-    #[test]
-    fn knowledge_base_has_forty_programs_with_valid_names() {
-        let all = programs();
-        assert!(all.iter().map(|p| p.names.len()).sum::<usize>() >= 40);
-        for p in all {
-            for n in &p.needs {
-                assert!(caps::by_name(n).is_some(), "{n}");
-            }
-            assert!(!p.source.is_empty());
-        }
-        assert_eq!(
-            program_for("/usr/sbin/ping").unwrap().needs,
-            ["CAP_NET_RAW"]
-        );
     }
 }

@@ -1,10 +1,13 @@
-//! `capcheck fix`: plans least-privilege settings from evidence, turns
-//! them into edits (or a drop-in), and proves the edits give the plan by
-//! reading the result back the way systemd would.
+//! `capcheck fix`: plans least-privilege settings from evidence (confine
+//! or de-root), turns them into edits (or a drop-in), and proves the edits
+//! give the plan, and take privileges away only, by reading the result
+//! back the way systemd would.
 
 pub mod diff;
 pub mod edits;
 pub mod evidence;
+pub mod guard;
+pub mod knowledge;
 pub mod plan;
 pub mod write;
 
@@ -15,13 +18,14 @@ use crate::load::{DropIn, Fragment, Unit};
 use crate::model::exec::Prefix;
 use crate::model::{privileges, Privileges};
 use crate::syntax::logical::UnitFile;
+use crate::system::TargetSystem;
 use evidence::{Needed, Profile};
-use plan::{Identity, IdentityChoice, Target};
+use plan::{Identity, IdentityChoice, Kind, Missing, Plan};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// What the user allows and provides.
-#[derive(Debug, Default)]
+/// What the user allows and provides, and the system the fix is for.
+#[derive(Debug)]
 pub struct FixOptions {
     pub profiles: Vec<Profile>,
     /// `--cap`: capabilities the user says are needed.
@@ -32,6 +36,22 @@ pub struct FixOptions {
     pub root: Option<PathBuf>,
     /// `--unsafe-fixes`: also apply guesses.
     pub unsafe_fixes: bool,
+    /// The users of the system the unit runs on.
+    pub system: TargetSystem,
+}
+
+impl Default for FixOptions {
+    fn default() -> FixOptions {
+        FixOptions {
+            profiles: Vec::new(),
+            caps: Vec::new(),
+            identity: IdentityChoice::default(),
+            force_dropin: false,
+            root: None,
+            unsafe_fixes: false,
+            system: TargetSystem::of(None),
+        }
+    }
 }
 
 /// One file's contents before and after (before is None for a new file).
@@ -43,19 +63,35 @@ pub struct FileChange {
 }
 
 /// The fix of one unit.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct UnitFix {
     pub unit: String,
     pub changes: Vec<FileChange>,
     /// The least safe applicability among the applied changes.
     pub applicability: Option<Applicability>,
+    /// The kind of fix planned (None before planning: the unit runs
+    /// nothing, or does not load).
+    pub kind: Option<Kind>,
+    /// Who the service runs as after the fix, and why.
+    pub identity: Option<IdentityDecision>,
     /// Per needed capability, the evidence for it.
     pub evidence: BTreeMap<String, Vec<String>>,
     /// What the fix aims at, for the report (None when nothing was planned).
     pub target: Option<TargetSummary>,
+    /// Capabilities the evidence needs that the unit does not give.
+    pub missing: Vec<Missing>,
+    /// What was deliberately left as it is, and why.
+    pub left_alone: Vec<String>,
     pub notes: Vec<String>,
     /// Set when no exact fix could be made; nothing is changed then.
     pub error: Option<String>,
+}
+
+/// The identity decision, as the report shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IdentityDecision {
+    pub identity: String,
+    pub reason: String,
 }
 
 /// The planned privileges, as the JSON report shows them.
@@ -81,10 +117,21 @@ pub fn fix_unit(
 ) -> UnitFix {
     let mut result = UnitFix {
         unit: unit.name.name.clone(),
-        ..UnitFix::default()
+        changes: Vec::new(),
+        applicability: None,
+        kind: None,
+        identity: None,
+        evidence: BTreeMap::new(),
+        target: None,
+        missing: Vec::new(),
+        left_alone: Vec::new(),
+        notes: Vec::new(),
+        error: None,
     };
-    let model = privileges(unit);
-    if !model.loaded || !model.has_exec_context || !model.runs_commands() {
+    let original = unit;
+    let original_model = privileges(unit);
+    if !original_model.loaded || !original_model.has_exec_context || !original_model.runs_commands()
+    {
         return result;
     }
     let mut texts: BTreeMap<PathBuf, Vec<u8>> = unit
@@ -100,71 +147,116 @@ pub fn fix_unit(
 
     // 1. The fixes lint findings carry (typos, misspelled keys), pass after
     // pass: one fix can reveal the next (a renamed key whose value holds a
-    // typo), and the result must be one that a second run leaves alone.
+    // typo), and the result must be one that a second run leaves alone. A
+    // pass that would stop the unit from loading (a renamed key bringing a
+    // bad value into force), or give it more (a corrected capability name
+    // that was dropped at exec), is left out.
     let mut unit = unit.clone();
     for _ in 0..MAX_LINT_PASSES {
-        let lint_edits: Vec<Edit> = rules
+        let fixes: Vec<_> = rules
             .lint(&unit, checks)
             .into_iter()
             .filter_map(|f| f.fix)
             .filter(|f| f.applicability <= allowed)
-            .flat_map(|f| {
-                let applicability = f.applicability;
-                f.edits.into_iter().map(move |e| (e, applicability))
-            })
-            .map(|(e, a)| {
-                result.applicability = result.applicability.max(Some(a));
-                e
-            })
             .collect();
-        if lint_edits.is_empty() {
+        // Each fix is tried on top of those accepted in this pass (their
+        // edits are all relative to the pass's starting text).
+        let start = texts.clone();
+        let mut accepted: Vec<Edit> = Vec::new();
+        for fix in fixes {
+            let mut trial = start.clone();
+            let edits: Vec<Edit> = accepted.iter().chain(&fix.edits).cloned().collect();
+            if apply_edits(&mut trial, &edits).is_err() {
+                continue; // overlaps an accepted fix: the next pass sees it again
+            }
+            let rebuilt = rebuild(&unit, &trial, None);
+            let rebuilt_model = privileges(&rebuilt);
+            let refusal = if !rebuilt_model.loaded {
+                Some("the unit would not load with it".to_string())
+            } else {
+                let widens = guard::widenings(
+                    (original, &original_model),
+                    (&rebuilt, &rebuilt_model),
+                    &options.system,
+                    &[],
+                );
+                (!widens.is_empty())
+                    .then(|| format!("it would widen the service: {}", widens.join("; ")))
+            };
+            match refusal {
+                Some(why) => {
+                    let note = format!("a suggested fix was left out: {why}");
+                    if !result.notes.contains(&note) {
+                        result.notes.push(note);
+                    }
+                }
+                None => {
+                    result.applicability = result.applicability.max(Some(fix.applicability));
+                    accepted = edits;
+                }
+            }
+        }
+        if accepted.is_empty() {
             break;
         }
-        let previous = texts.clone();
-        if let Err(e) = apply_edits(&mut texts, &lint_edits) {
-            result.error = Some(e);
-            return result;
-        }
-        let rebuilt = rebuild(&unit, &texts, None);
-        // A renamed key can bring a bad value into force (`user=` with a
-        // control character becoming `User=`): such a pass is left out.
-        if !privileges(&rebuilt).loaded {
-            texts = previous;
-            result
-                .notes
-                .push("a suggested fix was left out: the unit would not load with it".to_string());
-            break;
-        }
-        unit = rebuilt;
+        apply_edits(&mut texts, &accepted).expect("accepted edits apply");
+        unit = rebuild(&unit, &texts, None);
     }
     let model = privileges(&unit);
 
-    // 2. The target the evidence supports.
-    let needed = evidence::gather(&model, &options.profiles, &options.caps);
-    let intended = plan::intended_user(&unit);
-    let Some(target) = plan::target(
-        &model,
-        &unit.name.prefix,
-        intended,
-        &needed,
-        &options.identity,
-        options.unsafe_fixes,
-    ) else {
-        result.notes.push(format!(
-            "no evidence of what {} needs: record it with `capcheck record --unit {} -o profile.toml` and pass --profile, \
-             or name capabilities with --cap (--unsafe-fixes guesses: non-root, no capabilities)",
-            unit.name, unit.name
-        ));
+    // 2. The plan the evidence supports.
+    let needed = match evidence::gather(&model, &options.profiles, &options.caps) {
+        Ok(n) => n,
+        Err(e) => {
+            result.error = Some(e);
+            return result;
+        }
+    };
+    for profile in &options.profiles {
+        if let Some(flaw) = &profile.forced {
+            result.notes.push(format!(
+                "--force: {} is used although {flaw}",
+                profile.path.display()
+            ));
+        }
+    }
+    let inputs = plan::Inputs {
+        model: &model,
+        unit_prefix: &unit.name.prefix,
+        system: &options.system,
+        choice: &options.identity,
+        guesses: options.unsafe_fixes,
+        intended_user: plan::intended_user(&unit),
+        pins_uid: plan::pins_uid(&unit),
+        privileged_binaries: privileged_binaries(&model, checks),
+    };
+    let plan = plan::plan(&inputs, &needed);
+    result.kind = Some(plan.kind);
+    result.identity = Some(IdentityDecision {
+        identity: plan.identity.describe(),
+        reason: plan.reason.clone(),
+    });
+    result.left_alone = plan.left_alone.clone();
+    result.missing = plan.missing.clone();
+    if plan.kind == Kind::None {
+        if needed.caps.is_empty() && needed.program.is_none() {
+            result.notes.push(format!(
+                "no evidence of what {} needs: record it with `capcheck record --unit {} -o profile.toml` and pass --profile, \
+                 or name capabilities with --cap (--unsafe-fixes guesses: non-root, no capabilities)",
+                unit.name, unit.name
+            ));
+        }
         finish(&mut result, &unit, &originals, texts);
         return result;
+    }
+    let wanted = edits::wanted(&model, &plan);
+    let fragment = match &unit.fragment {
+        Fragment::File(f) => f.path.clone(),
+        _ => return result,
     };
-    let wanted = edits::wanted(&model, &target);
+    let mut new_files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut dropin = None;
     if !wanted.is_empty() {
-        let fragment = match &unit.fragment {
-            Fragment::File(f) => f.path.clone(),
-            _ => return result,
-        };
         let in_place =
             if options.force_dropin || edits::is_vendor(&fragment, options.root.as_deref()) {
                 Err("vendor unit".to_string())
@@ -190,23 +282,46 @@ pub fn fix_unit(
                     unit.name,
                     needed.basis.join(", ")
                 );
-                dropin = Some((path, edits::dropin_text(&target, &header).into_bytes()));
+                dropin = Some((path, edits::dropin_text(&plan, &header).into_bytes()));
             }
         }
-        result.applicability = result.applicability.max(Some(target.applicability));
+        if let Some(user) = &plan.create_user {
+            let path = edits::sysusers_path(&fragment, options.root.as_deref(), user);
+            new_files.push((
+                path,
+                crate::system::sysusers_line(user, &unit.name.name).into_bytes(),
+            ));
+            result.notes.push(format!(
+                "run `systemd-sysusers` before restarting {}: it creates the user {user}",
+                unit.name
+            ));
+        }
+        result.applicability = result.applicability.max(Some(plan.applicability));
     }
 
-    // 3. Read the result back as systemd would: it must be the target.
+    // 3. Read the result back as systemd would: it must be the plan, and
+    // take privileges away only.
     let fixed = rebuild(&unit, &texts, dropin.clone());
     let after = privileges(&fixed);
-    if let Some(problem) = mismatch(&after, &target) {
+    let created: Vec<String> = plan.create_user.iter().cloned().collect();
+    let problem = mismatch(&model, &after, &plan).or_else(|| {
+        let widens = guard::widenings(
+            (original, &original_model),
+            (&fixed, &after),
+            &options.system,
+            &created,
+        );
+        (!widens.is_empty()).then(|| format!("it would widen the service: {}", widens.join("; ")))
+    });
+    if let Some(problem) = problem {
         result.error = Some(format!(
             "the planned edits would not give the planned privileges ({problem}); nothing changed"
         ));
         return result;
     }
-    if let Some((path, bytes)) = dropin {
-        let before = std::fs::read(&path).ok();
+    new_files.extend(dropin);
+    for (path, bytes) in new_files {
+        let before = write::read_current(&path, options.root.as_deref());
         if before.as_deref() != Some(bytes.as_slice()) {
             result.changes.push(FileChange {
                 path,
@@ -215,9 +330,25 @@ pub fn fix_unit(
             });
         }
     }
-    describe(&mut result, &after, &needed, &target);
+    describe(&mut result, &after, &needed, &plan);
     finish(&mut result, &unit, &originals, texts);
     result
+}
+
+/// Exec binaries of commands that switch user (neither `+` nor `!`) that
+/// are setuid, setgid or have file capabilities.
+fn privileged_binaries(model: &Privileges, checks: &CheckOptions) -> Vec<String> {
+    let mut out: Vec<String> = model
+        .commands
+        .iter()
+        .filter(|c| !c.command.escapes_user())
+        .filter_map(|c| checks.binaries.inspect(&c.command.path))
+        .filter(|info| info.is_privileged())
+        .map(|info| info.path.display().to_string())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn apply_edits(texts: &mut BTreeMap<PathBuf, Vec<u8>>, all: &[Edit]) -> Result<(), String> {
@@ -274,36 +405,43 @@ pub fn rebuild(
     rebuilt
 }
 
-/// What differs between the privileges systemd would read and the target.
-fn mismatch(after: &Privileges, target: &Target) -> Option<String> {
+/// What differs between the privileges systemd would read and the plan.
+fn mismatch(before: &Privileges, after: &Privileges, plan: &Plan) -> Option<String> {
     if !after.loaded {
         return Some("the unit would not load".to_string());
     }
-    let user_ok = match &target.identity {
+    let user_ok = match &plan.identity {
         Identity::User(name) => after.user.value.as_deref() == Some(name.as_str()),
-        Identity::DynamicUser => after.dynamic_user.value && !after.runs_as_root(),
-        Identity::KeepRoot => true,
+        Identity::DynamicUser(name) => {
+            after.dynamic_user.value
+                && !after.runs_as_root()
+                && name
+                    .as_deref()
+                    .is_none_or(|n| after.user.value.as_deref() == Some(n))
+        }
+        Identity::Keep => after.user.value == before.user.value,
     };
     if !user_ok {
         return Some(format!("User= would be {:?}", after.user.value));
     }
-    if after.capability_bounding_set.value != target.bounding {
+    if after.capability_bounding_set.value != plan.bounding {
         return Some(format!(
             "CapabilityBoundingSet= would be {}",
             after.capability_bounding_set.value
         ));
     }
-    if after.ambient_capabilities.value != target.ambient {
+    if after.ambient_capabilities.value != plan.ambient {
         return Some(format!(
             "AmbientCapabilities= would be {}",
             after.ambient_capabilities.value
         ));
     }
-    (!after.no_new_privileges()).then(|| "NoNewPrivileges= would be off".to_string())
+    (plan.no_new_privileges && !after.no_new_privileges())
+        .then(|| "NoNewPrivileges= would be off".to_string())
 }
 
 /// The evidence per capability and the notes a reader needs.
-fn describe(result: &mut UnitFix, after: &Privileges, needed: &Needed, target: &Target) {
+fn describe(result: &mut UnitFix, after: &Privileges, needed: &Needed, plan: &Plan) {
     for (cap, evidence) in &needed.caps {
         let name = crate::caps::by_number(*cap).map_or_else(|| cap.to_string(), |c| c.name.clone());
         result
@@ -317,29 +455,24 @@ fn describe(result: &mut UnitFix, after: &Privileges, needed: &Needed, target: &
         ambient_capabilities: after.ambient_capabilities.value,
         no_new_privileges: after.no_new_privileges(),
     });
-    match &target.identity {
-        Identity::User(name) => result.notes.push(format!(
-            "the user must exist; a sysusers.d line that creates it: u {name} - \"{}\" -",
-            result.unit
-        )),
-        Identity::KeepRoot => result.notes.push(
-            "the program switches user itself (the evidence shows CAP_SETUID/CAP_SETGID): it stays root, limited by the bounding set".to_string(),
-        ),
-        Identity::DynamicUser => {}
-    }
-    if target.applicability == Applicability::Guess {
-        result.notes.push(
-            "guess: no evidence of what the program needs; it gets no capability".to_string(),
-        );
-    }
-    for c in after.commands.iter().filter(|c| c.command.escapes_user()) {
-        let prefix = if c.command.has(Prefix::FullyPrivileged) {
-            "+"
+    if plan.applicability == Applicability::Guess {
+        let what = if needed.caps.is_empty() {
+            "no evidence of what the program needs; it gets no capability".to_string()
         } else {
-            "!"
+            format!(
+                "the evidence is incomplete or reasoned ({})",
+                needed.basis.join(", ")
+            )
         };
+        result.notes.push(format!("guess: {what}"));
+    }
+    for c in after
+        .commands
+        .iter()
+        .filter(|c| c.command.has(Prefix::NoSetuid))
+    {
         result.notes.push(format!(
-            "{}={prefix}{} still runs as root",
+            "{}=!{} still starts as root",
             c.directive, c.command.path
         ));
     }

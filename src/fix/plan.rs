@@ -1,33 +1,66 @@
-//! From evidence to a target: who the service runs as and with which
-//! capabilities.
+//! From evidence to a plan: which kind of fix a service gets, who it runs
+//! as, and with which capabilities. A pure function of the unit's model,
+//! the evidence and the target system's users.
+//!
+//! - **Confine** keeps the identity the program starts with and cuts its
+//!   bounding set to what it needs over its whole life.
+//! - **De-root** moves a root service to a user, holding exactly what it
+//!   needs as ambient capabilities; only when the evidence covers the
+//!   program running unprivileged.
+//!
+//! Neither ever grants: what the evidence needs beyond what the unit has
+//! is reported as missing.
 
-use super::evidence::{Evidence, Needed};
+use super::evidence::{Described, Needed};
+use super::knowledge::Runs;
 use crate::caps::CapSet;
 use crate::finding::Applicability;
+use crate::model::exec::Prefix;
 use crate::model::Privileges;
+use crate::system::TargetSystem;
 
-/// Who the fixed service runs as.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// The kind of fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Identity {
-    /// `User=NAME`.
-    User(String),
-    /// `DynamicUser=yes`.
-    DynamicUser,
-    /// The program starts as root and switches user itself (the evidence
-    /// shows CAP_SETUID/CAP_SETGID): it stays root, with a bounding set.
-    KeepRoot,
+pub enum Kind {
+    /// Keep the identity; bounding set cut to the need, no_new_privs.
+    Confine,
+    /// From root to a user with exactly the needed capabilities.
+    DeRoot,
+    /// Nothing is changed (the report says why).
+    None,
 }
 
-/// The privileges the fix aims at.
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Confine => "confine",
+            Kind::DeRoot => "de-root",
+            Kind::None => "none",
+        }
+    }
+}
+
+/// Who the fixed service runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub identity: Identity,
-    pub ambient: CapSet,
-    pub bounding: CapSet,
-    /// Sandboxing options that would remove a needed capability.
-    pub disable: Vec<&'static str>,
-    pub applicability: Applicability,
+pub enum Identity {
+    /// As it does now.
+    Keep,
+    /// `User=NAME`.
+    User(String),
+    /// `DynamicUser=yes`, with `User=NAME` when a name is known.
+    DynamicUser(Option<String>),
+}
+
+impl Identity {
+    pub fn describe(&self) -> String {
+        match self {
+            Identity::Keep => "unchanged".to_string(),
+            Identity::User(name) => format!("User={name}"),
+            Identity::DynamicUser(None) => "DynamicUser=yes".to_string(),
+            Identity::DynamicUser(Some(name)) => format!("DynamicUser=yes (User={name})"),
+        }
+    }
 }
 
 /// How the user chose the identity.
@@ -37,9 +70,53 @@ pub struct IdentityChoice {
     pub dynamic_user: bool,
 }
 
-/// The last non-root `User=` the unit's files name, even if a later
-/// assignment (a drop-in's `User=root`, say) overrides it: the user the
-/// author meant.
+/// A capability the evidence needs that the unit does not give: a
+/// finding, never a grant.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Missing {
+    pub capability: String,
+    pub evidence: Vec<String>,
+    pub why: String,
+}
+
+/// The plan for one unit.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub kind: Kind,
+    pub identity: Identity,
+    /// Why this identity (or why nothing is changed).
+    pub reason: String,
+    /// A user the fix creates with a sysusers.d file.
+    pub create_user: Option<String>,
+    pub bounding: CapSet,
+    pub ambient: CapSet,
+    pub no_new_privileges: bool,
+    pub missing: Vec<Missing>,
+    /// What was deliberately left as it is, and why.
+    pub left_alone: Vec<String>,
+    pub applicability: Applicability,
+}
+
+/// What the plan is made from besides the evidence.
+pub struct Inputs<'a> {
+    pub model: &'a Privileges,
+    /// The unit name's prefix (`web` for `web@1.service`).
+    pub unit_prefix: &'a str,
+    pub system: &'a TargetSystem,
+    pub choice: &'a IdentityChoice,
+    /// `--unsafe-fixes`: guesses are allowed.
+    pub guesses: bool,
+    /// The non-root `User=` the unit's files name, even when a later
+    /// assignment overrides it: the user its author meant.
+    pub intended_user: Option<String>,
+    /// Something in the unit ties it to a fixed uid (files it owns at
+    /// fixed paths), so `DynamicUser=` would not do.
+    pub pins_uid: bool,
+    /// Exec binaries that are setuid, setgid or have file capabilities.
+    pub privileged_binaries: Vec<String>,
+}
+
+/// The last non-root `User=` the unit's files name.
 pub fn intended_user(unit: &crate::load::Unit) -> Option<String> {
     let own = unit.name.unit_type.own_section()?;
     unit.files()
@@ -50,7 +127,7 @@ pub fn intended_user(unit: &crate::load::Unit) -> Option<String> {
         .last()
 }
 
-/// A user name derived from the unit's prefix: lower case, `-` for other
+/// A user name derived from a unit's prefix: lower case, `-` for other
 /// characters, a letter first, at most 31 characters.
 pub fn default_user_name(prefix: &str) -> String {
     let mut name: String = prefix
@@ -70,76 +147,610 @@ pub fn default_user_name(prefix: &str) -> String {
     name
 }
 
-/// Decides the target, or None when there is no evidence and guesses are
-/// not allowed.
-pub fn target(
-    model: &Privileges,
-    prefix: &str,
-    intended_user: Option<String>,
-    needed: &Needed,
-    choice: &IdentityChoice,
-    guesses: bool,
-) -> Option<Target> {
-    let applicability = if needed.decided {
-        Applicability::EvidenceBased
-    } else if guesses {
-        Applicability::Guess
-    } else {
-        return None;
-    };
-    let set = needed.set();
-    // Only a service that starts as root can switch user itself; one that
-    // already runs as a user keeps it, with CAP_SETUID/CAP_SETGID ambient.
-    let switches_user = (set.contains(6) || set.contains(7)) && model.runs_as_root();
-    let identity = if switches_user && choice.user.is_none() && !choice.dynamic_user {
-        Identity::KeepRoot
-    } else if choice.dynamic_user {
-        Identity::DynamicUser
-    } else if let Some(user) = &choice.user {
-        Identity::User(user.clone())
-    } else if model.dynamic_user.value && !model.runs_as_root() {
-        Identity::DynamicUser
-    } else if let (false, Some(user)) = (model.runs_as_root(), &model.user.value) {
-        Identity::User(user.clone())
-    } else {
-        Identity::User(intended_user.unwrap_or_else(|| default_user_name(prefix)))
-    };
-    let ambient = if identity == Identity::KeepRoot {
-        // Root needs no ambient set; but what the unit already grants as
-        // ambient stays, since it is the evidence the next run plans from
-        // (without it, fixing twice would change the unit again).
-        needed
-            .caps
-            .iter()
-            .filter(|(_, evidence)| evidence.contains(&Evidence::Ambient))
-            .map(|(cap, _)| *cap)
-            .collect()
-    } else {
-        set
-    };
-    let disable = crate::model::BOUNDING_REMOVALS
-        .iter()
-        .filter(|(_, names)| !crate::caps::set_of(names).intersection(set).is_empty())
-        .map(|(option, _)| *option)
-        .collect();
-    Some(Target {
-        identity,
-        ambient,
-        bounding: set,
-        disable,
-        applicability,
+/// Settings that tie a service to files at fixed paths, which a dynamic
+/// uid (new at every start) could not own.
+pub fn pins_uid(unit: &crate::load::Unit) -> bool {
+    unit.files().any(|f| {
+        f.assignments.iter().any(|a| {
+            matches!(
+                a.key.as_str(),
+                "PIDFile" | "ReadWritePaths" | "WorkingDirectory"
+            )
+        })
     })
+}
+
+impl Plan {
+    /// A plan of `kind`; the sets and no_new_privs are filled in by
+    /// [`plan`] once the kind and identity are known.
+    fn new(kind: Kind, identity: Identity, reason: String) -> Plan {
+        Plan {
+            kind,
+            identity,
+            reason,
+            create_user: None,
+            bounding: CapSet::ALL,
+            ambient: CapSet::EMPTY,
+            no_new_privileges: false,
+            missing: Vec::new(),
+            left_alone: Vec::new(),
+            applicability: Applicability::Safe,
+        }
+    }
+}
+
+fn nothing(reason: String, left_alone: Vec<String>) -> Plan {
+    Plan {
+        left_alone,
+        ..Plan::new(Kind::None, Identity::Keep, reason)
+    }
+}
+
+/// Plans the fix of one unit.
+pub fn plan(inputs: &Inputs, needed: &Needed) -> Plan {
+    let model = inputs.model;
+    let Some(main) = model.main_command() else {
+        return nothing("the unit runs no command".to_string(), Vec::new());
+    };
+    if main.command.has(Prefix::FullyPrivileged) {
+        return nothing(
+            format!(
+                "{}=+{} runs with full privileges whatever the unit says",
+                main.directive, main.command.path
+            ),
+            Vec::new(),
+        );
+    }
+    if let Some(program) = needed.program.filter(|p| p.runs == Runs::Sessions) {
+        return nothing(
+            format!(
+                "{} starts other users' sessions or jobs ({}): a bounding set or no_new_privs would limit them too",
+                program.name(),
+                program.source
+            ),
+            vec!["the whole unit".to_string()],
+        );
+    }
+    let applicability = if needed.complete && !needed.reasoned {
+        Applicability::EvidenceBased
+    } else if inputs.guesses {
+        Applicability::Guess
+    } else if !needed.uncovered.is_empty() {
+        return nothing(
+            format!(
+                "no evidence of what {} needs, so confining could break it",
+                needed.uncovered.join(", ")
+            ),
+            Vec::new(),
+        );
+    } else if needed.reasoned {
+        return nothing(
+            "the knowledge base only reasons about this program (--unsafe-fixes uses it)"
+                .to_string(),
+            Vec::new(),
+        );
+    } else {
+        return nothing(
+            "no evidence of what the program needs".to_string(),
+            Vec::new(),
+        );
+    };
+    let need = needed.set();
+    let mut left_alone = Vec::new();
+    let mut plan = if model.starts_as_root(&main.command) {
+        from_root(
+            inputs,
+            needed,
+            main.command.has(Prefix::NoSetuid),
+            &mut left_alone,
+        )
+    } else {
+        Plan::new(
+            Kind::Confine,
+            Identity::Keep,
+            format!(
+                "it already runs as {}: it keeps that user and can only lose privileges",
+                model.user.value.as_deref().unwrap_or("a user")
+            ),
+        )
+    };
+    plan.applicability = applicability;
+    // Never more than the unit has: the bounding set only shrinks, and an
+    // ambient capability outside it (dropped at exec today) goes away.
+    let starts_as_root = model.starts_as_root(&main.command);
+    let bounding_now = model.capability_bounding_set.value;
+    plan.bounding = bounding_now.intersection(need);
+    plan.ambient = if plan.kind == Kind::DeRoot {
+        plan.bounding
+    } else {
+        model.ambient_capabilities.value.intersection(plan.bounding)
+    };
+    let holds_now = if starts_as_root {
+        bounding_now
+    } else {
+        model.held_at_exec(&main.command)
+    };
+    plan.missing = missing(model, needed, need.difference(holds_now));
+    // no_new_privs cuts back what setuid and file-capability programs give
+    // a non-root process, and what helpers the program runs would need.
+    let non_root_after = plan.kind == Kind::DeRoot || !starts_as_root;
+    plan.no_new_privileges = if !needed.needs_privileged_exec.is_empty() {
+        left_alone.extend(
+            needed
+                .needs_privileged_exec
+                .iter()
+                .map(|why| format!("NoNewPrivileges=: {why}")),
+        );
+        false
+    } else if non_root_after && !inputs.privileged_binaries.is_empty() {
+        left_alone.push(format!(
+            "NoNewPrivileges=: {} would lose its setuid bit or file capabilities",
+            inputs.privileged_binaries.join(", ")
+        ));
+        false
+    } else {
+        true
+    };
+    if plan.kind == Kind::Confine {
+        for c in model
+            .commands
+            .iter()
+            .filter(|c| c.command.has(Prefix::FullyPrivileged))
+        {
+            left_alone.push(format!(
+                "{}=+{}: runs with full privileges (a `+` command escapes the sandbox)",
+                c.directive, c.command.path
+            ));
+        }
+    }
+    plan.left_alone.extend(left_alone);
+    plan
+}
+
+/// The plan for a service that starts as root: confine it, or move it to
+/// a user when the evidence covers the program running unprivileged.
+fn from_root(
+    inputs: &Inputs,
+    needed: &Needed,
+    no_setuid: bool,
+    left_alone: &mut Vec<String>,
+) -> Plan {
+    let confine = |reason: String| Plan {
+        left_alone: vec!["the identity: the program starts as root".to_string()],
+        ..Plan::new(Kind::Confine, Identity::Keep, reason)
+    };
+    let asked = inputs.choice.user.is_some() || inputs.choice.dynamic_user;
+    let mut keep_root = |why: String| {
+        if asked {
+            left_alone.push(format!(
+                "--user/--dynamic-user: {why}; moving it needs --unsafe-fixes and a profile recorded as that user"
+            ));
+        }
+        confine(why)
+    };
+    if no_setuid {
+        return keep_root(
+            "ExecStart=! starts the program as root, and it switches user itself".to_string(),
+        );
+    }
+    let needs_root = needed
+        .program
+        .filter(|p| matches!(p.runs, Runs::DropsPrivileges | Runs::Root));
+    let (named, why) = match &needed.described {
+        Described::Root { why } => return keep_root(why.clone()),
+        // A profile recorded as a user, for a program known to need root:
+        // moved only with --unsafe-fixes.
+        Described::User { .. } if needs_root.is_some() && !inputs.guesses => {
+            let program = needs_root.expect("checked");
+            return keep_root(format!("{} needs root (knowledge base)", program.name()));
+        }
+        Described::User { name, why } => (name.clone(), why.clone()),
+        Described::Unknown if asked => (None, "asked for".to_string()),
+        Described::Unknown if needed.complete && !needed.reasoned => {
+            return confine(
+                "the evidence names capabilities, not an identity: the program keeps root"
+                    .to_string(),
+            )
+        }
+        Described::Unknown => (None, "guess: nothing says it needs root".to_string()),
+    };
+    let (identity, create_user, reason) = pick_user(inputs, named, why);
+    Plan {
+        create_user,
+        ..Plan::new(Kind::DeRoot, identity, reason)
+    }
+}
+
+/// The user a de-rooted service runs as: the one asked for, else the one
+/// the evidence names, else the one the unit's author meant, if the system
+/// has it; else a dynamic user, or a new one when a fixed uid is needed.
+fn pick_user(
+    inputs: &Inputs,
+    evidence_user: Option<String>,
+    why: String,
+) -> (Identity, Option<String>, String) {
+    let system = inputs.system;
+    if inputs.choice.dynamic_user {
+        return (
+            Identity::DynamicUser(None),
+            None,
+            format!("--dynamic-user; {why}"),
+        );
+    }
+    if let Some(user) = &inputs.choice.user {
+        return if system.has_user(user) {
+            (Identity::User(user.clone()), None, format!("--user; {why}"))
+        } else {
+            (
+                Identity::User(user.clone()),
+                Some(user.clone()),
+                format!("--user {user}, created with a sysusers.d file; {why}"),
+            )
+        };
+    }
+    let candidates = [
+        (evidence_user, "the evidence names it"),
+        (inputs.intended_user.clone(), "the unit names it"),
+    ];
+    for (name, source) in candidates.iter() {
+        if let Some(name) = name.as_ref().filter(|n| system.has_user(n)) {
+            return (
+                Identity::User(name.clone()),
+                None,
+                format!("{why}; {name}: {source} and the system has it"),
+            );
+        }
+    }
+    let named = candidates.into_iter().find_map(|(name, _)| name);
+    if !inputs.pins_uid {
+        let missing = named
+            .as_ref()
+            .map(|n| format!(" ({n} does not exist on this system)"))
+            .unwrap_or_default();
+        return (
+            Identity::DynamicUser(named),
+            None,
+            format!("{why}; a dynamic user{missing}: nothing in the unit needs a fixed uid"),
+        );
+    }
+    let name = named.unwrap_or_else(|| default_user_name(inputs.unit_prefix));
+    (
+        Identity::User(name.clone()),
+        Some(name.clone()),
+        format!("{why}; {name}, created with a sysusers.d file: the unit needs a fixed uid"),
+    )
+}
+
+/// Why each needed capability the unit does not give is missing.
+fn missing(model: &Privileges, needed: &Needed, caps: CapSet) -> Vec<Missing> {
+    caps.iter()
+        .map(|cap| {
+            let removed_by = model
+                .removed_from_bounding_set
+                .iter()
+                .find(|(_, set)| set.contains(cap.number))
+                .map(|(option, _)| option.clone());
+            let why = match removed_by {
+                Some(option) => format!("{option}= takes it out of the bounding set"),
+                None if !model.capability_bounding_set.value.contains(cap.number) => {
+                    "not in CapabilityBoundingSet=".to_string()
+                }
+                None => "not granted by AmbientCapabilities=".to_string(),
+            };
+            Missing {
+                capability: cap.name.clone(),
+                evidence: needed
+                    .caps
+                    .get(&cap.number)
+                    .map(|e| e.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default(),
+                why,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fix::evidence::{gather, Profile, ProfileEntry, RecordedAs, Recording};
+    use crate::load::targets::{resolve, Scope};
+    use crate::model::privileges;
+
+    /// What a test plans from: a unit's text and the evidence around it.
+    #[derive(Default)]
+    struct Case<'a> {
+        unit: &'a str,
+        profiles: Vec<Profile>,
+        caps: Vec<u8>,
+        users: &'a [&'a str],
+        choice: IdentityChoice,
+        guesses: bool,
+    }
+
+    impl Case<'_> {
+        fn plan(&self) -> Plan {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("test.service");
+            std::fs::write(&path, self.unit).unwrap();
+            let (targets, errors) =
+                resolve(&[path.display().to_string()], &Scope::new(None, false));
+            assert!(errors.is_empty());
+            let unit = targets[0].load();
+            let model = privileges(&unit);
+            assert!(model.loaded, "{:?}", model.errors);
+            let needed = gather(&model, &self.profiles, &self.caps).unwrap();
+            let system = TargetSystem::with_users(self.users.iter().map(|u| u.to_string()));
+            let inputs = Inputs {
+                model: &model,
+                unit_prefix: &unit.name.prefix,
+                system: &system,
+                choice: &self.choice,
+                guesses: self.guesses,
+                intended_user: intended_user(&unit),
+                pins_uid: pins_uid(&unit),
+                privileged_binaries: Vec::new(),
+            };
+            plan(&inputs, &needed)
+        }
+    }
+
+    fn profile(recorded_as: Option<(RecordedAs, &str)>, caps: &[&str]) -> Profile {
+        Profile {
+            recording: recorded_as.map(|(identity, user)| Recording {
+                identity: Some(identity),
+                user: Some(user.to_string()),
+                succeeded: Some(true),
+                complete: Some(true),
+                ..Recording::default()
+            }),
+            capabilities: caps
+                .iter()
+                .map(|c| {
+                    let entry = ProfileEntry {
+                        granted: 1,
+                        ..ProfileEntry::default()
+                    };
+                    (c.to_string(), entry)
+                })
+                .collect(),
+            path: "p.toml".into(),
+            forced: None,
+        }
+    }
+
+    fn set<S: AsRef<str>>(names: &[S]) -> CapSet {
+        crate::caps::set_of(names)
+    }
+
+    const CHRONY: &str = "[Service]\nExecStart=/usr/sbin/chronyd -F 1\n";
 
     #[test]
-    fn user_names_from_unit_prefixes() {
-        assert_eq!(default_user_name("bind-root"), "bind-root");
-        assert_eq!(default_user_name("Foo.Bar"), "foo-bar");
-        assert_eq!(default_user_name("9abc"), "_9abc");
-        assert_eq!(default_user_name(&"x".repeat(40)).len(), 31);
+    fn a_root_daemon_that_drops_privileges_is_confined() {
+        let plan = Case {
+            unit: CHRONY,
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!(plan.kind, Kind::Confine);
+        assert_eq!(plan.identity, Identity::Keep);
+        assert_eq!(plan.applicability, Applicability::EvidenceBased);
+        let row = crate::fix::knowledge::program_for("chronyd").unwrap();
+        assert_eq!(plan.bounding, set(&row.needs));
+        assert!(plan.bounding.contains(25) && plan.bounding.contains(6));
+        assert_eq!(plan.ambient, CapSet::EMPTY);
+        assert!(plan.no_new_privileges);
+        // Asked to move it anyway: it stays root, and the report says why.
+        let asked = Case {
+            unit: CHRONY,
+            users: &["_chrony"],
+            choice: IdentityChoice {
+                user: Some("_chrony".to_string()),
+                dynamic_user: false,
+            },
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!(
+            (asked.kind, asked.identity),
+            (Kind::Confine, Identity::Keep)
+        );
+        assert!(
+            asked.left_alone.iter().any(|l| l.starts_with("--user")),
+            "{:?}",
+            asked.left_alone
+        );
+    }
+
+    #[test]
+    fn a_bang_command_keeps_root_and_the_user_line() {
+        let plan = Case {
+            unit: "[Service]\nUser=_chrony\nExecStart=!/usr/sbin/chronyd -F 1\n",
+            users: &["_chrony"],
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!((plan.kind, plan.identity), (Kind::Confine, Identity::Keep));
+        assert!(plan.bounding.contains(6) && plan.bounding.contains(25));
+        assert!(plan.reason.contains("ExecStart=!"), "{}", plan.reason);
+    }
+
+    #[test]
+    fn de_root_goes_to_an_existing_user_else_a_dynamic_one_else_a_new_one() {
+        let unit = "[Service]\nExecStart=/usr/bin/caddy run\n";
+        let existing = Case {
+            unit,
+            users: &["caddy"],
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!(existing.kind, Kind::DeRoot);
+        assert_eq!(existing.identity, Identity::User("caddy".to_string()));
+        assert_eq!(existing.create_user, None);
+        assert_eq!(existing.ambient, set(&["CAP_NET_BIND_SERVICE"]));
+        assert_eq!(existing.bounding, existing.ambient);
+        let dynamic = Case {
+            unit,
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!(
+            dynamic.identity,
+            Identity::DynamicUser(Some("caddy".to_string()))
+        );
+        let pinned = Case {
+            unit: "[Service]\nExecStart=/usr/bin/caddy run\nPIDFile=/run/caddy.pid\n",
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!(pinned.identity, Identity::User("caddy".to_string()));
+        assert_eq!(pinned.create_user.as_deref(), Some("caddy"));
+    }
+
+    #[test]
+    fn a_user_service_only_loses() {
+        let plan = Case {
+            unit: "[Service]\nUser=caddy\nExecStart=/usr/bin/caddy run\nAmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_RAW\n",
+            users: &["caddy"],
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!((plan.kind, plan.identity), (Kind::Confine, Identity::Keep));
+        assert_eq!(plan.ambient, set(&["CAP_NET_BIND_SERVICE"]));
+        assert_eq!(plan.bounding, set(&["CAP_NET_BIND_SERVICE"]));
+        assert!(plan.missing.is_empty());
+    }
+
+    #[test]
+    fn what_the_unit_does_not_give_is_missing_never_granted() {
+        // Ambient outside the bounding set is dropped at exec today.
+        let user = Case {
+            unit: "[Service]\nUser=caddy\nExecStart=/usr/bin/caddy run\nCapabilityBoundingSet=CAP_CHOWN\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n",
+            users: &["caddy"],
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!(user.ambient, CapSet::EMPTY);
+        assert_eq!(user.bounding, CapSet::EMPTY);
+        assert_eq!(user.missing.len(), 1);
+        assert_eq!(user.missing[0].capability, "CAP_NET_BIND_SERVICE");
+        assert_eq!(user.missing[0].why, "not in CapabilityBoundingSet=");
+        // A protection that removes a needed capability stays.
+        let clock = Case {
+            unit: "[Service]\nExecStart=/usr/sbin/chronyd -F 1\nProtectClock=yes\n",
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!(clock.kind, Kind::Confine);
+        assert!(!clock.bounding.contains(25));
+        assert_eq!(clock.missing.len(), 1);
+        assert_eq!(
+            clock.missing[0].why,
+            "ProtectClock= takes it out of the bounding set"
+        );
+    }
+
+    #[test]
+    fn sessions_plus_commands_and_unknown_programs_are_left_alone() {
+        for unit in [
+            "[Service]\nExecStart=/usr/sbin/sshd -D\n",
+            "[Service]\nExecStart=+/usr/sbin/chronyd\n",
+            "[Service]\nExecStart=/opt/mystery\n",
+            // A command nothing is known about, beside a known program.
+            "[Service]\nExecStartPre=/opt/setup\nExecStart=/usr/sbin/chronyd\n",
+            // A program the knowledge base only reasons about.
+            "[Service]\nExecStart=/usr/sbin/keepalived\n",
+        ] {
+            let plan = Case {
+                unit,
+                ..Case::default()
+            }
+            .plan();
+            assert_eq!(plan.kind, Kind::None, "{unit}: {}", plan.reason);
+        }
+        let guessed = Case {
+            unit: "[Service]\nExecStart=/opt/mystery\n",
+            guesses: true,
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!(guessed.kind, Kind::DeRoot);
+        assert_eq!(guessed.identity, Identity::DynamicUser(None));
+        assert_eq!(guessed.applicability, Applicability::Guess);
+        assert_eq!(guessed.bounding, CapSet::EMPTY);
+        let sshd = Case {
+            unit: "[Service]\nExecStart=/usr/sbin/sshd -D\n",
+            guesses: true,
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!(sshd.kind, Kind::None);
+    }
+
+    #[test]
+    fn a_profile_keeps_the_identity_it_was_recorded_as() {
+        let unit = "[Service]\nExecStart=/opt/web\n";
+        let as_root = Case {
+            unit,
+            profiles: vec![profile(
+                Some((RecordedAs::Root, "root")),
+                &["CAP_NET_BIND_SERVICE"],
+            )],
+            users: &["web"],
+            choice: IdentityChoice {
+                user: Some("web".to_string()),
+                dynamic_user: false,
+            },
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!(
+            (as_root.kind, as_root.identity),
+            (Kind::Confine, Identity::Keep)
+        );
+        let as_user = Case {
+            unit,
+            profiles: vec![profile(
+                Some((RecordedAs::User, "web")),
+                &["CAP_NET_BIND_SERVICE"],
+            )],
+            users: &["web"],
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!(as_user.kind, Kind::DeRoot);
+        assert_eq!(as_user.identity, Identity::User("web".to_string()));
+        assert_eq!(as_user.applicability, Applicability::EvidenceBased);
+        // A program known to need root, recorded as a user: moved only
+        // with --unsafe-fixes.
+        let chrony_as_user = |guesses| {
+            Case {
+                unit: CHRONY,
+                profiles: vec![profile(
+                    Some((RecordedAs::User, "_chrony")),
+                    &["CAP_SYS_TIME"],
+                )],
+                users: &["_chrony"],
+                guesses,
+                ..Case::default()
+            }
+            .plan()
+        };
+        assert_eq!(chrony_as_user(false).kind, Kind::Confine);
+        let moved = chrony_as_user(true);
+        assert_eq!(moved.kind, Kind::DeRoot);
+        assert_eq!(moved.identity, Identity::User("_chrony".to_string()));
+    }
+
+    #[test]
+    fn capabilities_without_an_identity_confine() {
+        let plan = Case {
+            unit: "[Service]\nExecStart=/opt/web\n",
+            caps: vec![10],
+            ..Case::default()
+        }
+        .plan();
+        assert_eq!((plan.kind, plan.identity), (Kind::Confine, Identity::Keep));
+        assert_eq!(plan.bounding, set(&["CAP_NET_BIND_SERVICE"]));
     }
 }

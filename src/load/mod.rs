@@ -3,6 +3,7 @@
 //!
 //! Knows nothing about capabilities; it only reads files.
 
+pub mod chase;
 mod listings;
 pub mod paths;
 mod read;
@@ -246,7 +247,7 @@ impl Loader {
         }
         let mut name = name.to_string();
         let mut path = start.clone();
-        for _ in 0..paths::MAX_SYMLINK_HOPS {
+        for _ in 0..chase::MAX_SYMLINK_HOPS {
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 return Located::Broken(start, ReadError::DanglingSymlink);
             };
@@ -269,7 +270,10 @@ impl Loader {
             if let Some(file_name) = target.file_name() {
                 name = file_name.to_string_lossy().into_owned();
             }
-            path = paths::link_destination(&self.root, &path, &target);
+            path = match paths::link_destination(&self.root, &path, &target) {
+                Ok(next) => next,
+                Err(_) => return Located::Broken(start, ReadError::SymlinkLoop),
+            };
         }
         Located::Broken(start, ReadError::SymlinkLoop)
     }

@@ -1,5 +1,6 @@
 //! systemd's unit search paths, highest priority first.
 
+use super::chase::{chase, Last};
 use std::path::{Path, PathBuf};
 
 /// The system manager's search path on Debian's systemd 252
@@ -32,7 +33,10 @@ impl SearchPath {
     /// The system manager's path, under `root` (`/` for the host).
     pub fn system(root: &Path) -> SearchPath {
         SearchPath {
-            dirs: SYSTEM_DIRS.iter().map(|d| under_root(root, d)).collect(),
+            dirs: SYSTEM_DIRS
+                .iter()
+                .filter_map(|d| under_root(root, d).ok())
+                .collect(),
         }
     }
 
@@ -53,7 +57,10 @@ impl SearchPath {
         dirs.push("/usr/local/lib/systemd/user".to_string());
         dirs.push("/usr/lib/systemd/user".to_string());
         SearchPath {
-            dirs: dirs.iter().map(|d| under_root(root, d)).collect(),
+            dirs: dirs
+                .iter()
+                .filter_map(|d| under_root(root, d).ok())
+                .collect(),
         }
     }
 
@@ -66,8 +73,20 @@ impl SearchPath {
     }
 }
 
-/// `path` (absolute) inside `root`.
-pub fn under_root(root: &Path, path: &str) -> PathBuf {
+/// `path` (absolute, as the unit's system sees it) as a host path: itself
+/// on the host, resolved inside `root` for an image (see [`super::chase`]).
+pub fn under_root(root: &Path, path: &str) -> std::io::Result<PathBuf> {
+    if root == Path::new("/") {
+        Ok(PathBuf::from(path))
+    } else {
+        chase(root, Path::new(path), Last::Follow)
+    }
+}
+
+/// `path` (absolute) joined to `root` as it is written, without resolving
+/// anything: how a path inside an image is shown, and where resolving
+/// starts.
+pub fn join_root(root: &Path, path: &str) -> PathBuf {
     if root == Path::new("/") {
         PathBuf::from(path)
     } else {
@@ -75,16 +94,13 @@ pub fn under_root(root: &Path, path: &str) -> PathBuf {
     }
 }
 
-/// Symlink hops followed before a link is called a loop (systemd's CHASE
-/// limit is 32).
-pub const MAX_SYMLINK_HOPS: usize = 32;
-
-/// Where the symlink `link`, pointing at `target`, leads: an absolute target
-/// is read inside `root`, a relative one beside the link.
-pub fn link_destination(root: &Path, link: &Path, target: &Path) -> PathBuf {
-    if target.is_absolute() {
-        under_root(root, &target.to_string_lossy())
+/// Where the symlink `link`, pointing at `target`, leads: on the host, the
+/// target beside the link (absolute as it is); in an image, resolved inside
+/// the root, its last component left for the caller to follow.
+pub fn link_destination(root: &Path, link: &Path, target: &Path) -> std::io::Result<PathBuf> {
+    if root == Path::new("/") {
+        Ok(link.parent().unwrap_or(Path::new("/")).join(target))
     } else {
-        link.parent().unwrap_or(Path::new("/")).join(target)
+        super::chase::link_destination(root, link, target)
     }
 }

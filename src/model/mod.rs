@@ -181,6 +181,35 @@ impl Privileges {
         !self.commands.is_empty()
     }
 
+    /// The main command: the first `ExecStart=` (or the first command of a
+    /// unit that has none).
+    pub fn main_command(&self) -> Option<&Command> {
+        self.commands
+            .iter()
+            .find(|c| c.directive == "ExecStart")
+            .or(self.commands.first())
+    }
+
+    /// Whether `command` starts as uid 0: the service runs as root, or the
+    /// command keeps uid 0 with `!` or `+`.
+    pub fn starts_as_root(&self, command: &ExecCommand) -> bool {
+        self.runs_as_root() || command.escapes_user()
+    }
+
+    /// The capabilities `command` holds right after exec, before any file
+    /// capabilities: every one for `+` (no sandbox), the bounding set for
+    /// a process that starts as root, ambient ∩ bounding otherwise.
+    pub fn held_at_exec(&self, command: &ExecCommand) -> CapSet {
+        let bounding = self.capability_bounding_set.value;
+        if command.has(exec::Prefix::FullyPrivileged) {
+            CapSet::ALL
+        } else if self.starts_as_root(command) {
+            bounding
+        } else {
+            self.ambient_capabilities.value.intersection(bounding)
+        }
+    }
+
     /// NoNewPrivileges= as systemd's loader ends with it (explicit or
     /// forced by DynamicUser=).
     pub fn no_new_privileges(&self) -> bool {

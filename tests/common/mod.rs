@@ -136,3 +136,21 @@ pub fn capcheck_view(p: &capcheck::model::Privileges) -> SystemdView {
         exposure: None,
     }
 }
+
+/// The rows of `systemd-analyze security --offline=true --json=short`:
+/// each check's name and exposure (None: "does not matter" or "does not
+/// apply" to this unit).
+pub fn security_rows(args: &[&str]) -> std::collections::BTreeMap<String, Option<f64>> {
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager", "--json=short"])
+        .args(args)
+        .output()
+        .expect("systemd-analyze runs");
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    rows.iter()
+        .map(|r| {
+            let exposure = r["exposure"].as_str().and_then(|e| e.parse().ok());
+            (r["name"].as_str().unwrap_or_default().to_string(), exposure)
+        })
+        .collect()
+}
