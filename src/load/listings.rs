@@ -48,16 +48,6 @@ impl Listing {
     pub fn file_type(&self, name: &str) -> Option<FileType> {
         self.entries.get(OsStr::new(name)).copied()
     }
-
-    /// True when `name` in this directory, `dir`, is a directory or a
-    /// symlink to one.
-    pub fn is_dir(&self, dir: &Path, name: &str) -> bool {
-        match self.entries.get(OsStr::new(name)) {
-            Some(t) if t.is_symlink() => dir.join(name).is_dir(),
-            Some(t) => t.is_dir(),
-            None => false,
-        }
-    }
 }
 
 #[derive(Debug, Default)]

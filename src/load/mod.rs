@@ -59,6 +59,8 @@ pub struct Unit {
     pub dropins: Vec<DropIn>,
     /// True when this unit belongs to the user manager.
     pub user_manager: bool,
+    /// The system it was loaded from: `/`, or an image (`--root`).
+    pub root: PathBuf,
 }
 
 impl Unit {
@@ -190,6 +192,7 @@ impl Loader {
             fragment_link,
             dropins,
             user_manager: self.user_manager,
+            root: self.root.clone(),
         }
     }
 
@@ -208,6 +211,7 @@ impl Loader {
             fragment_link: None,
             dropins: self.dropins(name, &[]),
             user_manager: self.user_manager,
+            root: self.root.clone(),
         }
     }
 
@@ -282,8 +286,7 @@ impl Loader {
     fn dropin_dirs(&self, name: &UnitName, aliases: &[String]) -> Vec<PathBuf> {
         let mut dirs = Vec::new();
         let mut add = |dir: &Path, listing: &Listing, candidate: &str| {
-            if listing.is_dir(dir, candidate) {
-                let d = dir.join(candidate);
+            if let Some(d) = self.directory(dir, listing, candidate) {
                 if !dirs.contains(&d) {
                     dirs.push(d);
                 }
@@ -302,6 +305,20 @@ impl Loader {
             add(dir, listing, &type_wide);
         }
         dirs
+    }
+
+    /// The directory `name` of a search directory, if it is one: a link to
+    /// a directory is followed, inside the root for an image.
+    fn directory(&self, dir: &Path, listing: &Listing, name: &str) -> Option<PathBuf> {
+        let path = dir.join(name);
+        match listing.file_type(name)? {
+            t if t.is_dir() => Some(path),
+            t if t.is_symlink() => {
+                let real = paths::resolve(&self.root, &path).ok()?;
+                real.is_dir().then_some(real)
+            }
+            _ => None,
+        }
     }
 
     /// The `*.conf` files of all drop-in directories: the first directory

@@ -83,6 +83,17 @@ pub fn under_root(root: &Path, path: &str) -> std::io::Result<PathBuf> {
     }
 }
 
+/// A host path found inside `root` with every symlink on it followed: as
+/// it is on the host, inside the root for an image.
+pub fn resolve(root: &Path, path: &Path) -> std::io::Result<PathBuf> {
+    if root == Path::new("/") {
+        Ok(path.to_path_buf())
+    } else {
+        let inside = Path::new("/").join(path.strip_prefix(root).unwrap_or(path));
+        chase(root, &inside, Last::Follow)
+    }
+}
+
 /// `path` (absolute) joined to `root` as it is written, without resolving
 /// anything: how a path inside an image is shown, and where resolving
 /// starts.

@@ -264,6 +264,7 @@ mod tests {
             name: &name,
             fragment: None,
             user_manager: false,
+            root: std::path::Path::new("/"),
         };
         parse_exec(value, &cx)
     }

@@ -266,6 +266,7 @@ impl<'u> Fold<'u> {
                 _ => None,
             },
             user_manager: self.unit.user_manager,
+            root: &self.unit.root,
         }
     }
 

@@ -12,6 +12,10 @@ pub struct SpecifierContext<'a> {
     pub fragment: Option<&'a Path>,
     /// True for the user manager (changes `%t`, `%S`, `%h`…).
     pub user_manager: bool,
+    /// The system the unit is for: `/` for the host, or an image
+    /// (`--root`), whose files give %H, %m and %o. A machine that is not
+    /// running has no boot id or kernel: %b and %v are empty for it.
+    pub root: &'a Path,
 }
 
 /// An unknown `%x` specifier: systemd fails with "Invalid slot".
@@ -86,21 +90,24 @@ impl SpecifierContext<'_> {
             'u' | 'g' => "root".to_string(),
             'U' | 'G' => "0".to_string(),
             'a' => std::env::consts::ARCH.replace('_', "-"),
-            'H' | 'q' => host_file("/proc/sys/kernel/hostname"),
-            'l' => host_file("/proc/sys/kernel/hostname")
+            'H' | 'q' => self.hostname(),
+            'l' => self
+                .hostname()
                 .split('.')
                 .next()
                 .unwrap_or_default()
                 .to_string(),
-            'm' => host_file("/etc/machine-id"),
-            'b' => host_file("/proc/sys/kernel/random/boot_id").replace('-', ""),
-            'v' => host_file("/proc/sys/kernel/osrelease"),
-            'o' => os_release("ID"),
-            'w' => os_release("VERSION_ID"),
-            'W' => os_release("VARIANT_ID"),
-            'B' => os_release("BUILD_ID"),
-            'M' => os_release("IMAGE_ID"),
-            'A' => os_release("IMAGE_VERSION"),
+            'm' => self.system_file("/etc/machine-id"),
+            'b' => self
+                .running_file("/proc/sys/kernel/random/boot_id")
+                .replace('-', ""),
+            'v' => self.running_file("/proc/sys/kernel/osrelease"),
+            'o' => self.os_release("ID"),
+            'w' => self.os_release("VERSION_ID"),
+            'W' => self.os_release("VARIANT_ID"),
+            'B' => self.os_release("BUILD_ID"),
+            'M' => self.os_release("IMAGE_ID"),
+            'A' => self.os_release("IMAGE_VERSION"),
             _ => return None,
         })
     }
@@ -110,22 +117,48 @@ fn pick(system: bool, system_value: &str, user_value: &str) -> String {
     if system { system_value } else { user_value }.to_string()
 }
 
-/// A host fact read from a file; empty when it cannot be read.
-fn host_file(path: &str) -> String {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
+impl SpecifierContext<'_> {
+    fn is_host(&self) -> bool {
+        self.root == Path::new("/")
+    }
 
-fn os_release(key: &str) -> String {
-    let text = std::fs::read_to_string("/etc/os-release")
-        .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
-        .unwrap_or_default();
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.trim_matches(['"', '\'']).to_string())
-        .unwrap_or_default()
+    /// A file of the system, read inside the root for an image; empty when
+    /// it cannot be read.
+    fn system_file(&self, path: &str) -> String {
+        crate::load::paths::under_root(self.root, path)
+            .and_then(std::fs::read_to_string)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    }
+
+    /// A fact of the running kernel: the host's, none for an image.
+    fn running_file(&self, path: &str) -> String {
+        if self.is_host() {
+            self.system_file(path)
+        } else {
+            String::new()
+        }
+    }
+
+    fn hostname(&self) -> String {
+        if self.is_host() {
+            self.system_file("/proc/sys/kernel/hostname")
+        } else {
+            self.system_file("/etc/hostname")
+        }
+    }
+
+    fn os_release(&self, key: &str) -> String {
+        let mut text = self.system_file("/etc/os-release");
+        if text.is_empty() {
+            text = self.system_file("/usr/lib/os-release");
+        }
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.trim_matches(['"', '\'']).to_string())
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -139,6 +172,7 @@ mod tests {
             name: &name,
             fragment: None,
             user_manager: false,
+            root: Path::new("/"),
         };
         assert_eq!(cx.expand("%i").unwrap(), "root");
         assert_eq!(cx.expand("a%%b").unwrap(), "a%b");
