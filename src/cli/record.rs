@@ -300,8 +300,11 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         probe: args.probe.clone(),
         ..RecordingMeta::default()
     };
-    // A second recording of another identity is refused before anything runs.
-    if let Err(e) = profile::add_recording(&mut doc.clone(), &meta) {
+    profile::header(&mut doc, &format!("{command} (as {user})"));
+    // A second recording of another identity is refused before anything
+    // runs; in a new profile this puts [recording] first. The outcome is
+    // added at the end (adding the same description again changes nothing).
+    if let Err(e) = profile::add_recording(&mut doc, &meta) {
         return fail(e);
     }
     let interrupts = Interrupts::catch();
@@ -310,7 +313,6 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         Ok(i) => i,
         Err(e) => return fail(format!("cannot record: {}", e.0)),
     };
-    profile::header(&mut doc, &format!("{command} (as {user})"));
     let probe = args.probe.as_ref().map(|command| Probe {
         command: command.clone(),
         settle,

@@ -247,6 +247,8 @@ fn write_recording(doc: &mut DocumentMut, meta: &RecordingMeta) {
     let t = doc["recording"]
         .as_table_mut()
         .expect("recording is a table");
+    // Rewritten whole, so that the keys keep their documented order.
+    t.clear();
     let mut set = |key: &str, item: Option<Item>| match item {
         Some(item) => {
             t.insert(key, item);
@@ -393,11 +395,22 @@ mod tests {
             merged.command.as_deref(),
             Some("/usr/sbin/nginx -g daemon on; master_process on;")
         );
+        let with_probe = RecordingMeta {
+            probe: Some("curl -sf http://127.0.0.1/".to_string()),
+            ..meta(Identity::Root, true, true, "still running after 10.0s")
+        };
+        add_recording(&mut doc, &with_probe).unwrap();
+        let text = doc.to_string();
+        assert!(
+            text.contains("outcome = \"still running after 10.0s; exited with status 1 after 0.1s\"\nprobe = "),
+            "the keys keep their order: {text}"
+        );
+        let before = recording(&doc).unwrap();
         let e = add_recording(&mut doc, &meta(Identity::User, true, true, "x")).unwrap_err();
         assert!(e.contains("one identity"), "{e}");
         assert_eq!(
             recording(&doc).unwrap(),
-            merged,
+            before,
             "a refused merge changes nothing"
         );
     }
