@@ -495,3 +495,526 @@ fn a_killed_recorder_changes_no_global_setting_and_is_cleaned_up() {
     let _ = needed(&["true"]);
     assert_eq!(tracing_state(), before, "after the next recording");
 }
+
+/// Reads `KEY=value` lines a test program wrote.
+fn written(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A directory every user can write to, for the programs' marks.
+fn marks_dir(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let marks = dir.join("marks");
+    std::fs::create_dir(&marks).unwrap();
+    std::fs::set_permissions(&marks, std::fs::Permissions::from_mode(0o777)).unwrap();
+    marks
+}
+
+/// Environment=, EnvironmentFile= (`-` for a missing one), UnsetEnvironment=
+/// and `$VAR`/`${VAR}` expansion reach the program as systemd 252 gives
+/// them, in `run` and in `record --unit`; `:` turns expansion off.
+#[test]
+fn a_units_environment_and_expanded_argv_reach_the_program() {
+    require_recording!("a_units_environment_and_expanded_argv_reach_the_program");
+    ensure_user("captest");
+    let dir = open_tempdir();
+    let marks = marks_dir(dir.path());
+    let env_file = dir.path().join("daemon.env");
+    std::fs::write(
+        &env_file,
+        "# options as Debian's /etc/default files hold them\nDAEMON_OPTS=-p 80 -o \"A B\"\nexport IGNORED=1\nFROM_FILE=file\n",
+    )
+    .unwrap();
+    let unit = write_unit(
+        dir.path(),
+        "envtest.service",
+        &format!(
+            "Type=oneshot\nUser=captest\nEnvironment=\"GREETING=hello world\" FROM_FILE=unit DROP=1\nEnvironmentFile={}\nEnvironmentFile=-{}/missing\nUnsetEnvironment=DROP\nExecStart=/bin/sh -c 'printf \"%%s|\" \"$@\" > {m}/argv; env > {m}/env' sh $DAEMON_OPTS ${{GREETING}} $EMPTY $$x\n",
+            env_file.display(),
+            dir.path().display(),
+            m = marks.display()
+        ),
+    );
+    let expected_argv = "-p|80|-o|A B|hello world|$x|";
+    for how in ["run", "record"] {
+        let _ = std::fs::remove_file(marks.join("argv"));
+        let o = match how {
+            "run" => capcheck(&["run", unit.to_str().unwrap()]),
+            _ => capcheck(&["record", "--unit", unit.to_str().unwrap()]),
+        };
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{how}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(written(&marks.join("argv")), expected_argv, "{how}");
+        let env = written(&marks.join("env"));
+        for line in [
+            "GREETING=hello world",
+            "FROM_FILE=file",
+            "USER=captest",
+            "LOGNAME=captest",
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ] {
+            assert!(env.lines().any(|l| l == line), "{how}: {line} in\n{env}");
+        }
+        for name in ["DROP=", "IGNORED=", "export"] {
+            assert!(!env.contains(name), "{how}: {name} in\n{env}");
+        }
+        assert!(
+            env.lines().any(|l| l.starts_with("INVOCATION_ID=")),
+            "{env}"
+        );
+    }
+    let raw = write_unit(
+        dir.path(),
+        "raw.service",
+        &format!(
+            "Type=oneshot\nEnvironment=X=1\nExecStart=:/bin/sh -c 'printf \"%%s|\" \"$@\" > {m}/raw' sh $X ${{X}}\n",
+            m = marks.display()
+        ),
+    );
+    let o = capcheck(&["run", raw.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        written(&marks.join("raw")),
+        "$X|${X}|",
+        "`:` disables expansion"
+    );
+    // A missing EnvironmentFile= without `-` fails the start, as in systemd.
+    let missing = write_unit(
+        dir.path(),
+        "missing.service",
+        "EnvironmentFile=/nonexistent/capcheck.env\nExecStart=/bin/true\n",
+    );
+    let o = capcheck(&["run", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("failed to load environment files"));
+}
+
+/// The `[recording]` table of a profile text, as (key, value) lines.
+fn recording_value(profile: &str, key: &str) -> Option<String> {
+    let table = profile.split("[recording]\n").nth(1)?;
+    table
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .find_map(|l| l.strip_prefix(&format!("{key} = ")))
+        .map(str::to_string)
+}
+
+/// Each command runs as systemd runs it: `!` as root despite User=, the
+/// others as User=, a unit without User= as root, DynamicUser= as a free
+/// dynamic uid; `--user` overrides; the profile says which.
+#[test]
+fn each_command_runs_with_the_identity_systemd_gives_it() {
+    require_recording!("each_command_runs_with_the_identity_systemd_gives_it");
+    ensure_user("captest");
+    let dir = open_tempdir();
+    let marks = marks_dir(dir.path());
+    let id = |name: &str| format!("/bin/sh -c 'id -u > {}/{name}'", marks.display());
+    let mark = |name: &str| written(&marks.join(name)).trim().to_string();
+    let profile = |name: &str| dir.path().join(format!("{name}.toml"));
+    let record = |unit: &Path, extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "record",
+            "--unit",
+            unit.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = capcheck(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (
+            std::fs::read_to_string(out).unwrap(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let chrony_like = write_unit(
+        dir.path(),
+        "bang.service",
+        &format!(
+            "User=captest\nExecStartPre={}\nExecStart=!{}\n",
+            id("pre"),
+            id("bang")
+        ),
+    );
+    let (text, _) = record(&chrony_like, &[], &profile("bang"));
+    assert_eq!(mark("pre"), id_of("-u", "captest"));
+    assert_eq!(mark("bang"), "0", "`!` keeps root");
+    assert_eq!(
+        recording_value(&text, "identity").as_deref(),
+        Some("\"root\""),
+        "{text}"
+    );
+    assert_eq!(recording_value(&text, "uid").as_deref(), Some("0"));
+
+    let plain = write_unit(
+        dir.path(),
+        "plain.service",
+        &format!("ExecStart={}\n", id("plain")),
+    );
+    let (text, _) = record(&plain, &[], &profile("plain"));
+    assert_eq!(mark("plain"), "0", "no User= is root");
+    assert_eq!(recording_value(&text, "user").as_deref(), Some("\"root\""));
+    let (text, _) = record(&plain, &["--user", "captest"], &profile("plain-user"));
+    assert_eq!(mark("plain"), id_of("-u", "captest"), "--user overrides");
+    assert_eq!(
+        recording_value(&text, "identity").as_deref(),
+        Some("\"user\"")
+    );
+
+    let dynamic = write_unit(
+        dir.path(),
+        "capdyn.service",
+        &format!("DynamicUser=yes\nExecStart={}\n", id("dynamic")),
+    );
+    let (text, stderr) = record(&dynamic, &[], &profile("dynamic"));
+    let uid: u32 = mark("dynamic").parse().unwrap();
+    assert!((61184..=65519).contains(&uid), "{uid}");
+    let known = Command::new("getent")
+        .args(["passwd", &uid.to_string()])
+        .status()
+        .unwrap();
+    assert!(!known.success(), "uid {uid} belongs to no user");
+    assert!(
+        stderr.contains("DynamicUser=yes: running as uid"),
+        "{stderr}"
+    );
+    assert_eq!(
+        recording_value(&text, "user"),
+        Some(format!("\"uid {uid}\"")),
+        "{text}"
+    );
+}
+
+/// Records `argv` (after `--`) with `extra` options into a new profile:
+/// (exit code, profile text, standard error).
+fn record_command(extra: &[&str], argv: &[&str]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.toml");
+    let mut args = vec!["record", "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(argv);
+    let o = capcheck(&args);
+    (
+        o.status.code(),
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A recording is evidence only when the program worked: exit 0, still
+/// running (itself or the daemon it forked) at the end, and the probe
+/// passing when there is one. Otherwise capcheck exits 1 and marks the
+/// profile failed.
+#[test]
+fn a_recording_succeeds_only_when_the_program_worked() {
+    require_recording!("a_recording_succeeds_only_when_the_program_worked");
+    let dir = open_tempdir();
+    let flag = dir.path().join("up");
+    let flag = flag.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, Vec<String>, bool, &str)> = vec![
+        (
+            vec![],
+            vec!["/bin/sh".into(), "-c".into(), "exit 3".into()],
+            false,
+            "exited with status 3",
+        ),
+        (
+            vec![],
+            vec!["/bin/true".into()],
+            true,
+            "exited with status 0",
+        ),
+        (
+            vec!["--timeout", "1s"],
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "(setsid sleep 301.25 &); exit 0".into(),
+            ],
+            true,
+            "exited with status 0, its processes still running when stopped",
+        ),
+        (
+            vec!["--timeout", "5s"],
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "(setsid sh -c 'sleep 0.3; exit 4' &); exit 0".into(),
+            ],
+            false,
+            "a process it left",
+        ),
+        (
+            vec!["--timeout", "3s", "--settle", "300ms", "--probe"],
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("touch {flag}; sleep 5"),
+            ],
+            true,
+            "still running after 3.0s",
+        ),
+        (
+            vec!["--timeout", "2s", "--settle", "300ms", "--probe"],
+            vec!["/bin/sleep".into(), "5".into()],
+            false,
+            "still running after 2.0s",
+        ),
+    ];
+    for (mut extra, argv, succeeds, outcome) in cases {
+        let probe = format!("test -e {flag}");
+        if extra.last() == Some(&"--probe") {
+            extra.push(&probe);
+        }
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let _ = std::fs::remove_file(flag);
+        let (code, profile, stderr) = record_command(&extra, &argv);
+        assert_eq!(
+            code,
+            Some(if succeeds { 0 } else { 1 }),
+            "{argv:?}: {stderr}"
+        );
+        assert_eq!(
+            recording_value(&profile, "succeeded"),
+            Some(succeeds.to_string()),
+            "{argv:?}:\n{profile}"
+        );
+        let got = recording_value(&profile, "outcome").unwrap_or_default();
+        assert!(got.contains(outcome), "{argv:?}: {got}");
+        if extra.contains(&"--probe") {
+            assert_eq!(
+                recording_value(&profile, "probe"),
+                Some(format!("\"{probe}\""))
+            );
+            assert_eq!(
+                recording_value(&profile, "probe-passed"),
+                Some(succeeds.to_string())
+            );
+        }
+    }
+}
+
+/// In a PID namespace tracefs cannot see the started process: capcheck
+/// refuses rather than writing an empty profile.
+#[test]
+fn a_blind_recording_is_refused() {
+    require_recording!("a_blind_recording_is_refused");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.toml");
+    let o = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_capcheck"))
+        .args(["record", "-o", out.to_str().unwrap(), "--", "/bin/true"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("PID namespace"), "{stderr}");
+    assert!(!out.exists(), "no profile is written");
+}
+
+/// Live processes whose command line is exactly `argv`.
+fn survivors(argv: &str) -> Vec<String> {
+    let o = Command::new("pgrep")
+        .args(["-f", &format!("^{argv}$")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit(") ")
+                .next()
+                .and_then(|s| s.chars().next())
+                .is_some_and(|s| s != 'Z')
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// A program that double-forks a daemon (setsid) and exits 0: nothing of
+/// its tree survives `record` or `run`, whether they end at the timeout,
+/// by SIGTERM, or by SIGKILL (then the next capcheck ends it).
+#[test]
+fn nothing_the_program_started_outlives_capcheck() {
+    require_recording!("nothing_the_program_started_outlives_capcheck");
+    let dir = open_tempdir();
+    let daemon = |seconds: &str| format!("sleep {seconds}");
+    let unit = |seconds: &str| {
+        write_unit(
+            dir.path(),
+            &format!("fork{}.service", seconds.replace('.', "-")),
+            &format!(
+                "Type=forking\nExecStart=/bin/sh -c '(setsid {} &); exit 0'\n",
+                daemon(seconds)
+            ),
+        )
+    };
+    let spawn = |args: Vec<String>| {
+        Command::new(env!("CARGO_BIN_EXE_capcheck"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let wait_for = |what: &str| {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while survivors(what).is_empty() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(!survivors(what).is_empty(), "{what} started");
+    };
+    for verb in ["record", "run"] {
+        let as_args = |seconds: &str, timeout: &str| -> Vec<String> {
+            let u = unit(seconds).to_str().unwrap().to_string();
+            match verb {
+                "record" => vec![
+                    "record".into(),
+                    "--timeout".into(),
+                    timeout.into(),
+                    "--unit".into(),
+                    u,
+                ],
+                _ => vec!["run".into(), "--timeout".into(), timeout.into(), u],
+            }
+        };
+        // At the timeout.
+        let mut c = spawn(as_args("311.5", "1s"));
+        let status = c.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{verb}: a forked daemon still running succeeded"
+        );
+        assert!(
+            survivors(&daemon("311.5")).is_empty(),
+            "{verb}: after the timeout"
+        );
+        // SIGTERM to capcheck.
+        let mut c = spawn(as_args("312.5", "60s"));
+        wait_for(&daemon("312.5"));
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let status = c.wait().unwrap();
+        assert_eq!(status.code(), Some(1), "{verb}: an interrupted run fails");
+        assert!(
+            survivors(&daemon("312.5")).is_empty(),
+            "{verb}: after SIGTERM"
+        );
+        // SIGKILL to capcheck: the daemon lives on until the next capcheck.
+        let mut c = spawn(as_args("313.5", "60s"));
+        wait_for(&daemon("313.5"));
+        c.kill().unwrap();
+        c.wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            !survivors(&daemon("313.5")).is_empty(),
+            "{verb}: SIGKILL leaves it"
+        );
+        let next = capcheck(&["record", "--", "/bin/true"]);
+        assert_eq!(next.status.code(), Some(0));
+        assert!(
+            survivors(&daemon("313.5")).is_empty(),
+            "{verb}: the next start ends it"
+        );
+    }
+    let leftovers: Vec<String> = std::fs::read_dir("/sys/fs/cgroup/unified")
+        .or_else(|_| std::fs::read_dir("/sys/fs/cgroup"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("capcheck-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "cgroups left: {leftovers:?}");
+}
+
+/// A profile has one identity: recording as a user into a root profile,
+/// or merging the two, is refused; a failed recording taints the merge.
+#[test]
+fn profiles_keep_one_identity_and_carry_failures() {
+    require_recording!("profiles_keep_one_identity_and_carry_failures");
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let rec = |user: &str, out: &str, argv: &[&str]| {
+        let mut args = vec!["record", "--user", user, "-o", out, "--"];
+        args.extend_from_slice(argv);
+        capcheck(&args)
+    };
+    assert_eq!(
+        rec("root", &path("root.toml"), &["/bin/true"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let mixed = rec("nobody", &path("root.toml"), &["/bin/true"]);
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("one identity"));
+    assert_eq!(
+        rec("nobody", &path("user.toml"), &["/bin/true"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        rec("nobody", &path("failed.toml"), &["/bin/false"])
+            .status
+            .code(),
+        Some(1)
+    );
+    let merge = |inputs: &[&str], out: &str| {
+        let mut args = vec![
+            "profile".to_string(),
+            "merge".into(),
+            "-o".into(),
+            path(out),
+        ];
+        args.extend(inputs.iter().map(|i| path(i)));
+        Command::new(env!("CARGO_BIN_EXE_capcheck"))
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let refused = merge(&["root.toml", "user.toml"], "mixed.toml");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("one identity"));
+    assert!(!dir.path().join("mixed.toml").exists());
+    let merged = merge(&["user.toml", "failed.toml"], "merged.toml");
+    assert_eq!(
+        merged.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("merged.toml")).unwrap();
+    assert_eq!(
+        recording_value(&text, "succeeded").as_deref(),
+        Some("false"),
+        "{text}"
+    );
+    assert_eq!(
+        recording_value(&text, "identity").as_deref(),
+        Some("\"user\"")
+    );
+}
+
+/// Reading a network sysctl as a user checks CAP_NET_ADMIN
+/// (net_ctl_permissions) without needing it.
+#[test]
+fn reading_a_network_sysctl_needs_nothing() {
+    require_recording!("reading_a_network_sysctl_needs_nothing");
+    let (caps, profile) = needed(&["cat", "/proc/sys/net/core/somaxconn"]);
+    assert!(caps.is_empty(), "{profile}");
+}

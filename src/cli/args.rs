@@ -236,13 +236,30 @@ pub struct RecordArgs {
     #[arg(short, long, value_name = "PROFILE")]
     pub output: Option<PathBuf>,
 
-    /// Run the program as this user [default: the unit's User=, or nobody].
+    /// Run the program as this user [default: as systemd runs the unit's
+    /// commands (User=, root for `!`), or nobody for a command].
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
 
-    /// Stop the program after this long (30s, 2m, 500ms).
+    /// Stop the program (its whole process tree) after this long (30s, 2m,
+    /// 500ms).
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub timeout: String,
+
+    /// A shell command (`/bin/sh -c`, as the invoking user, not recorded)
+    /// that tells whether the program works: its exit status decides
+    /// whether the recording succeeded.
+    #[arg(long, value_name = "CMD")]
+    pub probe: Option<String>,
+
+    /// How long the program runs before the probe.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        requires = "probe"
+    )]
+    pub settle: String,
 
     /// Record a unit's Exec commands (a unit file or name) instead of a command.
     #[arg(long, value_name = "PATH|NAME", conflicts_with = "command")]

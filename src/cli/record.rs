@@ -6,12 +6,15 @@ use crate::caps::CapSet;
 use crate::checks::platform;
 use crate::load::targets::{resolve, Scope};
 use crate::load::Unit;
+use crate::model::environment::{self, EnvironmentSettings};
 use crate::model::exec::Prefix;
 use crate::model::privileges;
+use crate::record::profile::{Identity, RecordingMeta};
 use crate::record::{self, import, profile, tracefs, Request};
-use crate::run::credentials::{self, lookup_user};
-use crate::run::{self, Outcome};
-use std::path::Path;
+use crate::run::credentials::{self, Credentials, UnitUser};
+use crate::run::tree::ProcessTree;
+use crate::run::{self, Interrupts, Outcome, Probe, Start};
+use std::path::{Path, PathBuf};
 
 fn fail(message: impl std::fmt::Display) -> ExitStatus {
     eprintln!("capcheck: {message}");
@@ -58,49 +61,222 @@ fn start_commands(
     Ok((model, commands))
 }
 
+/// One command to start, with what systemd would start it with.
+struct Planned {
+    directive: String,
+    path: String,
+    /// Before `$VAR` expansion.
+    argv: Vec<String>,
+    /// False for the `:` prefix and for a command given on the command
+    /// line (run as given).
+    expand: bool,
+    /// The `-` prefix: a failure exit status is ignored.
+    ignore_failure: bool,
+    credentials: Credentials,
+}
+
+/// What runs and as whom: a unit's start commands, or one command.
+struct Plan {
+    commands: Vec<Planned>,
+    user: UnitUser,
+    environment: EnvironmentSettings,
+    unit: Option<String>,
+    /// Where EnvironmentFile= and the locale are read.
+    root: PathBuf,
+}
+
+impl Plan {
+    /// The environment the commands get (one invocation: one
+    /// INVOCATION_ID); what systemd ignores in the settings is shown.
+    fn environment(&self) -> Result<Vec<String>, String> {
+        for ignored in &self.environment.ignored {
+            eprintln!("capcheck: note: {ignored}");
+        }
+        let invocation_id = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+            .unwrap_or_default()
+            .trim()
+            .replace('-', "");
+        environment::build(
+            &self.environment,
+            &environment::ExecContext {
+                login: self.user.login.as_ref(),
+                root: &self.root,
+                manager_environment: &|name| std::env::var(name).ok(),
+                invocation_id,
+            },
+        )
+    }
+
+    /// Says how the user was chosen when that is not plain.
+    fn explain_user(&self) {
+        if self.user.dynamic {
+            eprintln!(
+                "capcheck: DynamicUser=yes: running as uid {} (gid {}), an id of systemd's dynamic range {}-{} that no user or group has, as systemd would allocate",
+                self.user.uid,
+                self.user.gid,
+                credentials::DYNAMIC_UIDS.start(),
+                credentials::DYNAMIC_UIDS.end()
+            );
+        }
+    }
+}
+
+impl Planned {
+    fn argv(&self, environment: &[String]) -> Vec<String> {
+        if self.expand {
+            environment::expand_argv(&self.argv, environment)
+        } else {
+            self.argv.clone()
+        }
+    }
+}
+
+/// The start commands of a unit with the identity systemd gives each;
+/// `--user` (for `record`) runs every one as that user instead. Commands
+/// with `+` are left out when `with_privileged` is false.
+fn unit_plan(
+    name: &str,
+    root: Option<&Path>,
+    user_override: Option<&str>,
+    with_privileged: bool,
+) -> Result<Plan, String> {
+    let unit = load_unit(name, root)?;
+    let (model, commands) = start_commands(&unit)?;
+    let user = match user_override {
+        Some(u) => credentials::named_user(u)?,
+        None => credentials::unit_user(&model)?,
+    };
+    let commands = commands
+        .iter()
+        .filter(|c| with_privileged || !c.command.has(Prefix::FullyPrivileged))
+        .map(|c| {
+            let mut credentials = credentials::for_command(&model, &user, c);
+            if user_override.is_some() {
+                credentials.setuid = true;
+                credentials.uid = user.uid;
+                credentials.gid = user.gid;
+            }
+            Planned {
+                directive: c.directive.clone(),
+                path: c.command.path.clone(),
+                argv: c.command.argv.clone(),
+                expand: !c.command.has(Prefix::NoEnvExpand),
+                ignore_failure: c.command.has(Prefix::IgnoreFailure),
+                credentials,
+            }
+        })
+        .collect();
+    Ok(Plan {
+        commands,
+        user,
+        environment: model.environment.clone(),
+        unit: Some(model.unit.clone()),
+        root: root.map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
+    })
+}
+
+/// One command from the command line, as `user` with its groups.
+fn command_plan(argv: &[String], user: &str) -> Result<Plan, String> {
+    let user = credentials::named_user(user)?;
+    let credentials = Credentials {
+        setuid: true,
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups.clone(),
+        sandbox: true,
+        bounding: CapSet::ALL,
+        ambient: CapSet::EMPTY,
+        secure_bits: 0,
+        no_new_privileges: false,
+    };
+    Ok(Plan {
+        commands: vec![Planned {
+            directive: "command".to_string(),
+            path: argv[0].clone(),
+            argv: argv.to_vec(),
+            expand: false,
+            ignore_failure: false,
+            credentials,
+        }],
+        user,
+        environment: EnvironmentSettings::default(),
+        unit: None,
+        root: PathBuf::from("/"),
+    })
+}
+
+/// What a recording offers: the identity as planned, a full bounding set
+/// (less what the platform forbids), and for a user the broad candidate
+/// set as ambient capabilities (root has the bounding set anyway); no
+/// securebits or no_new_privs, which would hide needs.
+fn offered(planned: &Credentials, forbidden: CapSet) -> Credentials {
+    let candidates = CapSet::KNOWN
+        .difference(forbidden)
+        .intersection(record::own_bounding_set());
+    Credentials {
+        sandbox: true,
+        bounding: CapSet::ALL.difference(forbidden),
+        ambient: if planned.uid == 0 {
+            CapSet::EMPTY
+        } else {
+            candidates
+        },
+        secure_bits: 0,
+        no_new_privileges: false,
+        ..planned.clone()
+    }
+}
+
+fn caps_line(caps: &[&str]) -> String {
+    if caps.is_empty() {
+        "none".to_string()
+    } else {
+        caps.join(" ")
+    }
+}
+
 pub fn record(args: &RecordArgs) -> ExitStatus {
-    let timeout = match record::parse_duration(&args.timeout) {
-        Ok(t) => t,
-        Err(e) => return fail(e),
+    let (timeout, settle) = match (
+        record::parse_duration(&args.timeout),
+        record::parse_duration(&args.settle),
+    ) {
+        (Ok(t), Ok(s)) => (t, s),
+        (Err(e), _) | (_, Err(e)) => return fail(e),
     };
     let forbidden = match args.platform.as_deref().map(|n| (n, platform::find(n))) {
         None => CapSet::EMPTY,
         Some((_, Some(p))) => CapSet::KNOWN.difference(p.permitted),
         Some((n, None)) => return fail(format!("unknown platform '{n}'")),
     };
-    // What to run: the unit's start commands, or the command line.
-    let (commands, unit_user) = match &args.unit {
-        Some(name) => {
-            match load_unit(name, args.root.as_deref()).and_then(|u| start_commands(&u)) {
-                Ok((model, commands)) => {
-                    let user = model.user.value.clone().filter(|_| !model.runs_as_root());
-                    let commands: Vec<(String, Vec<String>)> = commands
-                        .into_iter()
-                        .filter(|c| !c.command.has(Prefix::FullyPrivileged))
-                        .map(|c| (c.command.path.clone(), c.command.argv.clone()))
-                        .collect();
-                    (commands, user)
-                }
-                Err(e) => return fail(e),
-            }
-        }
-        None if args.command.is_empty() => {
-            return fail("nothing to record: give -- CMD ARGS... or --unit")
-        }
-        None => (vec![(args.command[0].clone(), args.command.clone())], None),
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if record::in_child_pid_namespace(&status) {
+        return fail(
+            "cannot record in a PID namespace (a container such as systemd-nspawn): tracefs follows host pids, which the namespace hides, so the trace would see nothing; record on the host or in a VM",
+        );
+    }
+    let plan = match (&args.unit, args.command.is_empty()) {
+        (Some(name), _) => unit_plan(name, args.root.as_deref(), args.user.as_deref(), false),
+        (None, true) => return fail("nothing to record: give -- CMD ARGS... or --unit"),
+        (None, false) => command_plan(&args.command, args.user.as_deref().unwrap_or("nobody")),
     };
-    let user = args
-        .user
-        .clone()
-        .or(unit_user)
-        .unwrap_or_else(|| "nobody".to_string());
-    let (uid, gid) = match lookup_user(&user) {
-        Ok(ids) => ids,
+    let plan = match plan {
+        Ok(p) if p.commands.is_empty() => {
+            return fail("nothing to record: the unit starts only `+` commands")
+        }
+        Ok(p) => p,
         Err(e) => return fail(e),
     };
-    let mut instance = match tracefs::Instance::create() {
-        Ok(i) => i,
-        Err(e) => return fail(format!("cannot record: {}", e.0)),
+    plan.explain_user();
+    let environment = match plan.environment() {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let main = plan.commands.last().expect("a command");
+    let uid = main.credentials.uid;
+    let user = if uid == 0 {
+        "root".to_string()
+    } else {
+        plan.user.display()
     };
     let mut doc = match &args.output {
         Some(path) => match profile::open(path) {
@@ -109,58 +285,124 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         },
         None => Default::default(),
     };
-    let what = commands
+    let command = plan
+        .commands
         .iter()
-        .map(|(_, argv)| argv.join(" "))
+        .map(|c| c.argv(&environment).join(" "))
         .collect::<Vec<_>>()
         .join("; ");
-    profile::header(&mut doc, &format!("{what} (as {user})"));
-    let mut status = ExitStatus::Success;
-    for (path, argv) in &commands {
+    let mut meta = RecordingMeta {
+        command: Some(command.clone()),
+        unit: plan.unit.clone(),
+        identity: Some(Identity::of_uid(uid)),
+        user: Some(user.clone()),
+        uid: Some(uid),
+        probe: args.probe.clone(),
+        ..RecordingMeta::default()
+    };
+    profile::header(&mut doc, &format!("{command} (as {user})"));
+    // A second recording of another identity is refused before anything
+    // runs; in a new profile this puts [recording] first. The outcome is
+    // added at the end (adding the same description again changes nothing).
+    if let Err(e) = profile::add_recording(&mut doc, &meta) {
+        return fail(e);
+    }
+    let interrupts = Interrupts::catch();
+    let tree = ProcessTree::create();
+    let mut instance = match tracefs::Instance::create() {
+        Ok(i) => i,
+        Err(e) => return fail(format!("cannot record: {}", e.0)),
+    };
+    let probe = args.probe.as_ref().map(|command| Probe {
+        command: command.clone(),
+        settle,
+    });
+    let (mut succeeded, mut outcome, mut probe_passed) = (true, String::new(), None);
+    for (i, planned) in plan.commands.iter().enumerate() {
+        let is_main = i + 1 == plan.commands.len();
+        let argv = planned.argv(&environment);
         let request = Request {
-            path: path.clone(),
-            argv: argv.clone(),
-            uid,
-            gid,
-            candidates: CapSet::KNOWN.difference(forbidden),
+            start: Start {
+                path: &planned.path,
+                argv: &argv,
+                environment: &environment,
+                credentials: &offered(&planned.credentials, forbidden),
+            },
             timeout,
+            probe: probe.as_ref().filter(|_| is_main),
             progress: true,
         };
-        let recording = record::record(&request, &mut instance);
+        let recording = record::record(&request, &mut instance, &tree, &interrupts);
+        let run = &recording.run;
+        let started = !matches!(
+            run.outcome,
+            Outcome::ExecFailed { .. } | Outcome::SetupFailed { .. }
+        );
+        if started && !recording.summary.exec_seen {
+            return fail(format!(
+                "the trace saw nothing of {} (not even its exec): capcheck cannot see this process, which happens in a PID namespace; nothing was written",
+                argv.join(" ")
+            ));
+        }
         let (needed, possibly) = profile::verdict(&recording.summary);
-        let ended = match &recording.run.outcome {
-            Outcome::Exited { code } => format!("exited with status {code}"),
-            Outcome::Signaled { signal } => format!("killed by signal {signal}"),
-            Outcome::TimedOut => "stopped at the timeout".to_string(),
-            Outcome::ExecFailed { error } | Outcome::SetupFailed { error } => {
-                status = ExitStatus::Error;
-                format!("did not start: {error}")
-            }
-        };
         let noise: u64 = recording.summary.noise.values().sum();
         eprintln!(
-            "{} {ended} after {:.1}s; {} capability checks ({noise} launcher or noise)",
+            "{} {}; {} capability checks ({noise} launcher or noise)",
             argv.join(" "),
-            recording.elapsed.as_secs_f64(),
+            run.describe(),
             recording.summary.checks
         );
-        eprintln!(
-            "  needed: {}",
-            if needed.is_empty() {
-                "none".to_string()
-            } else {
-                needed.join(" ")
-            }
-        );
+        eprintln!("  needed: {}", caps_line(&needed));
         if !possibly.is_empty() {
             eprintln!(
                 "  possibly needed (denied, the program may have coped): {}",
                 possibly.join(" ")
             );
         }
+        if let Some(p) = &run.probe {
+            eprintln!(
+                "  probe {}: {}",
+                if p.passed { "passed" } else { "failed" },
+                p.status
+            );
+            probe_passed = Some(p.passed);
+        }
         profile::add(&mut doc, &recording.summary.caps);
+        let ok = run.succeeded() || (planned.ignore_failure && started);
+        outcome = if is_main {
+            run.describe()
+        } else {
+            format!(
+                "{}={}: {}",
+                planned.directive,
+                argv.join(" "),
+                run.describe()
+            )
+        };
+        if !ok || interrupts.seen() {
+            succeeded &= ok;
+            break;
+        }
     }
+    let source = instance.source().to_string();
     drop(instance);
+    drop(tree);
+    let complete = !interrupts.seen();
+    drop(interrupts);
+    if !succeeded || !complete {
+        eprintln!(
+            "capcheck: the recording {}: its profile is marked so (succeeded = {succeeded}, complete = {complete}) and is no evidence of what the program needs",
+            if complete { "failed" } else { "was interrupted" }
+        );
+    }
+    meta.succeeded = Some(succeeded);
+    meta.outcome = Some(outcome);
+    meta.probe_passed = probe.as_ref().map(|_| probe_passed.unwrap_or(false));
+    meta.complete = Some(complete);
+    meta.source = Some(source);
+    if let Err(e) = profile::add_recording(&mut doc, &meta) {
+        return fail(e);
+    }
     match &args.output {
         Some(path) => {
             let before = std::fs::read(path).ok();
@@ -175,7 +417,11 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         }
         None => print!("{doc}"),
     }
-    status
+    if succeeded && complete {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    }
 }
 
 pub fn run(args: &RunArgs) -> ExitStatus {
@@ -183,37 +429,39 @@ pub fn run(args: &RunArgs) -> ExitStatus {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
-    let (model, commands) =
-        match load_unit(&args.unit, args.root.as_deref()).and_then(|u| start_commands(&u)) {
-            Ok(x) => x,
-            Err(e) => return fail(e),
-        };
+    let plan = match unit_plan(&args.unit, args.root.as_deref(), None, true) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    plan.explain_user();
+    let environment = match plan.environment() {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let interrupts = Interrupts::catch();
+    let tree = ProcessTree::create();
     let mut runs = Vec::new();
     let mut status = ExitStatus::Success;
-    for command in &commands {
-        let creds = match credentials::for_command(&model, command) {
-            Ok(c) => c,
-            Err(e) => return fail(e),
+    for planned in &plan.commands {
+        let argv = planned.argv(&environment);
+        let start = Start {
+            path: &planned.path,
+            argv: &argv,
+            environment: &environment,
+            credentials: &planned.credentials,
         };
-        let result = run::run(
-            &command.command.path,
-            &command.command.argv,
-            &creds,
-            timeout,
-            || Ok(()),
-            &mut || true,
-        );
-        let ok = matches!(result.outcome, Outcome::Exited { code: 0 })
-            || (result.outcome == Outcome::TimedOut && command.directive == "ExecStart");
-        let ignored = command.command.has(Prefix::IgnoreFailure);
-        if !ok && !ignored {
+        let result = run::run(&start, timeout, None, &tree, || Ok(()), &mut || {
+            !interrupts.seen()
+        });
+        let ok = result.succeeded() || planned.ignore_failure;
+        if !ok || interrupts.seen() {
             status = ExitStatus::Failure;
         }
         if args.format == ShowFormat::Text {
-            print_run(&command.directive, &result);
+            print_run(&planned.directive, &result);
         }
-        runs.push(serde_json::json!({"directive": command.directive, "run": result}));
-        if !ok && !ignored {
+        runs.push(serde_json::json!({"directive": planned.directive, "run": result}));
+        if status == ExitStatus::Failure {
             break;
         }
     }
@@ -236,35 +484,36 @@ fn print_run(directive: &str, r: &run::Run) {
         );
         println!("  no_new_privs: {}", s.no_new_privs);
     }
-    match &r.outcome {
-        Outcome::Exited { code } => println!("  exited with status {code}"),
-        Outcome::Signaled { signal } => println!("  killed by signal {signal}"),
-        Outcome::TimedOut => println!("  still running at the timeout; stopped"),
-        Outcome::ExecFailed { error } => {
-            println!("  exec failed: {error} (systemd: status 203/EXEC)")
-        }
-        Outcome::SetupFailed { error } => {
-            println!("  could not apply the unit's credentials: {error}")
-        }
-    }
+    println!("  {}", r.describe());
 }
 
 pub fn profile(command: &ProfileCommand) -> ExitStatus {
-    let (observations, output, what) = match command {
+    let (observations, meta, output, what) = match command {
         ProfileCommand::Merge { inputs, output } => {
+            // The inputs' [recording] tables merge as recordings into one
+            // profile do: one identity, failed or incomplete if any was.
             let mut merged = toml_edit::DocumentMut::new();
             for input in inputs {
-                match profile::open(input) {
-                    Ok(doc) if input.exists() => {
-                        profile::add(&mut merged, &profile::observations(&doc))
-                    }
+                let doc = match profile::open(input) {
+                    Ok(doc) if input.exists() => doc,
                     Ok(_) => return fail(format!("{}: no such file", input.display())),
                     Err(e) => return fail(e),
+                };
+                let added = profile::recording(&doc)
+                    .and_then(|meta| profile::add_recording(&mut merged, &meta));
+                if let Err(e) = added {
+                    return fail(format!("{}: {e}", input.display()));
                 }
+                profile::add(&mut merged, &profile::observations(&doc));
             }
             let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+            let meta = match profile::recording(&merged) {
+                Ok(m) => m,
+                Err(e) => return fail(e),
+            };
             (
                 profile::observations(&merged),
+                meta,
                 output,
                 format!("merged from {}", names.join(", ")),
             )
@@ -274,12 +523,17 @@ pub fn profile(command: &ProfileCommand) -> ExitStatus {
                 Ok(t) => t,
                 Err(e) => return fail(format!("{}: {e}", file.display())),
             };
-            let parsed = match from {
-                ImportFormat::Tetragon => import::tetragon(&text),
-                ImportFormat::Capable => import::capable(&text),
+            let (parsed, source) = match from {
+                ImportFormat::Tetragon => (import::tetragon(&text), "tetragon"),
+                ImportFormat::Capable => (import::capable(&text), "capable"),
+            };
+            // Who ran is unknown: no identity, no verdict on success.
+            let meta = RecordingMeta {
+                source: Some(source.to_string()),
+                ..RecordingMeta::default()
             };
             match parsed {
-                Ok(o) => (o, output, format!("imported from {}", file.display())),
+                Ok(o) => (o, meta, output, format!("imported from {}", file.display())),
                 Err(e) => return fail(format!("{}: {e}", file.display())),
             }
         }
@@ -289,6 +543,9 @@ pub fn profile(command: &ProfileCommand) -> ExitStatus {
         Err(e) => return fail(e),
     };
     profile::header(&mut doc, &what);
+    if let Err(e) = profile::add_recording(&mut doc, &meta) {
+        return fail(format!("{}: {e}", output.display()));
+    }
     profile::add(&mut doc, &observations);
     let before = std::fs::read(output).ok();
     match crate::fix::write::write_atomic(

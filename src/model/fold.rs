@@ -2,6 +2,7 @@
 //! by file name), into [`Privileges`]. The merge rules live here.
 
 use super::capset::{CapAssignment, CapList, Merge};
+use super::environment;
 use super::exec::{parse_exec, ExecAssignment};
 use super::siphash::siphash24;
 use super::specifier::SpecifierContext;
@@ -157,6 +158,7 @@ impl<'u> Fold<'u> {
                 secure_bits: Setting::new(0),
                 private_users: Setting::new(false),
                 commands: Vec::new(),
+                environment: Default::default(),
             },
             exec_section: unit_type
                 .has_exec_context()
@@ -363,6 +365,9 @@ impl<'u> Fold<'u> {
                 }
             }
             "BusName" => self.has_bus_name = !value.is_empty(),
+            "Environment" | "EnvironmentFile" | "PassEnvironment" | "UnsetEnvironment" => {
+                self.environment_assignment(a, origin)
+            }
             _ => return Ok(self.sandboxing_assignment(a, origin)),
         }
         Ok(None)
@@ -389,6 +394,39 @@ impl<'u> Fold<'u> {
             }
         }
         Ok(None)
+    }
+
+    /// The environment settings (each merges into its list or resets it).
+    /// What systemd ignores is kept with the settings, for `run` and
+    /// `record` to show, not reported by lint: it is no privilege matter.
+    fn environment_assignment(&mut self, a: &Assignment, origin: Origin) {
+        let specifiers = self.specifiers();
+        let settings = &mut self.p.environment;
+        let setting = match a.key.as_str() {
+            "Environment" => &mut settings.assignments,
+            "EnvironmentFile" => &mut settings.files,
+            "PassEnvironment" => &mut settings.pass,
+            _ => &mut settings.unset,
+        };
+        let mut list = setting.value.clone();
+        let warnings = match a.key.as_str() {
+            "Environment" => environment::parse_environment(&a.value, &specifiers, &mut list),
+            "EnvironmentFile" => {
+                environment::parse_environment_file(&a.value, &specifiers, &mut list)
+                    .into_iter()
+                    .collect()
+            }
+            key => environment::parse_name_list(key, &a.value, &specifiers, &mut list),
+        };
+        let at = format!("{}:{}: {}=", origin.file.display(), origin.line, a.key);
+        if a.value.is_empty() {
+            setting.replace(list, origin);
+        } else {
+            setting.merge(list, origin);
+        }
+        settings
+            .ignored
+            .extend(warnings.into_iter().map(|w| format!("{at}: {w}")));
     }
 
     /// Options that matter for NoNewPrivileges= at run time and for the

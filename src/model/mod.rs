@@ -3,6 +3,7 @@
 //! with the file and line of every assignment that shaped each value.
 
 pub mod capset;
+pub mod environment;
 pub mod exec;
 mod fold;
 pub mod siphash;
@@ -163,6 +164,9 @@ pub struct Privileges {
     pub secure_bits: Setting<u8>,
     pub private_users: Setting<bool>,
     pub commands: Vec<Command>,
+    /// Environment=, EnvironmentFile=, PassEnvironment=, UnsetEnvironment=.
+    #[serde(skip_serializing_if = "environment::EnvironmentSettings::is_empty")]
+    pub environment: environment::EnvironmentSettings,
 }
 
 impl Privileges {

@@ -11,6 +11,10 @@ pub enum Unescape {
     /// `extract_first_word_and_warn()`: C escapes are decoded and an unknown
     /// one is kept verbatim. Exec command lines.
     CEscapes,
+    /// `EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE` without the retry, as
+    /// `config_parse_environ()` calls `extract_first_word()`: an unknown
+    /// escape is an error. Environment=, UnsetEnvironment=.
+    CEscapesStrict,
 }
 
 /// Why a value stopped yielding words.
@@ -31,6 +35,29 @@ pub fn is_separator(c: char) -> bool {
 
 /// Reads the next word from `rest`, advancing it. `Ok(None)` at the end.
 pub fn next_word(rest: &mut &str, unescape: Unescape) -> Result<Option<String>, WordError> {
+    read_word(rest, unescape, false)
+}
+
+/// The words of `value` as `strv_split_full(..., EXTRACT_RELAX|EXTRACT_UNQUOTE)`
+/// reads them (how systemd splits a `$VAR` in an Exec line): backslashes
+/// make the next character literal, and an unbalanced quote or a trailing
+/// backslash ends the last word instead of failing.
+pub fn words_relaxed(value: &str) -> Vec<String> {
+    let mut rest = value;
+    let mut out = Vec::new();
+    while let Ok(Some(word)) = read_word(&mut rest, Unescape::Literal, true) {
+        out.push(word);
+    }
+    out
+}
+
+/// `next_word`; with `relax`, the end of the value inside a quote or after
+/// a backslash ends the word (`EXTRACT_RELAX`).
+fn read_word(
+    rest: &mut &str,
+    unescape: Unescape,
+    relax: bool,
+) -> Result<Option<String>, WordError> {
     let s = rest.trim_start_matches(is_separator);
     if s.is_empty() {
         *rest = s;
@@ -44,15 +71,20 @@ pub fn next_word(rest: &mut &str, unescape: Unescape) -> Result<Option<String>, 
         if c == '\\' {
             let Some(&(j, next)) = chars.peek() else {
                 *rest = "";
-                return Err(WordError::TrailingBackslash);
+                return if relax {
+                    Ok(Some(word))
+                } else {
+                    Err(WordError::TrailingBackslash)
+                };
             };
             match unescape {
                 Unescape::Literal => {
                     word.push(next);
                     chars.next();
                 }
-                Unescape::CEscapes => {
-                    let (decoded, used) = c_unescape(&s[j..])?;
+                Unescape::CEscapes | Unescape::CEscapesStrict => {
+                    let strict = unescape == Unescape::CEscapesStrict;
+                    let (decoded, used) = c_unescape(&s[j..], strict)?;
                     word.push_str(&decoded);
                     for _ in 0..used {
                         chars.next();
@@ -74,7 +106,11 @@ pub fn next_word(rest: &mut &str, unescape: Unescape) -> Result<Option<String>, 
     }
     if quote.is_some() {
         *rest = "";
-        return Err(WordError::UnbalancedQuote);
+        return if relax {
+            Ok(Some(word))
+        } else {
+            Err(WordError::UnbalancedQuote)
+        };
     }
     *rest = &s[end..];
     Ok(Some(word))
@@ -95,9 +131,9 @@ pub fn words(value: &str, unescape: Unescape) -> (Vec<String>, Option<WordError>
 }
 
 /// Decodes one C escape after a backslash; returns the text and how many
-/// characters of `s` it used. Unknown escapes are kept verbatim, as the
-/// relaxed retry does.
-fn c_unescape(s: &str) -> Result<(String, usize), WordError> {
+/// characters of `s` it used. Unknown escapes are an error when `strict`,
+/// else kept verbatim, as the relaxed retry does.
+fn c_unescape(s: &str, strict: bool) -> Result<(String, usize), WordError> {
     let mut chars = s.chars();
     let c = chars.next().expect("caller checked a character follows");
     let simple = match c {
@@ -134,6 +170,7 @@ fn c_unescape(s: &str) -> Result<(String, usize), WordError> {
         '0'..='7' if all_in(s.get(..3), |d| ('0'..='7').contains(&d)) => {
             numeric(&s[..3], 8, 3).map(|(t, _)| (t, 3))
         }
+        _ if strict => Err(WordError::BadEscape(format!("\\{c}"))),
         _ => Ok((format!("\\{c}"), 1)),
     }
 }
@@ -178,5 +215,16 @@ mod tests {
     fn c_escapes_for_exec() {
         let (words, _) = words("/bin/echo a\\sb \\x41 \\q \\\\", Unescape::CEscapes);
         assert_eq!(words, ["/bin/echo", "a b", "A", "\\q", "\\"]);
+        let (strict, error) = super::words("A=a\\sb B=\\q C=c", Unescape::CEscapesStrict);
+        assert_eq!(strict, ["A=a b"]);
+        assert_eq!(error, Some(WordError::BadEscape("\\q".to_string())));
+    }
+
+    #[test]
+    fn relaxed_words_end_at_an_open_quote_or_a_trailing_backslash() {
+        assert_eq!(words_relaxed("-o 'A B' \\$x"), ["-o", "A B", "$x"]);
+        assert_eq!(words_relaxed("a \"b c"), ["a", "b c"]);
+        assert_eq!(words_relaxed("a b\\"), ["a", "b"]);
+        assert!(words_relaxed(" \t ").is_empty());
     }
 }

@@ -5,6 +5,20 @@
 use super::trace::Observed;
 use std::collections::BTreeMap;
 
+/// A capability number the kernel knows (0..=LAST_CAP), or an error
+/// naming the line (1-based) it was on.
+fn capability_number(cap: u64, line: usize) -> Result<u8, String> {
+    u8::try_from(cap)
+        .ok()
+        .filter(|c| *c <= crate::caps::LAST_CAP)
+        .ok_or_else(|| {
+            format!(
+                "line {line}: capability {cap} out of range (0-{})",
+                crate::caps::LAST_CAP
+            )
+        })
+}
+
 /// Observations from Tetragon JSON events (one per line, as `tetra
 /// getevents -o json` prints them). Events other than `cap_capable`
 /// kprobes are skipped; the capability number is trusted over its name.
@@ -30,10 +44,7 @@ pub fn tetragon(text: &str) -> Result<BTreeMap<u8, Observed>, String> {
                     .find_map(|a| a["capability_arg"]["value"].as_u64())
             })
             .ok_or_else(|| format!("line {}: a cap_capable event without capability_arg", i + 1))?;
-        let cap = u8::try_from(cap)
-            .ok()
-            .filter(|c| *c <= crate::caps::LAST_CAP)
-            .ok_or_else(|| format!("line {}: capability {cap} out of range", i + 1))?;
+        let cap = capability_number(cap, i + 1)?;
         let granted = kprobe["return"]["int_arg"].as_i64().unwrap_or(0) == 0;
         let o = out.entry(cap).or_default();
         if granted {
@@ -78,9 +89,10 @@ pub fn capable(text: &str) -> Result<BTreeMap<u8, Observed>, String> {
                 fields.get(c)
             }
         };
-        let cap: u8 = at(cap_col)
+        let cap: u64 = at(cap_col)
             .and_then(|c| c.parse().ok())
             .ok_or_else(|| format!("line {}: no capability number", i + 1))?;
+        let cap = capability_number(cap, i + 1)?;
         if audit_col.and_then(at).is_some_and(|a| *a == "0") {
             continue;
         }
@@ -134,5 +146,20 @@ mod tests {
         assert!(o[&12].binaries.contains("nginx worker"));
         let bcc = capable(&fixture("capable-bcc.txt")).unwrap();
         assert_eq!((bcc[&12].granted, bcc[&24].granted), (1, 1));
+        let header = "TIME UID PID COMM CAP NAME AUDIT\n";
+        for (cap, line) in [("41", "3"), ("200", "2")] {
+            let text = if line == "3" {
+                format!(
+                    "{header}10:00:00 0 1 a 10 CAP_NET_BIND_SERVICE 1\n10:00:01 0 1 a {cap} X 1\n"
+                )
+            } else {
+                format!("{header}10:00:00 0 1 a {cap} X 1\n")
+            };
+            let e = capable(&text).unwrap_err();
+            assert_eq!(
+                e,
+                format!("line {line}: capability {cap} out of range (0-40)")
+            );
+        }
     }
 }

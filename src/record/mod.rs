@@ -9,29 +9,18 @@ pub mod trace;
 pub mod tracefs;
 
 use crate::caps::CapSet;
-use crate::run::credentials::Credentials;
-use crate::run::{self, Run};
+use crate::run::tree::ProcessTree;
+use crate::run::{self, Interrupts, Probe, Run, Start};
 use std::ffi::CString;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use trace::{Parser, Summary};
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
 /// What to record.
-pub struct Request {
-    pub path: String,
-    pub argv: Vec<String>,
-    pub uid: u32,
-    pub gid: u32,
-    /// Capabilities offered as ambient (the broad candidate set).
-    pub candidates: CapSet,
+pub struct Request<'a> {
+    pub start: Start<'a>,
     pub timeout: Duration,
+    pub probe: Option<&'a Probe>,
     /// Show a progress line on standard error.
     pub progress: bool,
 }
@@ -40,7 +29,6 @@ pub struct Request {
 pub struct Recording {
     pub run: Run,
     pub summary: Summary,
-    pub elapsed: Duration,
 }
 
 /// The current process's bounding set (from /proc), to offer no
@@ -52,6 +40,16 @@ pub fn own_bounding_set() -> CapSet {
         .find_map(|l| l.strip_prefix("CapBnd:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .map_or(CapSet::KNOWN, CapSet)
+}
+
+/// True when capcheck runs in a child PID namespace (NSpid lists more
+/// than one pid): tracefs filters on host pids, and the pid a child would
+/// write is its namespaced one, so the trace would see nothing.
+pub fn in_child_pid_namespace(status: &str) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .is_some_and(|pids| pids.split_whitespace().count() > 1)
 }
 
 /// Writes the decimal `n` into `buf`; returns the length (async-signal-safe).
@@ -73,25 +71,14 @@ fn decimal(mut n: u32, buf: &mut [u8; 12]) -> usize {
     len + 1
 }
 
-/// Records one program.
-pub fn record(request: &Request, instance: &mut tracefs::Instance) -> Recording {
-    INTERRUPTED.store(false, Ordering::SeqCst);
-    // SAFETY: installing a handler that only stores to an atomic.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
-    let credentials = Credentials {
-        setuid: true,
-        uid: request.uid,
-        gid: request.gid,
-        groups: Vec::new(),
-        sandbox: true,
-        bounding: CapSet::ALL,
-        ambient: request.candidates.intersection(own_bounding_set()),
-        secure_bits: 0,
-        no_new_privileges: false,
-    };
+/// Records one program: it writes its own pid to the instance's pid
+/// filter before exec, so its whole tree (event-fork) is traced.
+pub fn record(
+    request: &Request,
+    instance: &mut tracefs::Instance,
+    tree: &ProcessTree,
+    interrupts: &Interrupts,
+) -> Recording {
     let (pid_file, on_file) = instance.control_files();
     let pid_file = CString::new(pid_file.as_os_str().as_encoded_bytes()).expect("no NUL");
     let on_file = CString::new(on_file.as_os_str().as_encoded_bytes()).expect("no NUL");
@@ -115,25 +102,25 @@ pub fn record(request: &Request, instance: &mut tracefs::Instance) -> Recording 
     let mut parser = Parser::default();
     let mut last_progress = Instant::now();
     let show = request.progress && std::io::stderr().is_terminal();
+    let argv = request.start.argv.join(" ");
     let mut tick = || {
         parser.feed(&instance.read_available());
         if show && last_progress.elapsed() > Duration::from_millis(200) {
             last_progress = Instant::now();
             eprint!(
-                "\rrecording {}: {:.1}s, {} capability checks ",
-                request.argv.join(" "),
+                "\rrecording {argv}: {:.1}s, {} capability checks ",
                 started.elapsed().as_secs_f64(),
                 parser.checks_seen()
             );
             let _ = std::io::stderr().flush();
         }
-        !INTERRUPTED.load(Ordering::SeqCst)
+        !interrupts.seen()
     };
     let run = run::run(
-        &request.path,
-        &request.argv,
-        &credentials,
+        &request.start,
         request.timeout,
+        request.probe,
+        tree,
         start_tracing,
         &mut tick,
     );
@@ -142,15 +129,9 @@ pub fn record(request: &Request, instance: &mut tracefs::Instance) -> Recording 
         eprintln!();
     }
     let root_pid = run.pid;
-    // SAFETY: restoring the default dispositions.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-        libc::signal(libc::SIGTERM, libc::SIG_DFL);
-    }
     Recording {
         run,
         summary: trace::summarize(&parser.finish(), root_pid),
-        elapsed: started.elapsed(),
     }
 }
 
@@ -188,5 +169,15 @@ mod tests {
         let mut buf = [0u8; 12];
         let n = decimal(40213, &mut buf);
         assert_eq!(&buf[..n], b"40213\n");
+    }
+
+    #[test]
+    fn a_child_pid_namespace_is_seen_in_nspid() {
+        assert!(!in_child_pid_namespace("Name:\tx\nNSpid:\t4242\n"));
+        assert!(in_child_pid_namespace("NSpid:\t4242\t7\n"));
+        assert!(
+            !in_child_pid_namespace("Name:\tx\n"),
+            "old kernels have no NSpid"
+        );
     }
 }

@@ -97,6 +97,179 @@ pub fn observations(doc: &DocumentMut) -> BTreeMap<u8, Observed> {
     out
 }
 
+/// Whose capabilities a profile describes: a process that started as
+/// root, or as another user (their needs differ: root passes DAC checks on
+/// its own files without a capability, a user does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    Root,
+    User,
+}
+
+impl Identity {
+    pub fn of_uid(uid: u32) -> Identity {
+        if uid == 0 {
+            Identity::Root
+        } else {
+            Identity::User
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Identity::Root => "root",
+            Identity::User => "user",
+        }
+    }
+}
+
+/// The `[recording]` table: how the observations were made. Absent keys
+/// are unknown (a hand-written or imported profile).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordingMeta {
+    /// What ran (argv joined; several commands joined with "; ").
+    pub command: Option<String>,
+    pub unit: Option<String>,
+    pub identity: Option<Identity>,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    pub succeeded: Option<bool>,
+    pub outcome: Option<String>,
+    pub probe: Option<String>,
+    pub probe_passed: Option<bool>,
+    /// False when the recording was interrupted.
+    pub complete: Option<bool>,
+    /// tracepoint, kprobe, capable, tetragon.
+    pub source: Option<String>,
+}
+
+/// Reads the `[recording]` table of a profile.
+pub fn recording(doc: &DocumentMut) -> Result<RecordingMeta, String> {
+    let Some(table) = doc.get("recording").and_then(Item::as_table) else {
+        return Ok(RecordingMeta::default());
+    };
+    let text = |key: &str| table.get(key).and_then(Item::as_str).map(str::to_string);
+    let flag = |key: &str| table.get(key).and_then(Item::as_bool);
+    let identity = match table.get("identity").and_then(Item::as_str) {
+        None => None,
+        Some("root") => Some(Identity::Root),
+        Some("user") => Some(Identity::User),
+        Some(other) => {
+            return Err(format!(
+                "[recording] identity = \"{other}\": expected \"root\" or \"user\""
+            ))
+        }
+    };
+    Ok(RecordingMeta {
+        command: text("command"),
+        unit: text("unit"),
+        identity,
+        user: text("user"),
+        uid: table
+            .get("uid")
+            .and_then(Item::as_integer)
+            .and_then(|u| u32::try_from(u).ok()),
+        succeeded: flag("succeeded"),
+        outcome: text("outcome"),
+        probe: text("probe"),
+        probe_passed: flag("probe-passed"),
+        complete: flag("complete"),
+        source: text("source"),
+    })
+}
+
+/// Both texts, once: a recording of the same thing adds nothing.
+fn unite(old: Option<String>, new: Option<String>) -> Option<String> {
+    match (old, new) {
+        (Some(o), Some(n)) if o.contains(&n) => Some(o),
+        (Some(o), Some(n)) => Some(format!("{o}; {n}")),
+        (o, n) => o.or(n),
+    }
+}
+
+/// False if either is false.
+fn both(old: Option<bool>, new: Option<bool>) -> Option<bool> {
+    match (old, new) {
+        (Some(o), Some(n)) => Some(o && n),
+        (o, n) => o.or(n),
+    }
+}
+
+/// Adds a recording's metadata to a profile's: one identity (a different
+/// one is an error), success and completeness only if every recording had
+/// them, the descriptions united, the latest user.
+pub fn add_recording(doc: &mut DocumentMut, new: &RecordingMeta) -> Result<(), String> {
+    let old = recording(doc)?;
+    if let (Some(o), Some(n)) = (old.identity, new.identity) {
+        if o != n {
+            return Err(format!(
+                "the profile was recorded as {}, this recording is as {}: a profile has one identity (record into another file)",
+                describe_identity(o),
+                describe_identity(n)
+            ));
+        }
+    }
+    let merged = RecordingMeta {
+        command: unite(old.command, new.command.clone()),
+        unit: unite(old.unit, new.unit.clone()),
+        identity: old.identity.or(new.identity),
+        user: new.user.clone().or(old.user),
+        uid: new.uid.or(old.uid),
+        succeeded: both(old.succeeded, new.succeeded),
+        outcome: unite(old.outcome, new.outcome.clone()),
+        probe: unite(old.probe, new.probe.clone()),
+        probe_passed: both(old.probe_passed, new.probe_passed),
+        complete: both(old.complete, new.complete),
+        source: unite(old.source, new.source.clone()),
+    };
+    write_recording(doc, &merged);
+    Ok(())
+}
+
+fn describe_identity(identity: Identity) -> &'static str {
+    match identity {
+        Identity::Root => "root",
+        Identity::User => "a user other than root",
+    }
+}
+
+/// Writes the `[recording]` table (first in a new profile), keeping the
+/// keys' order fixed.
+fn write_recording(doc: &mut DocumentMut, meta: &RecordingMeta) {
+    if *meta == RecordingMeta::default() && !doc.contains_key("recording") {
+        return;
+    }
+    if !doc.contains_key("recording") {
+        let mut t = Table::new();
+        t.set_position(0);
+        doc.insert("recording", Item::Table(t));
+    }
+    let t = doc["recording"]
+        .as_table_mut()
+        .expect("recording is a table");
+    // Rewritten whole, so that the keys keep their documented order.
+    t.clear();
+    let mut set = |key: &str, item: Option<Item>| match item {
+        Some(item) => {
+            t.insert(key, item);
+        }
+        None => {
+            t.remove(key);
+        }
+    };
+    set("command", meta.command.clone().map(value));
+    set("unit", meta.unit.clone().map(value));
+    set("identity", meta.identity.map(|i| value(i.as_str())));
+    set("user", meta.user.clone().map(value));
+    set("uid", meta.uid.map(|u| value(i64::from(u))));
+    set("succeeded", meta.succeeded.map(value));
+    set("outcome", meta.outcome.clone().map(value));
+    set("probe", meta.probe.clone().map(value));
+    set("probe-passed", meta.probe_passed.map(value));
+    set("complete", meta.complete.map(value));
+    set("source", meta.source.clone().map(value));
+}
+
 /// Needed (granted) and possibly needed (only denied) capabilities.
 pub fn verdict(summary: &Summary) -> (Vec<&'static str>, Vec<&'static str>) {
     let name = |cap: &u8| caps::by_number(*cap).map_or("?", |c| c.name.as_str());
@@ -151,5 +324,94 @@ mod tests {
         let back = observations(&out.parse().unwrap());
         assert_eq!(back[&10].granted, 3);
         assert_eq!(back[&13].denied, 3);
+    }
+
+    fn meta(identity: Identity, succeeded: bool, complete: bool, outcome: &str) -> RecordingMeta {
+        RecordingMeta {
+            command: Some("/usr/sbin/nginx -g daemon on; master_process on;".to_string()),
+            unit: Some("nginx.service".to_string()),
+            identity: Some(identity),
+            user: Some("root".to_string()),
+            uid: Some(0),
+            succeeded: Some(succeeded),
+            outcome: Some(outcome.to_string()),
+            probe: None,
+            probe_passed: None,
+            complete: Some(complete),
+            source: Some("tracepoint".to_string()),
+        }
+    }
+
+    #[test]
+    fn the_recording_table_comes_first_and_merges() {
+        let mut doc = DocumentMut::new();
+        add_recording(
+            &mut doc,
+            &meta(Identity::Root, true, true, "still running after 10.0s"),
+        )
+        .unwrap();
+        add(
+            &mut doc,
+            &BTreeMap::from([(
+                10,
+                Observed {
+                    granted: 1,
+                    ..Observed::default()
+                },
+            )]),
+        );
+        let text = doc.to_string();
+        assert!(
+            text.starts_with("[recording]\ncommand = \"/usr/sbin/nginx -g daemon on; master_process on;\"\nunit = \"nginx.service\"\nidentity = \"root\"\nuser = \"root\"\nuid = 0\nsucceeded = true\noutcome = \"still running after 10.0s\"\ncomplete = true\nsource = \"tracepoint\"\n\n[capabilities.CAP_NET_BIND_SERVICE]\n"),
+            "{text}"
+        );
+        add_recording(
+            &mut doc,
+            &meta(
+                Identity::Root,
+                false,
+                true,
+                "exited with status 1 after 0.1s",
+            ),
+        )
+        .unwrap();
+        add_recording(
+            &mut doc,
+            &meta(Identity::Root, true, false, "still running after 10.0s"),
+        )
+        .unwrap();
+        let merged = recording(&doc).unwrap();
+        assert_eq!(
+            merged.succeeded,
+            Some(false),
+            "one failed recording taints it"
+        );
+        assert_eq!(merged.complete, Some(false));
+        assert_eq!(
+            merged.outcome.as_deref(),
+            Some("still running after 10.0s; exited with status 1 after 0.1s")
+        );
+        assert_eq!(
+            merged.command.as_deref(),
+            Some("/usr/sbin/nginx -g daemon on; master_process on;")
+        );
+        let with_probe = RecordingMeta {
+            probe: Some("curl -sf http://127.0.0.1/".to_string()),
+            ..meta(Identity::Root, true, true, "still running after 10.0s")
+        };
+        add_recording(&mut doc, &with_probe).unwrap();
+        let text = doc.to_string();
+        assert!(
+            text.contains("outcome = \"still running after 10.0s; exited with status 1 after 0.1s\"\nprobe = "),
+            "the keys keep their order: {text}"
+        );
+        let before = recording(&doc).unwrap();
+        let e = add_recording(&mut doc, &meta(Identity::User, true, true, "x")).unwrap_err();
+        assert!(e.contains("one identity"), "{e}");
+        assert_eq!(
+            recording(&doc).unwrap(),
+            before,
+            "a refused merge changes nothing"
+        );
     }
 }

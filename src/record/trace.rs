@@ -161,6 +161,9 @@ pub enum Noise {
     Capset,
     /// setuid/setgid to the process's own ids, refused and then allowed.
     SetidToSelf,
+    /// CAP_NET_ADMIN probes of the mode of /proc/sys/net files
+    /// (`net_ctl_permissions`).
+    NetSysctlMode,
 }
 
 /// Kernel helpers between the caller and `cap_capable`: skipped when
@@ -204,6 +207,17 @@ fn noise(check: &Check) -> Option<Noise> {
     if has("cap_capset") {
         return Some(Noise::Capset);
     }
+    // net/sysctl_net.c: net_ctl_permissions() asks
+    // ns_capable_noaudit(CAP_NET_ADMIN) for every stat or open of a
+    // /proc/sys/net file, and a grant only copies the owner's mode bits to
+    // group and other. The tables belong to root, so root has the owner's
+    // bits anyway, and the common 0644 tables are readable by all: the
+    // check decides nothing for root nor for a reader. (A non-root process
+    // that writes a network sysctl does depend on it; such daemons, e.g.
+    // systemd-networkd, need CAP_NET_ADMIN for their netlink calls too.)
+    if check.cap == 12 && has("net_ctl_permissions") {
+        return Some(Noise::NetSysctlMode);
+    }
     let setid = [
         "__sys_setuid",
         "__sys_setgid",
@@ -235,6 +249,9 @@ pub struct Summary {
     pub caps: BTreeMap<u8, Observed>,
     pub noise: BTreeMap<Noise, u64>,
     pub checks: u64,
+    /// The trace showed the started process's exec: without it the trace
+    /// is blind to the process (a PID namespace hides its host pid).
+    pub exec_seen: bool,
 }
 
 /// Attributes checks to the programs that made them and drops the noise.
@@ -251,6 +268,7 @@ pub fn summarize(events: &[Event], root_pid: u32) -> Summary {
                 binary.insert(*child, inherited);
             }
             Event::Exec { pid, filename } => {
+                summary.exec_seen |= *pid == root_pid;
                 binary.insert(*pid, Some(filename.clone()));
             }
             Event::Check(check) => {
@@ -308,6 +326,12 @@ mod tests {
         my-comm-101   [000] .....  1.7: cap_capable: cred 0, target_ns 0, capable_ns 0, cap 34, ret -1
  => cap_capable
  => devkmsg_open
+            ping-100   [001] .....  1.8: cap_capable: cred 0, target_ns 0, capable_ns 0, cap 12, ret 0
+ => cap_capable
+ => security_capable
+ => ns_capable_noaudit
+ => net_ctl_permissions
+ => proc_sys_permission
 ";
 
     /// The same checks as TRACE, as the kprobe fallback shows them: the
@@ -344,6 +368,13 @@ mod tests {
  => devkmsg_open
             ping-100   [001] d....  1.7: cap_capable_ret: (ns_capable_common+0x3d/0x60 <- cap_capable) ret=-1
         my-comm-101   [000] d....  1.8: cap_capable_ret: (ns_capable_common+0x3d/0x60 <- cap_capable) ret=-1
+            ping-100   [001] d....  1.8: cap_capable: (cap_capable+0x0/0x90) cap=12
+ => cap_capable
+ => security_capable
+ => ns_capable_noaudit
+ => net_ctl_permissions
+ => proc_sys_permission
+            ping-100   [001] d....  1.8: cap_capable_ret: (ns_capable_common+0x3d/0x60 <- cap_capable) ret=0
 ";
 
     #[test]
@@ -358,7 +389,9 @@ mod tests {
         parser.feed(&trace[..300]);
         parser.feed(&trace[300..]);
         let summary = summarize(&parser.finish(), 100);
-        assert_eq!(summary.checks, 5);
+        assert!(summary.exec_seen);
+        assert!(!summarize(&[], 100).exec_seen, "no exec: blind");
+        assert_eq!(summary.checks, 6);
         assert_eq!(summary.caps.keys().copied().collect::<Vec<_>>(), [13, 34]);
         let raw = &summary.caps[&13];
         assert_eq!((raw.granted, raw.denied), (1, 0));
@@ -371,5 +404,6 @@ mod tests {
         assert_eq!(summary.noise[&Noise::Launcher], 1);
         assert_eq!(summary.noise[&Noise::MemoryAccounting], 1);
         assert_eq!(summary.noise[&Noise::SetidToSelf], 1);
+        assert_eq!(summary.noise[&Noise::NetSysctlMode], 1);
     }
 }

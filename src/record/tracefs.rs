@@ -259,6 +259,15 @@ impl Instance {
         Ok(())
     }
 
+    /// How checks are seen, for the profile's `source`: "tracepoint" or
+    /// "kprobe".
+    pub fn source(&self) -> &'static str {
+        match self.probe {
+            Probe::Tracepoint => "tracepoint",
+            Probe::Kprobe { .. } => "kprobe",
+        }
+    }
+
     /// The files a child writes to start tracing itself: its pid goes to
     /// `set_event_pid`, then `1` to `tracing_on`.
     pub fn control_files(&self) -> (PathBuf, PathBuf) {

@@ -2,6 +2,7 @@
 //! and applying that to the current process (in a child, before exec).
 
 use crate::caps::{CapSet, LAST_CAP};
+use crate::model::environment::Login;
 use crate::model::exec::Prefix;
 use crate::model::Command;
 use crate::model::Privileges;
@@ -67,35 +68,6 @@ pub fn account(name: &str) -> Result<Account, String> {
     }
 }
 
-/// Looks a user up: (uid, primary gid); a number without an entry is its
-/// own gid.
-pub fn lookup_user(name: &str) -> Result<(u32, u32), String> {
-    match (account(name), name.parse::<u32>()) {
-        (Ok(a), _) => Ok((a.uid, a.gid)),
-        (Err(_), Ok(uid)) => Ok((uid, uid)),
-        (Err(e), Err(_)) => Err(e),
-    }
-}
-
-/// The environment systemd gives a service's processes: its default PATH,
-/// and for a User= the account's HOME, USER, LOGNAME and SHELL.
-pub fn service_environment(uid: u32) -> Vec<(String, String)> {
-    let mut env = vec![
-        (
-            "PATH".to_string(),
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        ),
-        ("LANG".to_string(), "C.UTF-8".to_string()),
-    ];
-    if let Ok(a) = account(&uid.to_string()) {
-        env.push(("HOME".to_string(), a.home));
-        env.push(("USER".to_string(), a.name.clone()));
-        env.push(("LOGNAME".to_string(), a.name));
-        env.push(("SHELL".to_string(), a.shell));
-    }
-    env
-}
-
 /// Looks a group up: a name in the group database, or a number.
 pub fn lookup_group(name: &str) -> Result<u32, String> {
     if let Ok(gid) = name.parse::<u32>() {
@@ -111,37 +83,203 @@ pub fn lookup_group(name: &str) -> Result<u32, String> {
     Ok(unsafe { (*gr).gr_gid })
 }
 
-/// The credentials systemd would give `command` of a unit with `model`.
-pub fn for_command(model: &Privileges, command: &Command) -> Result<Credentials, String> {
+/// The shell systemd gives root (`default_root_shell()`: meson's
+/// `default-user-shell`, /bin/bash).
+const ROOT_SHELL: &str = "/bin/bash";
+
+/// `is_nologin_shell()`: shells that mean "no login"; systemd sets no
+/// SHELL for them.
+const NOLOGIN_SHELLS: [&str; 8] = [
+    "/bin/nologin",
+    "/sbin/nologin",
+    "/usr/bin/nologin",
+    "/usr/sbin/nologin",
+    "/bin/false",
+    "/usr/bin/false",
+    "/bin/true",
+    "/usr/bin/true",
+];
+
+/// systemd's range for DynamicUser= ids (`DYNAMIC_UID_MIN`..`MAX`).
+pub const DYNAMIC_UIDS: std::ops::RangeInclusive<u32> = 61184..=65519;
+
+/// The user a unit's processes run as, resolved once for all its commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitUser {
+    pub uid: u32,
+    pub gid: u32,
+    /// The user's groups (`initgroups()`) and SupplementaryGroups=.
+    pub groups: Vec<u32>,
+    /// USER, HOME, SHELL (None without User=).
+    pub login: Option<Login>,
+    /// A DynamicUser= id capcheck picked.
+    pub dynamic: bool,
+}
+
+impl UnitUser {
+    /// The user's name, or `uid N` for a dynamic id, for messages.
+    pub fn display(&self) -> String {
+        match &self.login {
+            _ if self.dynamic => format!("uid {}", self.uid),
+            Some(login) => login.name.clone(),
+            None => "root".to_string(),
+        }
+    }
+}
+
+/// The login variables `get_user_creds(USER_CREDS_CLEAN)` gives: root's
+/// are fixed, nobody has neither HOME nor SHELL, others have HOME unless it
+/// is `/` or relative and SHELL unless it is a nologin shell.
+fn login_of(account: &Account) -> Login {
+    if account.uid == 0 {
+        return Login {
+            name: "root".to_string(),
+            home: Some("/root".to_string()),
+            shell: Some(ROOT_SHELL.to_string()),
+        };
+    }
+    let nobody = account.uid == 65534;
+    let home = &account.home;
+    let shell = &account.shell;
+    Login {
+        name: account.name.clone(),
+        home: (!nobody && home.starts_with('/') && home != "/").then(|| home.clone()),
+        shell: (!nobody && shell.starts_with('/') && !NOLOGIN_SHELLS.contains(&shell.as_str()))
+            .then(|| shell.clone()),
+    }
+}
+
+/// The groups `initgroups(name, gid)` gives: `gid` and every group that
+/// lists the user.
+fn member_groups(name: &str, gid: u32) -> Vec<u32> {
+    let Ok(c) = CString::new(name) else {
+        return vec![gid];
+    };
+    let mut count: libc::c_int = 64;
+    loop {
+        let mut groups = vec![0 as libc::gid_t; count as usize];
+        // SAFETY: the buffer holds `count` entries; getgrouplist updates it.
+        let r = unsafe { libc::getgrouplist(c.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
+        if r >= 0 {
+            groups.truncate(count as usize);
+            return groups;
+        }
+        if count as usize <= groups.len() {
+            return vec![gid];
+        }
+    }
+}
+
+/// A user from the password database, as `record --user NAME` runs a
+/// program: its ids, groups and login variables; a number without an
+/// entry is its own gid.
+pub fn named_user(name: &str) -> Result<UnitUser, String> {
+    let account = match (account(name), name.parse::<u32>()) {
+        (Ok(a), _) => a,
+        (Err(_), Ok(uid)) => Account {
+            name: name.to_string(),
+            uid,
+            gid: uid,
+            home: String::new(),
+            shell: String::new(),
+        },
+        (Err(e), Err(_)) => return Err(e),
+    };
+    Ok(UnitUser {
+        uid: account.uid,
+        gid: account.gid,
+        groups: if account.gid == 0 {
+            Vec::new()
+        } else {
+            member_groups(&account.name, account.gid)
+        },
+        login: Some(login_of(&account)),
+        dynamic: false,
+    })
+}
+
+/// True when no user and no group has the id `id`.
+fn id_unused(id: u32) -> bool {
+    // SAFETY: getpwuid/getgrgid with any id; only null-ness is read.
+    unsafe { libc::getpwuid(id).is_null() && libc::getgrgid(id).is_null() }
+}
+
+/// The id systemd would allocate a DynamicUser= of this name: a free one in
+/// its range, first trying one derived from the name (as `pick_uid()`
+/// does), then the next ones.
+fn dynamic_id(name: &str) -> Result<u32, String> {
+    let span = DYNAMIC_UIDS.end() - DYNAMIC_UIDS.start() + 1;
+    let hash = crate::model::siphash::siphash24(name.as_bytes(), &[0; 16]);
+    let first = (hash % u64::from(span)) as u32;
+    (0..span)
+        .map(|i| DYNAMIC_UIDS.start() + (first + i) % span)
+        .find(|&id| id_unused(id))
+        .ok_or_else(|| "no free id in the DynamicUser= range 61184-65519".to_string())
+}
+
+/// The user systemd runs the unit's processes as: User= (root without
+/// it), Group=, the user's groups and SupplementaryGroups=; a DynamicUser=
+/// whose name is no existing user gets a free dynamic id.
+pub fn unit_user(model: &Privileges) -> Result<UnitUser, String> {
+    let dynamic = model.dynamic_user.value;
+    let mut user = match model.user.value.as_deref() {
+        None | Some("root") | Some("0") => named_user("root")?,
+        Some(name) => match named_user(name) {
+            Ok(u) => u,
+            Err(_) if dynamic => {
+                let id = dynamic_id(name)?;
+                UnitUser {
+                    uid: id,
+                    gid: id,
+                    groups: Vec::new(),
+                    login: Some(Login {
+                        name: name.to_string(),
+                        home: None,
+                        shell: None,
+                    }),
+                    dynamic: true,
+                }
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    if model.user.value.is_none() {
+        user.login = None;
+    }
+    match &model.group.value {
+        // A dynamic user's group is its own (same name, same id).
+        Some(g) if !(dynamic && Some(g) == model.user.value.as_ref()) => {
+            user.gid = lookup_group(g)?;
+            if let Some(login) = user
+                .login
+                .as_ref()
+                .filter(|_| !user.dynamic && user.gid != 0)
+            {
+                user.groups = member_groups(&login.name, user.gid);
+            }
+        }
+        _ => {}
+    }
+    for group in &model.supplementary_groups.value {
+        let gid = lookup_group(group)?;
+        if !user.groups.contains(&gid) {
+            user.groups.push(gid);
+        }
+    }
+    Ok(user)
+}
+
+/// The credentials systemd gives `command` of a unit with `model` running
+/// as `user`: `+` keeps root and skips the sandbox, `!` keeps root.
+pub fn for_command(model: &Privileges, user: &UnitUser, command: &Command) -> Credentials {
     let c = &command.command;
     let full = c.has(Prefix::FullyPrivileged);
     let setuid = !full && !c.has(Prefix::NoSetuid);
-    let (uid, primary) = match (&model.user.value, model.dynamic_user.value) {
-        (Some(u), _) if u != "root" && u != "0" => match lookup_user(u) {
-            Ok(ids) => ids,
-            Err(_) if model.dynamic_user.value => lookup_user("nobody")?,
-            Err(e) => return Err(e),
-        },
-        (None, true) => lookup_user("nobody")?,
-        _ => (0, 0),
-    };
-    let gid = match &model.group.value {
-        Some(g) if !(model.dynamic_user.value && Some(g) == model.user.value.as_ref()) => {
-            lookup_group(g)?
-        }
-        _ => primary,
-    };
-    let groups = model
-        .supplementary_groups
-        .value
-        .iter()
-        .map(|g| lookup_group(g))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Credentials {
+    Credentials {
         setuid,
-        uid: if setuid { uid } else { 0 },
-        gid: if setuid { gid } else { 0 },
-        groups,
+        uid: if setuid { user.uid } else { 0 },
+        gid: if setuid { user.gid } else { 0 },
+        groups: user.groups.clone(),
         sandbox: !full,
         bounding: model.capability_bounding_set.value,
         ambient: model.ambient_capabilities.value.intersection(CapSet::KNOWN),
@@ -149,9 +287,9 @@ pub fn for_command(model: &Privileges, command: &Command) -> Result<Credentials,
         no_new_privileges: !full
             && (model.no_new_privileges()
                 || (setuid
-                    && uid != 0
+                    && user.uid != 0
                     && !model.no_new_privileges.implied_at_runtime_by.is_empty())),
-    })
+    }
 }
 
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;

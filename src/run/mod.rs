@@ -2,10 +2,56 @@
 //! without systemd, and reports what each process started with.
 
 pub mod credentials;
+pub mod tree;
 
 use credentials::Credentials;
 use std::os::unix::process::CommandExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tree::ProcessTree;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// While held, SIGINT and SIGTERM stop the run in progress (which then
+/// ends the program's whole tree) instead of killing capcheck at once.
+pub struct Interrupts;
+
+impl Interrupts {
+    pub fn catch() -> Interrupts {
+        INTERRUPTED.store(false, Ordering::SeqCst);
+        // SAFETY: installing a handler that only stores to an atomic.
+        unsafe {
+            libc::signal(
+                libc::SIGINT,
+                on_interrupt as *const () as libc::sighandler_t,
+            );
+            libc::signal(
+                libc::SIGTERM,
+                on_interrupt as *const () as libc::sighandler_t,
+            );
+        }
+        Interrupts
+    }
+
+    /// True once SIGINT or SIGTERM arrived.
+    pub fn seen(&self) -> bool {
+        INTERRUPTED.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        // SAFETY: restoring the default dispositions.
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        }
+    }
+}
 
 /// What a process had right after exec, from /proc/PID/status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -51,20 +97,45 @@ impl StartState {
     }
 }
 
-/// How a command ended.
+/// How the main process ended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Outcome {
     /// Exited with a status.
     Exited { code: i32 },
-    /// Killed by a signal.
+    /// Killed by a signal (not capcheck's).
     Signaled { signal: i32 },
-    /// Killed by capcheck at the timeout.
-    TimedOut,
+    /// Still running when capcheck stopped it.
+    Running,
     /// The exec itself failed (systemd's status 203/EXEC).
     ExecFailed { error: String },
     /// Applying the credentials failed before exec.
     SetupFailed { error: String },
+}
+
+/// Why capcheck ended the tree before it ended by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stop {
+    Timeout,
+    /// SIGINT or SIGTERM to capcheck.
+    Interrupted,
+}
+
+/// A shell command that says whether the started program works, run
+/// after `settle` while it runs (or as soon as its tree has ended).
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub command: String,
+    pub settle: Duration,
+}
+
+/// What the probe said.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeResult {
+    pub passed: bool,
+    /// "exited with status N", "killed by signal N", "did not finish"…
+    pub status: String,
 }
 
 /// One command's run.
@@ -75,6 +146,81 @@ pub struct Run {
     pub argv: Vec<String>,
     pub started: Option<StartState>,
     pub outcome: Outcome,
+    /// Set when capcheck ended the tree.
+    pub stopped: Option<Stop>,
+    /// Processes other than the main one were alive when capcheck ended
+    /// the tree (a daemon the main process forked).
+    pub others_running: bool,
+    /// A process the program left behind that ended badly on its own.
+    pub left_failed: Option<String>,
+    pub seconds: f64,
+    pub probe: Option<ProbeResult>,
+}
+
+impl Run {
+    fn not_started(argv: &[String], outcome: Outcome) -> Run {
+        Run {
+            pid: 0,
+            argv: argv.to_vec(),
+            started: None,
+            outcome,
+            stopped: None,
+            others_running: false,
+            left_failed: None,
+            seconds: 0.0,
+            probe: None,
+        }
+    }
+
+    /// The success rule: the main process exited 0 (and nothing it left
+    /// behind failed), or it or the daemon it forked was still running
+    /// when capcheck stopped it; and the probe, when there is one, passed.
+    pub fn succeeded(&self) -> bool {
+        let ran = match &self.outcome {
+            Outcome::Exited { code: 0 } => self.left_failed.is_none(),
+            Outcome::Running => true,
+            _ => false,
+        };
+        ran && self.probe.as_ref().is_none_or(|p| p.passed)
+    }
+
+    /// How it went, in a few words.
+    pub fn describe(&self) -> String {
+        let after = format!("after {:.1}s", self.seconds);
+        let mut text = match (&self.outcome, self.stopped) {
+            (Outcome::Running, Some(Stop::Timeout)) => format!("still running {after}"),
+            (Outcome::Running, _) => format!("interrupted {after} (still running)"),
+            (Outcome::Exited { code }, Some(stop)) if self.others_running => format!(
+                "exited with status {code}, its processes still running when {} {after}",
+                match stop {
+                    Stop::Timeout => "stopped",
+                    Stop::Interrupted => "interrupted",
+                }
+            ),
+            (Outcome::Exited { code }, _) => format!("exited with status {code} {after}"),
+            (Outcome::Signaled { signal }, _) => format!("killed by signal {signal} {after}"),
+            (Outcome::ExecFailed { error }, _) => {
+                format!("exec failed: {error} (systemd: status 203/EXEC)")
+            }
+            (Outcome::SetupFailed { error }, _) => {
+                format!("could not apply the credentials: {error}")
+            }
+        };
+        if let Some(left) = &self.left_failed {
+            text.push_str(&format!("; {left}"));
+        }
+        text
+    }
+}
+
+/// What to start.
+pub struct Start<'a> {
+    pub path: &'a str,
+    /// After `$VAR` expansion.
+    pub argv: &'a [String],
+    /// `NAME=value` entries: the whole environment.
+    pub environment: &'a [String],
+    pub credentials: &'a Credentials,
 }
 
 /// A bare executable name looked up in systemd's default PATH (the child's
@@ -97,52 +243,87 @@ fn wait(pid: i32, flags: libc::c_int) -> Option<libc::c_int> {
     (r == pid).then_some(status)
 }
 
-/// Starts `path` with `argv` and `credentials`; the child stops at its
-/// exec (ptrace) so its starting state can be read, then runs to the end
-/// or the timeout. `pre_exec` runs in the child first (tracing setup);
-/// `tick` runs every few milliseconds while the child runs, and stops it
-/// (as at the timeout) by returning false.
+/// Reaps one ended child of capcheck (the main process, the probe, or an
+/// orphan of the tree reparented to capcheck, its subreaper).
+fn reap_any() -> Option<(i32, libc::c_int)> {
+    let mut status = 0;
+    // SAFETY: waitpid writes the status into a valid integer.
+    let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    (r > 0).then_some((r, status))
+}
+
+fn status_text(status: libc::c_int) -> String {
+    if libc::WIFEXITED(status) {
+        format!("exited with status {}", libc::WEXITSTATUS(status))
+    } else {
+        format!("killed by signal {}", libc::WTERMSIG(status))
+    }
+}
+
+fn exited_zero(status: libc::c_int) -> bool {
+    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+}
+
+/// The probe: not started, running (its pid), or done.
+enum ProbeState {
+    Waiting,
+    Running(i32),
+    Done(ProbeResult),
+}
+
+/// Starts the program and watches its whole process tree: the child
+/// joins `tree` and stops at its exec (ptrace) so its starting state can
+/// be read; then the run lasts while any process of the tree lives, up to
+/// `timeout` or until `tick` (called every few milliseconds) returns
+/// false; what is left of the tree is then killed. `pre_exec` runs in the
+/// child first (tracing setup).
 pub fn run(
-    path: &str,
-    argv: &[String],
-    credentials: &Credentials,
+    start: &Start,
     timeout: Duration,
+    probe: Option<&Probe>,
+    tree: &ProcessTree,
     pre_exec: impl Fn() -> std::io::Result<()> + Send + Sync + 'static,
     tick: &mut dyn FnMut() -> bool,
 ) -> Run {
-    let mut command = std::process::Command::new(resolve_path(path));
+    let argv = start.argv;
+    let mut command = std::process::Command::new(resolve_path(start.path));
     command.args(argv.iter().skip(1));
-    // A clean environment and / as working directory, as systemd starts
-    // services (a caller's HOME under /root would make DAC checks appear).
+    // Only the service's environment, and / as working directory, as
+    // systemd starts services (a caller's HOME under /root would make DAC
+    // checks appear).
     command
         .env_clear()
-        .envs(self::credentials::service_environment(credentials.uid))
+        .envs(start.environment.iter().filter_map(|e| e.split_once('=')))
         .current_dir("/");
     if let Some(argv0) = argv.first() {
         command.arg0(argv0);
     }
-    let creds = credentials.clone();
+    let creds = start.credentials.clone();
+    let join = tree.join_file();
     // std reports a failed pre_exec and a failed exec alike; a close-on-exec
     // pipe tells them apart: the child writes to it only when setup fails.
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two valid descriptors.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
         let error = std::io::Error::last_os_error().to_string();
-        return Run {
-            pid: 0,
-            argv: argv.to_vec(),
-            started: None,
-            outcome: Outcome::SetupFailed { error },
-        };
+        return Run::not_started(argv, Outcome::SetupFailed { error });
     }
     let (read_end, write_end) = (fds[0], fds[1]);
     let parent = std::process::id();
     // SAFETY: the closure runs in the forked child before exec and only
-    // makes system calls (prctl, setgroups, setres[ug]id, capset, getppid,
-    // ptrace, write).
+    // makes system calls (open, write, close, prctl, setgroups,
+    // setres[ug]id, capset, getppid, ptrace).
     unsafe {
         command.pre_exec(move || {
             let setup = (|| {
+                // Into the tree's cgroup first, while still root.
+                if let Some(file) = &join {
+                    let fd = libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::close(fd);
+                }
                 pre_exec()?;
                 creds.apply()?;
                 // Dies with capcheck, even when capcheck is killed with
@@ -183,59 +364,133 @@ pub fn run(
             } else {
                 Outcome::ExecFailed { error }
             };
-            return Run {
-                pid: 0,
-                argv: argv.to_vec(),
-                started: None,
-                outcome,
-            };
+            return Run::not_started(argv, outcome);
         }
     };
     let pid = child.id() as i32;
     let mut started = None;
+    let mut main_status = None;
     if let Some(status) = wait(pid, 0) {
         if libc::WIFSTOPPED(status) {
             started = StartState::read(pid);
             // SAFETY: detaching our own stopped tracee.
             unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) };
         } else {
-            return finish(pid, argv, None, status);
+            main_status = Some(status);
         }
     }
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = wait(pid, libc::WNOHANG) {
-            return finish(pid, argv, started, status);
+    let begun = Instant::now();
+    let deadline = begun + timeout;
+    let mut probe_state = ProbeState::Waiting;
+    let mut left_failed = None;
+    let stopped = loop {
+        while let Some((ended, status)) = reap_any() {
+            match &probe_state {
+                _ if ended == pid => main_status = Some(status),
+                ProbeState::Running(p) if *p == ended => {
+                    probe_state = ProbeState::Done(ProbeResult {
+                        passed: exited_zero(status),
+                        status: status_text(status),
+                    })
+                }
+                _ if !exited_zero(status) && left_failed.is_none() => {
+                    left_failed = Some(format!(
+                        "a process it left (pid {ended}) {}",
+                        status_text(status)
+                    ))
+                }
+                _ => {}
+            }
         }
-        if Instant::now() >= deadline || !tick() {
-            // SAFETY: killing our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            wait(pid, 0);
-            return Run {
-                pid: pid as u32,
-                argv: argv.to_vec(),
-                started,
-                outcome: Outcome::TimedOut,
-            };
+        let probe_pid = match probe_state {
+            ProbeState::Running(p) => vec![p],
+            _ => Vec::new(),
+        };
+        let tree_alive = main_status.is_none() || !tree.members(&probe_pid).is_empty();
+        if let (Some(p), ProbeState::Waiting) = (probe, &probe_state) {
+            if !tree_alive || begun.elapsed() >= p.settle {
+                probe_state = start_probe(&p.command);
+            }
+        }
+        let probing = matches!(probe_state, ProbeState::Running(_));
+        if !tree_alive && !probing {
+            break None;
+        }
+        if Instant::now() >= deadline {
+            break Some(Stop::Timeout);
+        }
+        if !tick() {
+            break Some(Stop::Interrupted);
         }
         std::thread::sleep(Duration::from_millis(10));
+    };
+    let probe_pid = match probe_state {
+        ProbeState::Running(p) => vec![p],
+        _ => Vec::new(),
+    };
+    let others_running = tree.members(&probe_pid).iter().any(|p| *p != pid);
+    tree.end(&probe_pid);
+    if main_status.is_none() {
+        // The main process was still running: killed with the tree (in
+        // case the tree could not hold it, directly too).
+        // SAFETY: killing our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        wait(pid, 0);
     }
-}
-
-fn finish(pid: i32, argv: &[String], started: Option<StartState>, status: libc::c_int) -> Run {
-    let outcome = if libc::WIFEXITED(status) {
-        Outcome::Exited {
-            code: libc::WEXITSTATUS(status),
-        }
-    } else {
-        Outcome::Signaled {
-            signal: libc::WTERMSIG(status),
-        }
+    if let ProbeState::Running(p) = probe_state {
+        // SAFETY: killing the probe, our own child.
+        unsafe { libc::kill(p, libc::SIGKILL) };
+        wait(p, 0);
+        probe_state = ProbeState::Done(ProbeResult {
+            passed: false,
+            status: "did not finish before the program was stopped".to_string(),
+        });
+    }
+    // The orphans killed with the tree.
+    while reap_any().is_some() {}
+    let outcome = match main_status {
+        None => Outcome::Running,
+        Some(s) if libc::WIFEXITED(s) => Outcome::Exited {
+            code: libc::WEXITSTATUS(s),
+        },
+        Some(s) => Outcome::Signaled {
+            signal: libc::WTERMSIG(s),
+        },
     };
     Run {
         pid: pid as u32,
         argv: argv.to_vec(),
         started,
         outcome,
+        stopped,
+        others_running,
+        left_failed,
+        seconds: begun.elapsed().as_secs_f64(),
+        probe: match probe_state {
+            ProbeState::Done(result) => Some(result),
+            _ => probe.map(|_| ProbeResult {
+                passed: false,
+                status: "did not run".to_string(),
+            }),
+        },
+    }
+}
+
+/// Starts the probe with /bin/sh, as the invoking user, outside the
+/// traced tree; its output goes to standard error (standard output may
+/// be the profile).
+fn start_probe(command: &str) -> ProbeState {
+    let spawned = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::io::stderr())
+        .spawn();
+    match spawned {
+        Ok(child) => ProbeState::Running(child.id() as i32),
+        Err(e) => ProbeState::Done(ProbeResult {
+            passed: false,
+            status: format!("could not start /bin/sh: {e}"),
+        }),
     }
 }
