@@ -157,11 +157,15 @@ fn seed_blog_end_to_end() {
         "bind-root.service",
         &format!("ExecStart={bin}\nUser=root\n"),
     );
+    // Recorded as the user it is to run as: a profile recorded as root
+    // supports confining only.
     let profile = dir.path().join("bind.toml");
     let rec = capcheck(&[
         "record",
         "--unit",
         root_unit.to_str().unwrap(),
+        "--user",
+        "captest",
         "-o",
         profile.to_str().unwrap(),
     ]);

@@ -261,13 +261,11 @@ pub struct RecordArgs {
     )]
     pub settle: String,
 
-    /// Record a unit's Exec commands (a unit file or name) instead of a command.
+    /// Record a unit's Exec commands (a unit file or name) instead of a
+    /// command. The program runs on this host, with its binaries and users:
+    /// to record an image's service, run capcheck inside the image.
     #[arg(long, value_name = "PATH|NAME", conflicts_with = "command")]
     pub unit: Option<String>,
-
-    /// Look the unit up in this tree.
-    #[arg(long, value_name = "DIR", requires = "unit")]
-    pub root: Option<PathBuf>,
 
     /// Offer no capability this platform forbids.
     #[arg(long, value_name = "NAME")]
@@ -280,12 +278,9 @@ pub struct RecordArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// A unit file or unit name.
+    /// A unit file or unit name. Its commands run on this host, with its
+    /// binaries and users.
     pub unit: String,
-
-    /// Look the unit up in this tree.
-    #[arg(long, value_name = "DIR")]
-    pub root: Option<PathBuf>,
 
     /// Stop each command after this long.
     #[arg(long, value_name = "DURATION", default_value = "30s")]

@@ -14,15 +14,16 @@ use crate::record::{self, import, profile, tracefs, Request};
 use crate::run::credentials::{self, Credentials, UnitUser};
 use crate::run::tree::ProcessTree;
 use crate::run::{self, Interrupts, Outcome, Probe, Start};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn fail(message: impl std::fmt::Display) -> ExitStatus {
     eprintln!("capcheck: {message}");
     ExitStatus::Error
 }
 
-fn load_unit(name: &str, root: Option<&Path>) -> Result<Unit, String> {
-    let scope = Scope::new(root.map(Path::to_path_buf), false);
+/// A unit of this host (its programs run here).
+fn load_unit(name: &str) -> Result<Unit, String> {
+    let scope = Scope::new(None, false);
     let (targets, errors) = resolve(&[name.to_string()], &scope);
     if let Some(e) = errors.first() {
         return Err(format!("{}: {}", e.operand, e.message));
@@ -81,8 +82,6 @@ struct Plan {
     user: UnitUser,
     environment: EnvironmentSettings,
     unit: Option<String>,
-    /// Where EnvironmentFile= and the locale are read.
-    root: PathBuf,
 }
 
 impl Plan {
@@ -100,7 +99,7 @@ impl Plan {
             &self.environment,
             &environment::ExecContext {
                 login: self.user.login.as_ref(),
-                root: &self.root,
+                root: Path::new("/"),
                 manager_environment: &|name| std::env::var(name).ok(),
                 invocation_id,
             },
@@ -136,11 +135,10 @@ impl Planned {
 /// with `+` are left out when `with_privileged` is false.
 fn unit_plan(
     name: &str,
-    root: Option<&Path>,
     user_override: Option<&str>,
     with_privileged: bool,
 ) -> Result<Plan, String> {
-    let unit = load_unit(name, root)?;
+    let unit = load_unit(name)?;
     let (model, commands) = start_commands(&unit)?;
     let user = match user_override {
         Some(u) => credentials::named_user(u)?,
@@ -171,7 +169,6 @@ fn unit_plan(
         user,
         environment: model.environment.clone(),
         unit: Some(model.unit.clone()),
-        root: root.map_or_else(|| PathBuf::from("/"), Path::to_path_buf),
     })
 }
 
@@ -201,7 +198,6 @@ fn command_plan(argv: &[String], user: &str) -> Result<Plan, String> {
         user,
         environment: EnvironmentSettings::default(),
         unit: None,
-        root: PathBuf::from("/"),
     })
 }
 
@@ -255,7 +251,7 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         );
     }
     let plan = match (&args.unit, args.command.is_empty()) {
-        (Some(name), _) => unit_plan(name, args.root.as_deref(), args.user.as_deref(), false),
+        (Some(name), _) => unit_plan(name, args.user.as_deref(), false),
         (None, true) => return fail("nothing to record: give -- CMD ARGS... or --unit"),
         (None, false) => command_plan(&args.command, args.user.as_deref().unwrap_or("nobody")),
     };
@@ -429,7 +425,7 @@ pub fn run(args: &RunArgs) -> ExitStatus {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
-    let plan = match unit_plan(&args.unit, args.root.as_deref(), None, true) {
+    let plan = match unit_plan(&args.unit, None, true) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };

@@ -431,9 +431,13 @@ pub struct ExecContext<'a> {
 /// Debian specific config files") /etc/default/locale; `LANG=C.UTF-8`
 /// when neither sets anything.
 fn locale(root: &Path) -> Vec<String> {
-    let read = |p: &str| std::fs::read_to_string(root.join(p)).ok();
-    let text = read("etc/locale.conf")
-        .or_else(|| read("etc/default/locale"))
+    let read = |p: &str| {
+        crate::load::paths::under_root(root, p)
+            .and_then(std::fs::read_to_string)
+            .ok()
+    };
+    let text = read("/etc/locale.conf")
+        .or_else(|| read("/etc/default/locale"))
         .unwrap_or_default();
     let set: Vec<String> = parse_env_file(&text)
         .into_iter()
@@ -459,7 +463,13 @@ fn load_files(files: &[String], root: &Path) -> Result<Vec<String>, String> {
             Some(p) => (true, p),
             None => (false, file.as_str()),
         };
-        let rooted = root.join(pattern.trim_start_matches('/'));
+        // The directory is resolved inside the root (an image's links lead
+        // nowhere else); the file name may be a pattern.
+        let pattern = Path::new(pattern);
+        let dir = pattern.parent().unwrap_or(Path::new("/"));
+        let rooted = crate::load::paths::under_root(root, &dir.to_string_lossy())
+            .map(|d| d.join(pattern.file_name().unwrap_or_default()))
+            .unwrap_or_else(|_| root.join("nonexistent"));
         let paths = glob(&rooted.to_string_lossy());
         if paths.is_empty() {
             if ignore {
@@ -471,7 +481,8 @@ fn load_files(files: &[String], root: &Path) -> Result<Vec<String>, String> {
             ));
         }
         for path in paths {
-            match std::fs::read(&path) {
+            let inside = crate::load::paths::resolve(root, Path::new(&path));
+            match inside.and_then(std::fs::read) {
                 Ok(bytes) => {
                     let text = String::from_utf8_lossy(&bytes);
                     out = merge(&[&out, &parse_env_file(&text)]);
@@ -622,6 +633,7 @@ mod tests {
             name: &name,
             fragment: None,
             user_manager: false,
+            root: Path::new("/"),
         })
     }
 
