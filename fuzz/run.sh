@@ -3,14 +3,14 @@
 # with the unit files under fixtures/. Crashing inputs land in
 # fuzz/artifacts/TARGET/; copy each into fuzz/regressions/TARGET/ once fixed,
 # where tests/fuzz_regressions.rs replays it on every test run.
-# Usage: fuzz/run.sh [TARGET...]      (targets: parser loader fixer)
+# Usage: fuzz/run.sh [TARGET...]      (targets: parser loader fixer chase)
 # Needs cargo-fuzz (cargo install cargo-fuzz); runs on stable Rust through
 # RUSTC_BOOTSTRAP, since sanitizer flags are nightly-only.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${FUZZ_SECONDS:-600}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(parser loader fixer)
+[ ${#targets[@]} -gt 0 ] || targets=(parser loader fixer chase)
 export RUSTC_BOOTSTRAP=1
 status=0
 for target in "${targets[@]}"; do

@@ -37,3 +37,26 @@ fn loader_regressions() {
 fn fixer_regressions() {
     replay("fixer", invariants::fixer);
 }
+
+#[test]
+fn chase_regressions() {
+    replay("chase", invariants::chase);
+}
+
+/// The resolver's invariant over inputs a seeded generator makes (the
+/// fuzzer explores further; this keeps every test run checking it).
+#[test]
+fn chase_holds_on_generated_trees() {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..1000 {
+        let input: Vec<u8> = (0..40)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        invariants::chase(&input);
+    }
+}

@@ -186,3 +186,138 @@ fn split<'a>(data: &'a [u8], separator: &'a [u8]) -> impl Iterator<Item = &'a [u
         }
     })
 }
+
+/// Names a resolver tree is made of, and what its links point at: names,
+/// `..`, absolute paths and paths through other links.
+const CHASE_NAMES: [&str; 6] = ["a", "b", "c", "a/b", "b/c", "c/a"];
+const CHASE_TARGETS: [&str; 12] = [
+    "a",
+    "../a",
+    "../../../b",
+    "/a",
+    "/../../c",
+    "/a/b",
+    "b/../c",
+    ".",
+    "..",
+    "/",
+    "c/a/..",
+    "/b/c",
+];
+
+/// The `--root` resolver: input builds a tree of directories, files and
+/// symlinks inside a root, then asks for paths. The resolved path never
+/// leaves the root, and names what the kernel's own `openat2(...,
+/// RESOLVE_IN_ROOT)` opens (same device and inode), or nothing where the
+/// kernel finds nothing.
+pub fn chase(data: &[u8]) {
+    use capcheck::load::chase::{chase, Last};
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).expect("root");
+    // A file beside the root that no resolution may reach.
+    std::fs::write(dir.path().join("a"), "outside").expect("outside file");
+    let (tree, queries) = data.split_at(data.len() / 2);
+    for pair in tree.chunks(2).take(24) {
+        let (pick, target) = (pair[0], pair.get(1).copied().unwrap_or(0));
+        let path = root.join(CHASE_NAMES[usize::from(pick) % CHASE_NAMES.len()]);
+        let _ = match pick / 64 {
+            0 => std::fs::create_dir_all(&path),
+            1 => std::fs::write(&path, [target]),
+            _ => std::os::unix::fs::symlink(
+                CHASE_TARGETS[usize::from(target) % CHASE_TARGETS.len()],
+                &path,
+            ),
+        };
+    }
+    let root_fd = std::fs::File::open(&root).expect("root opens");
+    // What the tree is, for the message of a failed check.
+    let listing = || {
+        let mut out = String::new();
+        for name in CHASE_NAMES {
+            let path = root.join(name);
+            match std::fs::read_link(&path) {
+                Ok(target) => out.push_str(&format!("{name} -> {}\n", target.display())),
+                Err(_) if path.is_dir() => out.push_str(&format!("{name}/\n")),
+                Err(_) if path.exists() => out.push_str(&format!("{name}\n")),
+                Err(_) => {}
+            }
+        }
+        out
+    };
+    let canonical_root = root.canonicalize().expect("root resolves");
+    for pair in queries.chunks(2).take(8) {
+        let query = format!(
+            "/{}/{}",
+            CHASE_TARGETS[usize::from(pair[0]) % CHASE_TARGETS.len()],
+            CHASE_NAMES[usize::from(pair.get(1).copied().unwrap_or(0)) % CHASE_NAMES.len()]
+        );
+        let ours = chase(&root, Path::new(&query), Last::Follow);
+        let kernel = open_in_root(&root_fd, &query);
+        let Ok(ours) = ours else {
+            // Only a loop is an error; the kernel allows 40 hops, systemd 32.
+            continue;
+        };
+        assert!(
+            ours.starts_with(&root) && !ours.components().any(|c| c.as_os_str() == ".."),
+            "{query} resolved to {ours:?}, outside {root:?}"
+        );
+        if let Ok(real) = ours.canonicalize() {
+            assert!(
+                real.starts_with(&canonical_root),
+                "{query}: {real:?} is outside the root"
+            );
+        }
+        match kernel {
+            Ok(file) => {
+                let (k, o) = (file.metadata().expect("fstat"), std::fs::metadata(&ours));
+                let o = o.unwrap_or_else(|e| {
+                    panic!(
+                        "{query}: the kernel opens it, {ours:?}: {e}; tree:\n{}",
+                        listing()
+                    )
+                });
+                assert_eq!(
+                    (k.dev(), k.ino()),
+                    (o.dev(), o.ino()),
+                    "{query}: {ours:?}; tree:\n{}",
+                    listing()
+                );
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                assert!(
+                    std::fs::metadata(&ours).is_err(),
+                    "{query}: the kernel finds nothing, {ours:?} exists; tree:\n{}",
+                    listing()
+                );
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The kernel's answer: `openat2(root, path, O_PATH, RESOLVE_IN_ROOT)`.
+fn open_in_root(root: &std::fs::File, path: &str) -> std::io::Result<std::fs::File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let c = std::ffi::CString::new(path).expect("no NUL");
+    // SAFETY: open_how is plain data; zeroed is valid.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT;
+    // SAFETY: openat2 with a valid directory, path and open_how.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor owned here.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd as i32) })
+}

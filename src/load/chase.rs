@@ -24,8 +24,8 @@ pub enum Last {
 /// `path` (absolute, as the image sees it) resolved inside `root`: the
 /// host path of what it names, every symlink on the way followed inside
 /// the root. Components that do not exist are kept as they are, so that
-/// a file to be created resolves too. Errors only on a symlink loop or an
-/// unreadable directory.
+/// a file to be created resolves too (but `..` below one is an error, as
+/// for the kernel). Errors on a symlink loop or an unreadable directory.
 pub fn chase(root: &Path, path: &Path, last: Last) -> io::Result<PathBuf> {
     let mut queue: VecDeque<OsString> = components(path);
     let mut resolved: Vec<OsString> = Vec::new();
@@ -33,6 +33,11 @@ pub fn chase(root: &Path, path: &Path, last: Last) -> io::Result<PathBuf> {
     let mut missing = false;
     while let Some(name) = queue.pop_front() {
         if name == ".." {
+            // As the kernel walks: below a component that does not exist,
+            // `..` leads nowhere either.
+            if missing {
+                return Err(io::Error::from_raw_os_error(libc::ENOENT));
+            }
             resolved.pop();
             continue;
         }
