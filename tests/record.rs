@@ -1022,3 +1022,32 @@ fn reading_a_network_sysctl_needs_nothing() {
     let (caps, profile) = needed(&["cat", "/proc/sys/net/core/somaxconn"]);
     assert!(caps.is_empty(), "{profile}");
 }
+
+/// `run` (and `record`) make RuntimeDirectory= and its kin before the
+/// first command, as systemd does: owned by the service's user, with the
+/// setting's mode, and the runtime directory goes again when the run ends.
+#[test]
+fn exec_directories_are_made_as_systemd_makes_them() {
+    require_recording!("exec_directories_are_made_as_systemd_makes_them");
+    let dir = open_tempdir();
+    let runtime = Path::new("/run/capcheck-test-runtime");
+    let state = Path::new("/var/lib/capcheck-test-state");
+    let _ = std::fs::remove_dir_all(runtime);
+    let _ = std::fs::remove_dir_all(state);
+    let unit = write_unit(
+        dir.path(),
+        "dirs.service",
+        "User=nobody\nRuntimeDirectory=capcheck-test-runtime\nRuntimeDirectoryMode=0710\n\
+         StateDirectory=capcheck-test-state\n\
+         ExecStart=/bin/sh -c 'stat -c \"%%U %%a\" /run/capcheck-test-runtime; touch /run/capcheck-test-runtime/ok /var/lib/capcheck-test-state/ok'\n",
+    );
+    let out = capcheck(&["run", unit.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("nobody 710\n"), "{stdout}");
+    assert!(!runtime.exists(), "the runtime directory outlived the run");
+    assert!(state.join("ok").is_file(), "the state directory was not writable");
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(state).unwrap());
+    assert_eq!(owner.to_string(), id_of("-u", "nobody"));
+    std::fs::remove_dir_all(state).unwrap();
+}

@@ -6,12 +6,14 @@ use crate::caps::CapSet;
 use crate::checks::platform;
 use crate::load::targets::{resolve, Scope};
 use crate::load::Unit;
+use crate::model::directories::{Directories, Kind};
 use crate::model::environment::{self, EnvironmentSettings};
 use crate::model::exec::Prefix;
 use crate::model::privileges;
 use crate::record::profile::{Identity, RecordingMeta};
 use crate::record::{self, import, profile, tracefs, Request};
 use crate::run::credentials::{self, Credentials, UnitUser};
+use crate::run::directories;
 use crate::run::tree::ProcessTree;
 use crate::run::{self, Interrupts, Outcome, Probe, Start};
 use std::path::Path;
@@ -82,6 +84,8 @@ struct Plan {
     user: UnitUser,
     environment: EnvironmentSettings,
     unit: Option<String>,
+    /// RuntimeDirectory= and its kin, made before the first command.
+    directories: Vec<(Kind, Directories)>,
 }
 
 impl Plan {
@@ -169,6 +173,7 @@ fn unit_plan(
         user,
         environment: model.environment.clone(),
         unit: Some(model.unit.clone()),
+        directories: model.directories.clone(),
     })
 }
 
@@ -198,6 +203,7 @@ fn command_plan(argv: &[String], user: &str) -> Result<Plan, String> {
         user,
         environment: EnvironmentSettings::default(),
         unit: None,
+        directories: Vec::new(),
     })
 }
 
@@ -265,6 +271,10 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
     plan.explain_user();
     let environment = match plan.environment() {
         Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let _directories = match directories::make(&plan.directories, plan.user.uid, plan.user.gid) {
+        Ok(made) => made,
         Err(e) => return fail(e),
     };
     let main = plan.commands.last().expect("a command");
@@ -432,6 +442,10 @@ pub fn run(args: &RunArgs) -> ExitStatus {
     plan.explain_user();
     let environment = match plan.environment() {
         Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let _directories = match directories::make(&plan.directories, plan.user.uid, plan.user.gid) {
+        Ok(made) => made,
         Err(e) => return fail(e),
     };
     let interrupts = Interrupts::catch();

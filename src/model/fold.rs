@@ -2,6 +2,7 @@
 //! by file name), into [`Privileges`]. The merge rules live here.
 
 use super::capset::{CapAssignment, CapList, Merge};
+use super::directories;
 use super::environment;
 use super::exec::{parse_exec, ExecAssignment};
 use super::siphash::siphash24;
@@ -159,6 +160,7 @@ impl<'u> Fold<'u> {
                 private_users: Setting::new(false),
                 commands: Vec::new(),
                 environment: Default::default(),
+                directories: Vec::new(),
             },
             exec_section: unit_type
                 .has_exec_context()
@@ -368,6 +370,7 @@ impl<'u> Fold<'u> {
             "Environment" | "EnvironmentFile" | "PassEnvironment" | "UnsetEnvironment" => {
                 self.environment_assignment(a, origin)
             }
+            _ if directories::Kind::of(key).is_some() => return Ok(self.directory_assignment(a)),
             _ => return Ok(self.sandboxing_assignment(a, origin)),
         }
         Ok(None)
@@ -427,6 +430,29 @@ impl<'u> Fold<'u> {
         settings
             .ignored
             .extend(warnings.into_iter().map(|w| format!("{at}: {w}")));
+    }
+
+    /// RuntimeDirectory= and its kin, and their modes.
+    fn directory_assignment(&mut self, a: &Assignment) -> Option<String> {
+        let (kind, is_mode) = directories::Kind::of(&a.key).expect("checked by the caller");
+        let specifiers = self.specifiers();
+        let list = &mut self.p.directories;
+        let at = match list.iter().position(|(k, _)| *k == kind) {
+            Some(at) => at,
+            None => {
+                list.push((kind, directories::Directories::default()));
+                list.len() - 1
+            }
+        };
+        let dirs = &mut list[at].1;
+        let warnings = if is_mode {
+            directories::parse_mode(&a.value, dirs)
+                .into_iter()
+                .collect()
+        } else {
+            directories::parse_paths(&a.value, &specifiers, dirs)
+        };
+        (!warnings.is_empty()).then(|| warnings.join("; "))
     }
 
     /// Options that matter for NoNewPrivileges= at run time and for the

@@ -3,6 +3,7 @@
 //! with the file and line of every assignment that shaped each value.
 
 pub mod capset;
+pub mod directories;
 pub mod environment;
 pub mod exec;
 mod fold;
@@ -167,6 +168,9 @@ pub struct Privileges {
     /// Environment=, EnvironmentFile=, PassEnvironment=, UnsetEnvironment=.
     #[serde(skip_serializing_if = "environment::EnvironmentSettings::is_empty")]
     pub environment: environment::EnvironmentSettings,
+    /// RuntimeDirectory= and its kin, by kind (those with no path left out).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub directories: Vec<(directories::Kind, directories::Directories)>,
 }
 
 impl Privileges {

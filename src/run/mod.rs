@@ -2,6 +2,7 @@
 //! without systemd, and reports what each process started with.
 
 pub mod credentials;
+pub mod directories;
 pub mod tree;
 
 use credentials::Credentials;
