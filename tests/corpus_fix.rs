@@ -111,6 +111,8 @@ struct Tally {
     de_rooted: usize,
     evidence_based: usize,
     lower_exposure: usize,
+    /// Fixed services whose exposure score did not move, and why (kind).
+    same_exposure: Vec<String>,
 }
 
 fn fix_corpus(test: &str, unsafe_fixes: bool) {
@@ -246,6 +248,10 @@ fn fix_corpus(test: &str, unsafe_fixes: bool) {
         match (before.exposure, after.exposure) {
             (Some(b), Some(a)) if a > b => problems.push(format!("exposure rose from {b} to {a}")),
             (Some(b), Some(a)) if a < b => tally.lower_exposure += 1,
+            (Some(_), Some(_)) => tally.same_exposure.push(format!(
+                "{label} ({})",
+                fix.kind.map_or("lint fixes only", |k| k.as_str())
+            )),
             _ => {}
         }
         let new: Vec<String> = verify_messages(&path, &dir)
@@ -272,6 +278,7 @@ fn fix_corpus(test: &str, unsafe_fixes: bool) {
         t.evidence_based,
         t.lower_exposure
     );
+    println!("exposure unchanged: {}", t.same_exposure.join(", "));
     assert!(t.fixed > if unsafe_fixes { 100 } else { 5 }, "{}", t.fixed);
     assert!(
         failures.is_empty(),

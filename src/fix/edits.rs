@@ -60,7 +60,8 @@ pub fn wanted(model: &Privileges, plan: &Plan) -> Vec<Wanted> {
     if model.capability_bounding_set.value != plan.bounding {
         want("CapabilityBoundingSet", Some(capset_value(plan.bounding)));
     }
-    if plan.no_new_privileges && !model.no_new_privileges.explicit.value {
+    // DynamicUser=yes already implies it.
+    if plan.no_new_privileges && !model.no_new_privileges() {
         want("NoNewPrivileges", Some("yes".to_string()));
     }
     out
