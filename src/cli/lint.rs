@@ -6,10 +6,11 @@ use crate::checks::binary::HostInspector;
 use crate::checks::{platform, CheckOptions};
 use crate::finding::Severity;
 use crate::lint::Rules;
+use crate::load::read_within_limit;
 use crate::load::targets::{resolve, stdin_target, Scope, Target};
 use crate::report::{self, Format, Rendered};
 use rayon::prelude::*;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 pub fn run(args: &LintArgs) -> ExitStatus {
@@ -119,17 +120,16 @@ fn targets(args: &LintArgs, scope: &Scope) -> (Vec<Target>, Vec<String>) {
         .map(|e| format!("{}: {}", e.operand, e.message))
         .collect();
     if !stdin.is_empty() {
-        let mut bytes = Vec::new();
         let name = args
             .stdin_filename
             .clone()
             .unwrap_or_else(|| "stdin.service".into());
-        match std::io::stdin().read_to_end(&mut bytes) {
-            Ok(_) => match stdin_target(&name, bytes, scope) {
+        match read_within_limit(std::io::stdin().lock(), 0) {
+            Ok(bytes) => match stdin_target(&name, bytes, scope) {
                 Ok(t) => targets.push(t),
                 Err(e) => errors.push(format!("{}: {e}", name.display())),
             },
-            Err(e) => errors.push(format!("standard input: {e}")),
+            Err(e) => errors.push(format!("{} (standard input): {e}", name.display())),
         }
     }
     if args.units.operands.is_empty() && scope.root.is_none() {

@@ -94,8 +94,10 @@ fn use_color(choice: args::ColorChoice, to_stdout: bool) -> bool {
 }
 
 /// Loads a target's unit for lint and fix: `Err(Some(message))` when its
-/// file cannot be read or found, `Err(None)` for a unit named only through
-/// a drop-in and not installed here (nothing to report).
+/// file cannot be read or found, or one of its drop-ins is over capcheck's
+/// limits (systemd would read it: the unit cannot be seen as systemd sees
+/// it), `Err(None)` for a unit named only through a drop-in and not
+/// installed here (nothing to report).
 fn load_target(target: &crate::load::targets::Target) -> Result<crate::load::Unit, Option<String>> {
     use crate::load::Fragment;
     let unit = target.load();
@@ -103,6 +105,13 @@ fn load_target(target: &crate::load::targets::Target) -> Result<crate::load::Uni
         Fragment::Unreadable(path, e) => Err(Some(format!("{}: {e}", path.display()))),
         Fragment::NotFound if target.via_dropin => Err(None),
         Fragment::NotFound => Err(Some(format!("{}: unit not found", unit.name))),
-        _ => Ok(unit),
+        _ => match unit
+            .dropins
+            .iter()
+            .find_map(|d| Some((&d.path, d.error.as_ref().filter(|e| e.is_limit())?)))
+        {
+            Some((path, e)) => Err(Some(format!("{}: {e}", path.display()))),
+            None => Ok(unit),
+        },
     }
 }
