@@ -11,6 +11,7 @@ use crate::fix::plan::IdentityChoice;
 use crate::fix::{diff, fix_unit, write, FixOptions, UnitFix};
 use crate::lint::Rules;
 use crate::load::targets::{resolve, Scope};
+use crate::report::escape::visible;
 use serde_json::json;
 
 pub fn run(args: &FixArgs) -> ExitStatus {
@@ -18,7 +19,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
     let config = match super::load_config(args.config.as_deref(), args.isolated) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("capcheck: {e}");
+            super::print_error(&e);
             return ExitStatus::Error;
         }
     };
@@ -51,7 +52,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
     }
     if !errors.is_empty() {
         for e in &errors {
-            eprintln!("capcheck: {e}");
+            super::print_error(e);
         }
         return ExitStatus::Error;
     }
@@ -116,7 +117,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         }
     }
     for e in &errors {
-        eprintln!("capcheck: {e}");
+        super::print_error(e);
     }
     if !errors.is_empty() {
         ExitStatus::Error
@@ -147,13 +148,17 @@ fn print_text(fixes: &[UnitFix], args: &FixArgs) {
             continue;
         }
         if !f.changes.is_empty() {
-            println!("{}: {} fix", f.unit, applicability(f.applicability));
+            println!(
+                "{}: {} fix",
+                visible(&f.unit),
+                applicability(f.applicability)
+            );
         }
         for (cap, evidence) in &f.evidence {
-            println!("  {cap}: {}", evidence.join("; "));
+            println!("  {cap}: {}", visible(&evidence.join("; ")));
         }
         for note in &f.notes {
-            println!("  note: {note}");
+            println!("  note: {}", visible(note));
         }
     }
     if args.diff {
@@ -197,8 +202,5 @@ fn print_json(fixes: &[UnitFix]) {
             })
         })
         .collect();
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&out).expect("fixes serialise")
-    );
+    println!("{}", crate::report::escape::json(&out));
 }

@@ -17,7 +17,7 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     let config = match super::load_config(args.config.as_deref(), args.isolated) {
         Ok(c) => c,
         Err(message) => {
-            eprintln!("capcheck: {message}");
+            super::print_error(&message);
             return ExitStatus::Error;
         }
     };
@@ -63,7 +63,7 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     let mut out = match Output::open(args.output_file.as_deref()) {
         Ok(out) => out,
         Err(e) => {
-            eprintln!("capcheck: {e}");
+            super::print_error(&e);
             return ExitStatus::Error;
         }
     };
@@ -99,7 +99,7 @@ pub fn run(args: &LintArgs) -> ExitStatus {
         errors.push(e);
     }
     for e in &errors {
-        eprintln!("capcheck: {e}");
+        super::print_error(e);
     }
     let fail_on = args.fail_on.or(config.fail_on).unwrap_or(Severity::Warning);
     if !errors.is_empty() {

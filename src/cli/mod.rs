@@ -79,6 +79,12 @@ fn load_config(
     }
 }
 
+/// Prints an error on standard error. Errors name files, and a file name
+/// can hold anything: escaped ([`crate::report::escape`]).
+fn print_error(message: &str) {
+    eprintln!("capcheck: {}", crate::report::escape::visible(message));
+}
+
 /// `auto`: colour on a terminal unless NO_COLOR is set (to anything).
 fn use_color(choice: args::ColorChoice, to_stdout: bool) -> bool {
     use std::io::IsTerminal;

@@ -3,6 +3,7 @@
 
 pub mod checkstyle;
 pub mod concise;
+pub mod escape;
 pub mod full;
 pub mod github;
 pub mod gitlab;
