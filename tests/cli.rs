@@ -376,3 +376,79 @@ fn parallel_output_is_deterministic_and_in_walk_order() {
         distinct.len()
     );
 }
+
+/// `--output-file` at a symlink a repository planted (to a file, or to one
+/// that does not exist yet) replaces the link with the report and never
+/// writes through it; an existing report keeps its permissions; nothing
+/// temporary is left behind.
+#[test]
+fn output_file_replaces_a_symlink_instead_of_writing_through_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let planted = dir.path().join("report.json");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let not_yet = dir.path().join("created-through-the-link");
+    let dangling = dir.path().join("report2.json");
+    std::os::unix::fs::symlink(&not_yet, &dangling).unwrap();
+    let existing = dir.path().join("report3.json");
+    std::fs::write(&existing, "old").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for report in [&planted, &dangling, &existing] {
+        let o = capcheck(&[
+            "lint",
+            "--isolated",
+            "--format",
+            "json",
+            "--output-file",
+            report.to_str().unwrap(),
+            ROOT,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let meta = std::fs::symlink_metadata(report).unwrap();
+        assert!(meta.is_file(), "{report:?} is now a regular file");
+        let findings: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+        assert_eq!(findings.len(), 3);
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious\n");
+    assert!(!not_yet.exists());
+    let mode = std::fs::metadata(&existing).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["report.json", "report2.json", "report3.json", "victim"]
+    );
+}
+
+/// A report that cannot be put in place (the path is a directory) is an
+/// error, with nothing left behind.
+#[test]
+fn output_file_that_is_a_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = capcheck(&[
+        "lint",
+        "--isolated",
+        "--output-file",
+        dir.path().to_str().unwrap(),
+        ROOT,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains(&format!("{}: ", dir.path().display())),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
