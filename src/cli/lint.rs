@@ -4,6 +4,7 @@ use super::args::LintArgs;
 use super::ExitStatus;
 use crate::checks::binary::HostInspector;
 use crate::checks::{platform, CheckOptions};
+use crate::config::Config;
 use crate::finding::Severity;
 use crate::lint::Rules;
 use crate::load::read_within_limit;
@@ -26,23 +27,21 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     let rules = match Rules::new(&config, &args.select, &args.ignore) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!(
-                "capcheck: unknown check or invalid pattern '{}' (see `capcheck rules`)",
+            super::print_error(&format!(
+                "unknown check or invalid pattern '{}' (see `capcheck rules`)",
                 e.0
-            );
+            ));
             return ExitStatus::Error;
         }
     };
-    let platform_name = args.platform.clone().or_else(|| config.platform.clone());
-    let platform = match platform_name.as_deref().map(|n| (n, platform::find(n))) {
-        None => None,
-        Some((_, Some(p))) => Some(p),
-        Some((name, None)) => {
-            let known: Vec<_> = platform::all().iter().map(|p| p.name.as_str()).collect();
-            eprintln!(
-                "capcheck: unknown platform '{name}' (known: {})",
-                known.join(", ")
-            );
+    if let Some(file) = &config.file {
+        warn_if_silenced(file, &rules, args);
+    }
+    let platform_name = args.platform.as_ref().or(config.platform.as_ref());
+    let platform = match platform_name.map(|name| platform::lookup(name)).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            super::print_error(&e);
             return ExitStatus::Error;
         }
     };
@@ -95,7 +94,8 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     let tally = printer.tally;
     out.write(&printer.finish());
     if format.is_human() && !args.quiet {
-        out.write(&format!("{}\n", report::summary(&tally, linted)));
+        let summary = report::summary(&tally, linted, config.file.as_deref());
+        out.write(&format!("{summary}\n"));
     }
     if let Err(e) = out.close() {
         errors.push(e);
@@ -110,6 +110,23 @@ pub fn run(args: &LintArgs) -> ExitStatus {
         ExitStatus::Failure
     } else {
         ExitStatus::Success
+    }
+}
+
+/// Warns (on standard error, whatever the format) when the configuration
+/// file leaves nothing to report: a repository's configuration could
+/// otherwise silence every check without a trace.
+fn warn_if_silenced(file: &Path, rules: &Rules, args: &LintArgs) {
+    let file = file.display();
+    let without_file = Rules::new(&Config::default(), &args.select, &args.ignore);
+    if !rules.runs_any() && without_file.is_ok_and(|r| r.runs_any()) {
+        super::print_error(&format!(
+            "warning: {file} turns off every check (select, ignore, severity): nothing is reported"
+        ));
+    } else if rules.runs_any() && rules.ignores_every_path() {
+        super::print_error(&format!(
+            "warning: {file} ignores every check for every path (per-path-ignores): nothing is reported"
+        ));
     }
 }
 

@@ -9,6 +9,7 @@ mod rules;
 mod show;
 
 use clap::Parser;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// capcheck's version and the systemd whose semantics it follows.
@@ -68,13 +69,21 @@ fn load_config(
         return Ok(Config::default());
     }
     let path = match path {
-        Some(p) => Some(p.to_path_buf()),
-        None => std::env::current_dir()
-            .ok()
-            .and_then(|d| Config::discover(&d)),
+        Some(p) => Some((p.to_path_buf(), p.to_path_buf())),
+        None => std::env::current_dir().ok().and_then(|cwd| {
+            let found = Config::discover(&cwd)?;
+            // Named from here in messages (./capcheck.toml, ../capcheck.toml).
+            let below = found.parent().and_then(|dir| cwd.strip_prefix(dir).ok())?;
+            let dir: PathBuf = match below.components().count() {
+                0 => ".".into(),
+                levels => std::iter::repeat_n("..", levels).collect(),
+            };
+            let shown = dir.join(found.file_name()?);
+            Some((found, shown))
+        }),
     };
     match path {
-        Some(p) => Config::load(&p).map_err(|e| e.to_string()),
+        Some((path, shown)) => Config::load(&path, &shown).map_err(|e| e.to_string()),
         None => Ok(Config::default()),
     }
 }

@@ -165,10 +165,15 @@ impl Printer {
     }
 }
 
-/// "Found 2 errors, 1 warning and 3 infos in 4 units."
-pub fn summary(tally: &Tally, units: usize) -> String {
+/// "Found 2 errors, 1 warning and 3 infos in 4 units (config: ./capcheck.toml)."
+/// The configuration file is named: it can hide findings.
+pub fn summary(tally: &Tally, units: usize, config: Option<&std::path::Path>) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    let units = plural(units, "unit");
+    let mut units = plural(units, "unit");
+    if let Some(path) = config {
+        let path = escape::visible(&path.display().to_string()).into_owned();
+        units = format!("{units} (config: {path})");
+    }
     if tally.total() == 0 {
         return format!("No findings in {units}.");
     }
