@@ -42,13 +42,13 @@ fn fixed_corpus_services_load_and_match_the_plan() {
     let Some(shared) = common::shared_dir() else {
         return common::skip(
             "fixed_corpus_services_load_and_match_the_plan",
-            "../shared/corpus is not beside this checkout",
+            "needs ../shared/corpus beside this checkout",
         );
     };
     if !common::have_systemd_analyze() {
         return common::skip(
             "fixed_corpus_services_load_and_match_the_plan",
-            "systemd-analyze is not installed",
+            "needs systemd-analyze",
         );
     }
     let rules = Rules::new(&Config::default(), &[], &[]).unwrap();

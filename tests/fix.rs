@@ -180,10 +180,7 @@ fn lint_after_fix_shows_none_of_the_fixed_findings() {
 #[test]
 fn bind_root_becomes_bind_captest() {
     if !common::have_systemd_analyze() {
-        return common::skip(
-            "bind_root_becomes_bind_captest",
-            "systemd-analyze is not installed",
-        );
+        return common::skip("bind_root_becomes_bind_captest", "needs systemd-analyze");
     }
     for extra in [
         &["--user", "captest"][..],

@@ -143,7 +143,7 @@ fn sarif_validates_with_the_sarif_multitool() {
     let Ok(out) = Command::new(&tool).arg("validate").arg(&file).output() else {
         return common::skip(
             "sarif_validates_with_the_sarif_multitool",
-            "sarif-multitool is not installed",
+            "needs sarif-multitool (CAPCHECK_SARIF_MULTITOOL or in PATH)",
         );
     };
     let report = String::from_utf8_lossy(&out.stdout);

@@ -22,14 +22,14 @@ fn capcheck(args: &[&str]) -> Output {
 fn unavailable() -> Option<String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        return Some("not root".to_string());
+        return Some("needs root".to_string());
     }
     let tracepoint = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
         .iter()
         .any(|t| Path::new(t).join("events/capability/cap_capable").is_dir());
     let mountable = Path::new("/sys/kernel/tracing").is_dir();
     (!tracepoint && !mountable)
-        .then(|| "no tracefs with the capability:cap_capable tracepoint".to_string())
+        .then(|| "needs tracefs with the capability:cap_capable tracepoint".to_string())
 }
 
 /// Recordings share the machine's tracefs; one at a time keeps the

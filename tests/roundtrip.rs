@@ -12,7 +12,7 @@ fn corpus_round_trips_byte_for_byte() {
     let Some(shared) = common::shared_dir() else {
         return common::skip(
             "corpus_round_trips_byte_for_byte",
-            "../shared/corpus is not beside this checkout",
+            "needs ../shared/corpus beside this checkout",
         );
     };
     let mut files = 0;
