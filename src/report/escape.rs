@@ -38,7 +38,9 @@ pub fn json(value: &impl serde::Serialize) -> String {
     // C0 characters left are the pretty-printer's line ends.
     let raw_in_strings = |c: char| c.is_control() && c >= '\u{7f}';
     let text = serde_json::to_string_pretty(value).expect("JSON values serialise");
-    if !text.contains(raw_in_strings) {
+    // DEL is 0x7f and C1 starts with 0xc2 in UTF-8: a byte scan clears
+    // nearly every output without decoding it.
+    if !text.bytes().any(|b| b == 0x7f || b == 0xc2) {
         return text;
     }
     let mut out = String::with_capacity(text.len() + 16);
