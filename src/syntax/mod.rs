@@ -498,6 +498,29 @@ mod tests {
         }
     }
 
+    /// Lines made from the marks are the grammar's, also where the marks
+    /// leave parts to derive: empty content after a byte-order mark or
+    /// before a continuation, a line that is only a terminator.
+    #[test]
+    fn lines_from_marks_are_the_grammars_at_the_edges() {
+        for input in [
+            "\u{feff}",
+            "\u{feff}\n",
+            "\u{feff}\\\n",
+            "\\",
+            "\\\n\\",
+            "\u{feff}#x\r\n",
+            " # x\\\n",
+            "\r",
+            "\0\n\r\0",
+            "a\\\\\n",
+        ] {
+            let tree = SyntaxTree::parse(input.as_bytes().to_vec());
+            let lines: Vec<PhysicalLine> = tree.lines().collect();
+            assert_eq!(lines, split_lines(input, 0), "{input:?}");
+        }
+    }
+
     /// Memory follows the file's size, not its number of lines: a line per
     /// byte costs a few bits per byte.
     #[test]
