@@ -102,7 +102,10 @@ def xargs(listing, *argv, one_call=False):
 
 def main():
     subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=REPO, check=True)
-    capcheck = os.path.join(REPO, "target", "release", "capcheck")
+    # Where cargo put it: CARGO_TARGET_DIR when set (else a stale or missing
+    # binary under target/ would be measured).
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    capcheck = os.path.join(REPO, target, "release", "capcheck")
     if shutil.which("systemdlint") is None:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
                         "--disable-pip-version-check", "--root-user-action=ignore",

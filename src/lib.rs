@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod finding;
 pub mod fix;
+pub mod limits;
 pub mod lint;
 pub mod live;
 pub mod load;

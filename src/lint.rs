@@ -35,6 +35,11 @@ fn selects(selector: &str, r: &Registered) -> bool {
                 .starts_with(&selector.to_ascii_uppercase()))
 }
 
+/// Whether `selector` names at least one check.
+pub fn names_a_check(selector: &str) -> bool {
+    checks::all().iter().any(|r| selects(selector, r))
+}
+
 fn resolve(selectors: &[String]) -> Result<Vec<&'static Registered>, UnknownSelector> {
     let mut out = Vec::new();
     for s in selectors {
@@ -119,6 +124,35 @@ impl Rules {
     fn runs(&self, code: &str) -> bool {
         self.selected.iter().any(|r| r.meta().code == code)
             && self.severity.get(code).is_none_or(|s| s.is_some())
+    }
+
+    /// The checks that run (selected, not ignored, not `off`).
+    fn running(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.selected
+            .iter()
+            .map(|r| r.meta().code)
+            .filter(|code| self.runs(code))
+    }
+
+    /// Whether any check runs at all.
+    pub fn runs_any(&self) -> bool {
+        self.running().next().is_some()
+    }
+
+    /// Whether per-path ignores drop every finding of every file: for each
+    /// check that runs, a pattern that matches any path (`**`, `*`) ignores
+    /// it.
+    pub fn ignores_every_path(&self) -> bool {
+        let any_path = |set: &GlobSet| {
+            ["x.service", "/x.service", "a/b/x.service", "/a/b/x.service"]
+                .iter()
+                .all(|p| set.is_match(p))
+        };
+        self.running().all(|code| {
+            self.per_path
+                .iter()
+                .any(|(set, codes)| codes.contains(&code) && any_path(set))
+        })
     }
 
     /// Lints one unit: every selected check, then suppressions, then the

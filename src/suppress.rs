@@ -12,7 +12,7 @@
 use crate::checks;
 use crate::finding::Finding;
 use crate::syntax::logical::UnitFile;
-use crate::syntax::LineKind;
+use crate::syntax::PhysicalLine;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -40,12 +40,19 @@ impl Suppression {
     }
 }
 
-/// The suppressions of one file.
+/// The suppressions of one file, in one pass over its lines.
 pub fn parse(file: &UnitFile) -> Vec<Suppression> {
     let text = file.text();
-    let mut out = Vec::new();
-    for (i, line) in file.tree.lines.iter().enumerate() {
+    let mut out: Vec<Suppression> = Vec::new();
+    // The `ignore`s above the current line, which covers them all when it
+    // is not a comment or blank.
+    let mut waiting: Vec<usize> = Vec::new();
+    for line in file.tree.lines() {
         if !line.is_comment() {
+            if !waiting.is_empty() && !text[line.span.clone()].trim().is_empty() {
+                let scope = scope_of(file, &line);
+                waiting.drain(..).for_each(|i| out[i].scope = scope.clone());
+            }
             continue;
         }
         let comment = text[line.span.clone()]
@@ -71,36 +78,28 @@ pub fn parse(file: &UnitFile) -> Vec<Suppression> {
             .map(|c| c.trim().to_string())
             .filter(|c| !c.is_empty())
             .collect();
-        let scope = if file_wide {
-            0..0
-        } else {
-            next_line_scope(file, i)
-        };
+        if !file_wide {
+            waiting.push(out.len());
+        }
         out.push(Suppression {
             path: file.path.clone(),
             line: line.number,
             span: line.span.clone(),
             codes,
             file_wide,
-            scope,
+            // Set by the line it covers; none follows: nothing.
+            scope: 0..0,
             reason,
         });
     }
     out
 }
 
-/// What a suppression on physical line `index` covers: the next line that
-/// is not a comment or blank, extended to its whole assignment, or to the
-/// whole section for a header.
-fn next_line_scope(file: &UnitFile, index: usize) -> Range<usize> {
+/// What an `ignore` above `next` (a line that is not a comment or blank)
+/// covers: that line, extended to its whole assignment, or to the whole
+/// section for a header.
+fn scope_of(file: &UnitFile, next: &PhysicalLine) -> Range<usize> {
     let text = file.text();
-    let next = file.tree.lines[index + 1..].iter().find(|l| match &l.kind {
-        LineKind::Comment => false,
-        LineKind::Text { .. } => !text[l.span.clone()].trim().is_empty(),
-    });
-    let Some(next) = next else {
-        return 0..0;
-    };
     let start = next.span.start;
     if let Some(section) = file
         .sections

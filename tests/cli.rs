@@ -376,3 +376,196 @@ fn parallel_output_is_deterministic_and_in_walk_order() {
         distinct.len()
     );
 }
+
+/// `--output-file` at a symlink a repository planted (to a file, or to one
+/// that does not exist yet) replaces the link with the report and never
+/// writes through it; an existing report keeps its permissions; nothing
+/// temporary is left behind.
+#[test]
+fn output_file_replaces_a_symlink_instead_of_writing_through_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let planted = dir.path().join("report.json");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    let not_yet = dir.path().join("created-through-the-link");
+    let dangling = dir.path().join("report2.json");
+    std::os::unix::fs::symlink(&not_yet, &dangling).unwrap();
+    let existing = dir.path().join("report3.json");
+    std::fs::write(&existing, "old").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for report in [&planted, &dangling, &existing] {
+        let o = capcheck(&[
+            "lint",
+            "--isolated",
+            "--format",
+            "json",
+            "--output-file",
+            report.to_str().unwrap(),
+            ROOT,
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let meta = std::fs::symlink_metadata(report).unwrap();
+        assert!(meta.is_file(), "{report:?} is now a regular file");
+        let findings: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+        assert_eq!(findings.len(), 3);
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious\n");
+    assert!(!not_yet.exists());
+    let mode = std::fs::metadata(&existing).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["report.json", "report2.json", "report3.json", "victim"]
+    );
+}
+
+/// A report that cannot be put in place (the path is a directory) is an
+/// error, with nothing left behind.
+#[test]
+fn output_file_that_is_a_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = capcheck(&[
+        "lint",
+        "--isolated",
+        "--output-file",
+        dir.path().to_str().unwrap(),
+        ROOT,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains(&format!("{}: ", dir.path().display())),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// A project with `capcheck.toml` holding `config` and a root unit in
+/// `units/`.
+fn project(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("units")).unwrap();
+    std::fs::copy(ROOT, dir.path().join("units/root.service")).unwrap();
+    std::fs::write(dir.path().join("capcheck.toml"), config).unwrap();
+    dir
+}
+
+/// The summary names the configuration file in use, as found from the
+/// current directory; none with --isolated.
+#[test]
+fn the_summary_names_the_configuration() {
+    let dir = project("ignore = [\"CAP3\"]\n");
+    let at_top = capcheck_in(dir.path(), &["lint", "--format", "concise", "units"], None);
+    assert!(
+        stdout(&at_top).ends_with(" in 1 unit (config: ./capcheck.toml).\n"),
+        "{}",
+        stdout(&at_top)
+    );
+    let below = capcheck_in(&dir.path().join("units"), &["lint", "."], None);
+    assert!(
+        stdout(&below).ends_with(" in 1 unit (config: ../capcheck.toml).\n"),
+        "{}",
+        stdout(&below)
+    );
+    let isolated = capcheck_in(dir.path(), &["lint", "--isolated", "units"], None);
+    assert!(
+        stdout(&isolated).ends_with(" in 1 unit.\n"),
+        "{}",
+        stdout(&isolated)
+    );
+}
+
+/// A configuration that turns off every check, or ignores every check for
+/// every path, reports nothing: a warning naming it says so on standard
+/// error, in every format (standard output stays valid JSON).
+#[test]
+fn a_configuration_that_silences_everything_is_warned_about() {
+    for (config, why) in [
+        ("select = []\n", "turns off every check"),
+        ("ignore = [\"all\"]\n", "turns off every check"),
+        (
+            "[severity]\nCAP0 = \"off\"\nCAP1 = \"off\"\nCAP2 = \"off\"\nCAP3 = \"off\"\nCAP4 = \"off\"\nCAP5 = \"off\"\nCAP9 = \"off\"\n",
+            "turns off every check",
+        ),
+        (
+            "[per-path-ignores]\n\"**\" = [\"all\"]\n",
+            "ignores every check for every path",
+        ),
+    ] {
+        let dir = project(config);
+        let human = capcheck_in(dir.path(), &["lint", "units"], None);
+        assert_eq!(human.status.code(), Some(0), "{config}");
+        assert_eq!(
+            stdout(&human),
+            "No findings in 1 unit (config: ./capcheck.toml).\n"
+        );
+        let warning = format!("capcheck: warning: ./capcheck.toml {why}");
+        let stderr = String::from_utf8_lossy(&human.stderr);
+        assert!(stderr.starts_with(&warning), "{config}: {stderr}");
+        let json = capcheck_in(dir.path(), &["lint", "--format", "json", "units"], None);
+        assert!(codes(&json).is_empty());
+        assert!(String::from_utf8_lossy(&json.stderr).starts_with(&warning));
+    }
+    let dir = project("ignore = [\"CAP3\"]\n[per-path-ignores]\n\"**\" = [\"CAP101\"]\n");
+    let partial = capcheck_in(dir.path(), &["lint", "units"], None);
+    assert!(
+        partial.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&partial.stderr)
+    );
+}
+
+/// A configuration error names the file, and the line and column of what
+/// is wrong: syntax, an unknown key, an unknown check, platform or a bad
+/// pattern.
+#[test]
+fn configuration_errors_name_the_file_line_and_column() {
+    for (config, at, message) in [
+        ("select = [\"CAP1\"\n", "2:1", "invalid array: expected `]`"),
+        (
+            "platform = \"talos\"\ncolour = true\n",
+            "2:1",
+            "unknown field `colour`",
+        ),
+        (
+            "ignore = [\"CAP3\",\n  \"CAP777\"]\n",
+            "2:3",
+            "unknown check 'CAP777'",
+        ),
+        (
+            "[severity]\nrunz-as-root = \"off\"\n",
+            "2:1",
+            "unknown check 'runz-as-root'",
+        ),
+        (
+            "platform = \"mars\"\n",
+            "1:12",
+            "unknown platform 'mars' (known: talos,",
+        ),
+        (
+            "[per-path-ignores]\n\"vendor/[\" = [\"CAP101\"]\n",
+            "2:1",
+            "invalid pattern",
+        ),
+    ] {
+        let dir = project(config);
+        let o = capcheck_in(&dir.path().join("units"), &["lint", "."], None);
+        assert_eq!(o.status.code(), Some(2), "{config}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let expected = format!("capcheck: ../capcheck.toml:{at}: {message}");
+        assert!(stderr.starts_with(&expected), "{config}: {stderr}");
+    }
+}

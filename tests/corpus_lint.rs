@@ -38,7 +38,7 @@ fn corpus_lints_without_crash_or_misplaced_finding() {
     let Some(shared) = common::shared_dir() else {
         return common::skip(
             "corpus_lints_without_crash_or_misplaced_finding",
-            "../shared/corpus is not beside this checkout",
+            "needs ../shared/corpus beside this checkout",
         );
     };
     let rules = Rules::new(&Config::default(), &[], &[]).unwrap();

@@ -192,7 +192,7 @@ fn generated_units_agree_with_systemd() {
     if !common::have_systemd_analyze() {
         return common::skip(
             "generated_units_agree_with_systemd",
-            "systemd-analyze is not installed",
+            "needs systemd-analyze",
         );
     }
     let count: usize = std::env::var("CAPCHECK_DIFF_UNITS")

@@ -271,10 +271,7 @@ fn a_profile_from_a_failed_run_is_refused_unless_forced() {
 #[test]
 fn bind_root_becomes_bind_captest() {
     if !common::have_systemd_analyze() {
-        return common::skip(
-            "bind_root_becomes_bind_captest",
-            "systemd-analyze is not installed",
-        );
+        return common::skip("bind_root_becomes_bind_captest", "needs systemd-analyze");
     }
     for extra in [
         &["--user", "captest"][..],
@@ -402,15 +399,8 @@ fn writes_are_atomic_keep_the_mode_and_refuse_changed_files() {
 /// the next run writes the fix.
 #[test]
 fn a_write_killed_before_the_rename_leaves_the_original() {
-    if Command::new("strace").arg("-V").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "strace is missing under CI (.ci/run installs it)"
-        );
-        return common::skip(
-            "a_write_killed_before_the_rename_leaves_the_original",
-            "strace is not installed",
-        );
+    if let Some(why) = common::missing_programs(&["strace"]) {
+        return common::skip("a_write_killed_before_the_rename_leaves_the_original", &why);
     }
     let dir = workspace();
     let unit = dir.path().join("bind-root.service");

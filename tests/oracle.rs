@@ -22,7 +22,7 @@ fn corpus_services_match_systemd() {
     let Some(shared) = common::shared_dir() else {
         return common::skip(
             "corpus_services_match_systemd",
-            "../shared/corpus is not beside this checkout",
+            "needs ../shared/corpus beside this checkout",
         );
     };
     let corpus = shared.join("corpus");

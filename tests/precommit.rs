@@ -20,19 +20,8 @@ fn run(dir: &Path, program: &str, args: &[&str], home: &Path) -> Output {
 
 #[test]
 fn hooks_work_with_the_real_pre_commit() {
-    let available = Command::new("pre-commit")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !available {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must provide pre-commit"
-        );
-        return common::skip(
-            "hooks_work_with_the_real_pre_commit",
-            "pre-commit is not installed",
-        );
+    if let Some(why) = common::missing_programs(&["pre-commit", "git"]) {
+        return common::skip("hooks_work_with_the_real_pre_commit", &why);
     }
     let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
     let repo = tempfile::tempdir().unwrap();

@@ -10,17 +10,6 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-fn missing_tools() -> Option<String> {
-    let missing: Vec<&str> = ["qemu-system-x86_64", "busybox", "apt-get", "cc", "gzip"]
-        .into_iter()
-        .filter(|tool| {
-            !std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        })
-        .collect();
-    (!missing.is_empty()).then(|| format!("{} not installed", missing.join(", ")))
-}
-
 /// The text between `== NAME: [` and the next `]`.
 fn bracketed<'a>(output: &'a str, name: &str) -> &'a str {
     let start = output
@@ -34,11 +23,15 @@ fn bracketed<'a>(output: &'a str, name: &str) -> &'a str {
 
 #[test]
 fn kprobe_fallback_records_on_linux_6_1() {
-    if let Some(why) = missing_tools() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the kprobe VM test: {why}"
-        );
+    let tools = [
+        "qemu-system-x86_64",
+        "busybox",
+        "apt-get",
+        "cc",
+        "gzip",
+        "bash",
+    ];
+    if let Some(why) = common::missing_programs(&tools) {
         return common::skip("kprobe_fallback_records_on_linux_6_1", &why);
     }
     let work = tempfile::tempdir().unwrap();

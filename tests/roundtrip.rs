@@ -12,7 +12,7 @@ fn corpus_round_trips_byte_for_byte() {
     let Some(shared) = common::shared_dir() else {
         return common::skip(
             "corpus_round_trips_byte_for_byte",
-            "../shared/corpus is not beside this checkout",
+            "needs ../shared/corpus beside this checkout",
         );
     };
     let mut files = 0;
@@ -26,7 +26,7 @@ fn corpus_round_trips_byte_for_byte() {
         let bytes = std::fs::read(entry.path()).unwrap();
         let tree = SyntaxTree::parse(bytes.clone());
         assert_eq!(tree.to_bytes(), bytes, "{}", entry.path().display());
-        let covered: usize = tree.lines.iter().map(|l| l.span.len() + l.eol.len()).sum();
+        let covered: usize = tree.lines().map(|l| l.span.len() + l.eol.len()).sum();
         assert_eq!(
             covered,
             bytes.len(),

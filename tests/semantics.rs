@@ -389,10 +389,7 @@ fn dropin_template_and_mask_cases() {
 #[test]
 fn fixture_root_agrees_with_systemd() {
     if !common::have_systemd_analyze() {
-        return common::skip(
-            "fixture_root_agrees_with_systemd",
-            "systemd-analyze is not installed",
-        );
+        return common::skip("fixture_root_agrees_with_systemd", "needs systemd-analyze");
     }
     let root = format!("--root={}", fixture("root").display());
     for unit in [
@@ -415,10 +412,7 @@ fn fixture_root_agrees_with_systemd() {
 #[test]
 fn flat_fixtures_agree_with_systemd() {
     if !common::have_systemd_analyze() {
-        return common::skip(
-            "flat_fixtures_agree_with_systemd",
-            "systemd-analyze is not installed",
-        );
+        return common::skip("flat_fixtures_agree_with_systemd", "needs systemd-analyze");
     }
     let mut checked = 0;
     let mut disagreements = Vec::new();

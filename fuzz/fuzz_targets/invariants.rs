@@ -43,7 +43,7 @@ fn lint_all(unit: &Unit) -> Vec<capcheck::finding::Finding> {
 pub fn parser(data: &[u8]) {
     let tree = SyntaxTree::parse(data.to_vec());
     assert_eq!(tree.to_bytes(), data, "round trip");
-    let covered: usize = tree.lines.iter().map(|l| l.span.len() + l.eol.len()).sum();
+    let covered: usize = tree.lines().map(|l| l.span.len() + l.eol.len()).sum();
     assert_eq!(covered, data.len(), "every byte in exactly one line");
     let file = UnitFile::parse(Path::new("fuzz.service"), data.to_vec(), UnitType::Service);
     for a in &file.assignments {

@@ -52,7 +52,7 @@ impl Check for UnitRefused {
 
     fn check(&self, cx: &mut Context) {
         if let Some(target) = cx.files.first().and_then(|f| super::flattened_symlink(f)) {
-            let span = cx.files[0].tree.lines.first().map_or(0..0, |l| l.span.clone());
+            let span = cx.files[0].tree.lines().next().map_or(0..0, |l| l.span);
             let outcome = if cx.model.loaded { "an empty unit" } else { "a unit it refuses" };
             cx.report(
                 0,

@@ -114,23 +114,30 @@ impl UnknownCapability {
         };
         let severity = if parsed.named.is_empty() { Severity::Error } else { Severity::Warning };
         let mut reasons = Vec::new();
-        let mut edits = Vec::new();
+        // None once a word has no correction found exactly once in the line.
+        let mut edits = Some(Vec::new());
         let file = cx.files[origin.file_index];
         let value_span = cx.value_span(origin);
+        let source = &file.text()[value_span.clone()];
         for word in &parsed.dropped {
             let (reason, correction) = diagnose(word);
             reasons.push(reason);
-            let source = &file.text()[value_span.clone()];
-            if let (Some(correction), 1) = (correction, source.matches(word.as_str()).count()) {
-                let at = value_span.start + source.find(word.as_str()).expect("counted once");
+            // The fix needs every word: after one fails, searching the line
+            // for the others (quadratic on a line of many words) is wasted.
+            edits = edits.zip(correction).and_then(|(mut edits, correction)| {
+                let at = source.find(word.as_str())?;
+                if source.matches(word.as_str()).nth(1).is_some() {
+                    return None;
+                }
                 edits.push(Edit {
                     path: file.path.clone(),
-                    range: at..at + word.len(),
+                    range: value_span.start + at..value_span.start + at + word.len(),
                     start_line: origin.line,
                     end_line: origin.line,
                     content: correction,
                 });
-            }
+                Some(edits)
+            });
         }
         if parsed.stopped.is_some() {
             reasons.push("an unbalanced quote stops systemd reading the line; the words after it are dropped".to_string());
@@ -147,12 +154,12 @@ impl UnknownCapability {
             message.push('.');
         }
         message.push_str(&format!("{consequence} In the end {key} holds {shown}."));
-        let fixable = edits.len() == parsed.dropped.len() && parsed.stopped.is_none();
+        let fix = edits.filter(|edits| !edits.is_empty() && parsed.stopped.is_none());
         let finding = cx
             .report_origin(origin, message)
             .severity(severity)
             .label("dropped by systemd without a warning");
-        if fixable && !edits.is_empty() {
+        if let Some(edits) = fix {
             let replacement = edits.iter().map(|e| e.content.as_str()).collect::<Vec<_>>().join(", ");
             finding.help(format!("write {replacement}"));
             finding.fix(Fix {

@@ -112,7 +112,7 @@ impl<'a> Context<'a> {
             .find(|s| Some(s.name.as_str()) == own)
             .or(fragment.sections.first())
             .map(|s| s.span.clone())
-            .or_else(|| fragment.tree.lines.first().map(|l| l.span.clone()))
+            .or_else(|| fragment.tree.lines().next().map(|l| l.span))
             .unwrap_or(0..0)
     }
 

@@ -62,6 +62,14 @@ pub fn find(name: &str) -> Option<&'static Platform> {
     all().iter().find(|p| p.name == name)
 }
 
+/// The platform called `name`, or why there is none.
+pub fn lookup(name: &str) -> Result<&'static Platform, String> {
+    find(name).ok_or_else(|| {
+        let known: Vec<_> = all().iter().map(|p| p.name.as_str()).collect();
+        format!("unknown platform '{name}' (known: {})", known.join(", "))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

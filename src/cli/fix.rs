@@ -11,6 +11,7 @@ use crate::fix::plan::IdentityChoice;
 use crate::fix::{diff, fix_unit, write, FixOptions, UnitFix};
 use crate::lint::Rules;
 use crate::load::targets::{resolve, Scope};
+use crate::report::escape::visible;
 use crate::system::TargetSystem;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -71,7 +72,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         Ok(planned) => planned,
         Err(errors) => {
             for e in &errors {
-                eprintln!("capcheck: {e}");
+                super::print_error(e);
             }
             return ExitStatus::Error;
         }
@@ -127,7 +128,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         }
     }
     for e in &errors {
-        eprintln!("capcheck: {e}");
+        super::print_error(e);
     }
     if !errors.is_empty() {
         ExitStatus::Error
@@ -163,16 +164,20 @@ fn print_text(fixes: &[UnitFix], args: &FixArgs) {
         }
         let kind = f.kind.map_or("none", |k| k.as_str());
         if f.changes.is_empty() {
-            println!("{}: {kind}, nothing changed", f.unit);
+            println!("{}: {kind}, nothing changed", visible(&f.unit));
         } else {
             println!(
                 "{}: {kind} ({} fix)",
-                f.unit,
+                visible(&f.unit),
                 applicability(f.applicability)
             );
         }
         if let Some(identity) = &f.identity {
-            println!("  identity: {} — {}", identity.identity, identity.reason);
+            println!(
+                "  identity: {} — {}",
+                visible(&identity.identity),
+                visible(&identity.reason)
+            );
         }
         // Capabilities with the same evidence (a knowledge-base row, a
         // profile) on one line.
@@ -184,7 +189,7 @@ fn print_text(fixes: &[UnitFix], args: &FixArgs) {
                 .push(cap);
         }
         for (evidence, caps) in &by_evidence {
-            println!("  needs {}: {evidence}", caps.join(" "));
+            println!("  needs {}: {}", caps.join(" "), visible(evidence));
         }
         let mut by_reason: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for m in &f.missing {
@@ -192,15 +197,16 @@ fn print_text(fixes: &[UnitFix], args: &FixArgs) {
         }
         for (why, caps) in &by_reason {
             println!(
-                "  warning: may be missing {}: {why}; a fix never grants a capability",
-                caps.join(" ")
+                "  warning: may be missing {}: {}; a fix never grants a capability",
+                caps.join(" "),
+                visible(why)
             );
         }
         for what in &f.left_alone {
-            println!("  left alone: {what}");
+            println!("  left alone: {}", visible(what));
         }
         for note in &f.notes {
-            println!("  note: {note}");
+            println!("  note: {}", visible(note));
         }
     }
     if args.diff {
@@ -248,8 +254,5 @@ fn print_json(fixes: &[UnitFix]) {
             })
         })
         .collect();
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&out).expect("fixes serialise")
-    );
+    println!("{}", crate::report::escape::json(&out));
 }

@@ -10,6 +10,7 @@ mod show;
 mod try_fix;
 
 use clap::Parser;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// capcheck's version and the systemd whose semantics it follows.
@@ -70,15 +71,29 @@ fn load_config(
         return Ok(Config::default());
     }
     let path = match path {
-        Some(p) => Some(p.to_path_buf()),
-        None => std::env::current_dir()
-            .ok()
-            .and_then(|d| Config::discover(&d)),
+        Some(p) => Some((p.to_path_buf(), p.to_path_buf())),
+        None => std::env::current_dir().ok().and_then(|cwd| {
+            let found = Config::discover(&cwd)?;
+            // Named from here in messages (./capcheck.toml, ../capcheck.toml).
+            let below = found.parent().and_then(|dir| cwd.strip_prefix(dir).ok())?;
+            let dir: PathBuf = match below.components().count() {
+                0 => ".".into(),
+                levels => std::iter::repeat_n("..", levels).collect(),
+            };
+            let shown = dir.join(found.file_name()?);
+            Some((found, shown))
+        }),
     };
     match path {
-        Some(p) => Config::load(&p).map_err(|e| e.to_string()),
+        Some((path, shown)) => Config::load(&path, &shown).map_err(|e| e.to_string()),
         None => Ok(Config::default()),
     }
+}
+
+/// Prints an error on standard error. Errors name files, and a file name
+/// can hold anything: escaped ([`crate::report::escape`]).
+fn print_error(message: &str) {
+    eprintln!("capcheck: {}", crate::report::escape::visible(message));
 }
 
 /// `auto`: colour on a terminal unless NO_COLOR is set (to anything).
@@ -96,8 +111,10 @@ fn use_color(choice: args::ColorChoice, to_stdout: bool) -> bool {
 }
 
 /// Loads a target's unit for lint and fix: `Err(Some(message))` when its
-/// file cannot be read or found, `Err(None)` for a unit named only through
-/// a drop-in and not installed here (nothing to report).
+/// file cannot be read or found, or one of its drop-ins is over capcheck's
+/// limits (systemd would read it: the unit cannot be seen as systemd sees
+/// it), `Err(None)` for a unit named only through a drop-in and not
+/// installed here (nothing to report).
 fn load_target(target: &crate::load::targets::Target) -> Result<crate::load::Unit, Option<String>> {
     use crate::load::Fragment;
     let unit = target.load();
@@ -105,6 +122,13 @@ fn load_target(target: &crate::load::targets::Target) -> Result<crate::load::Uni
         Fragment::Unreadable(path, e) => Err(Some(format!("{}: {e}", path.display()))),
         Fragment::NotFound if target.via_dropin => Err(None),
         Fragment::NotFound => Err(Some(format!("{}: unit not found", unit.name))),
-        _ => Ok(unit),
+        _ => match unit
+            .dropins
+            .iter()
+            .find_map(|d| Some((&d.path, d.error.as_ref().filter(|e| e.is_limit())?)))
+        {
+            Some((path, e)) => Err(Some(format!("{}: {e}", path.display()))),
+            None => Ok(unit),
+        },
     }
 }

@@ -16,9 +16,7 @@ pub fn run(args: &ShowArgs) -> ExitStatus {
     let written = match args.format {
         ShowFormat::Json => {
             let array: Vec<_> = models.iter().map(show::to_json).collect();
-            serde_json::to_writer_pretty(&mut out, &array)
-                .map_err(std::io::Error::from)
-                .and_then(|_| writeln!(out))
+            writeln!(out, "{}", crate::report::escape::json(&array))
         }
         ShowFormat::Text => models.iter().enumerate().try_for_each(|(i, m)| {
             let sep = if i == 0 { "" } else { "\n" };
@@ -29,7 +27,7 @@ pub fn run(args: &ShowArgs) -> ExitStatus {
         return ExitStatus::Error;
     }
     for e in &errors {
-        eprintln!("capcheck: {}: {}", e.operand, e.message);
+        super::print_error(&format!("{}: {}", e.operand, e.message));
     }
     if !errors.is_empty() || (args.units.operands.is_empty() && args.units.root.is_none()) {
         if args.units.operands.is_empty() && args.units.root.is_none() {

@@ -120,7 +120,7 @@ pub fn run(args: &TryArgs) -> ExitStatus {
     println!("{}: trying {}", unit.name, dropin_path.display());
     print!(
         "{}",
-        crate::report::escape_text(&String::from_utf8_lossy(&dropin))
+        crate::report::escape::visible_lines(&String::from_utf8_lossy(&dropin))
     );
     let interrupts = Interrupts::catch();
     let request = trial::Request {
@@ -168,7 +168,10 @@ pub fn run(args: &TryArgs) -> ExitStatus {
                 "{}: broken: {why}; rolled back, it runs as before",
                 unit.name
             );
-            println!("journal:\n{}", crate::report::escape_text(&journal));
+            println!(
+                "journal:\n{}",
+                crate::report::escape::visible_lines(&journal)
+            );
             ExitStatus::Failure
         }
         Verdict::Interrupted => {

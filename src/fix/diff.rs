@@ -1,6 +1,8 @@
-//! Unified diffs of planned changes (similar), plain or coloured.
+//! Unified diffs of planned changes (similar), plain or coloured; what the
+//! file holds is escaped ([`crate::report::escape`]).
 
 use super::FileChange;
+use crate::report::escape::{visible, visible_lines};
 use similar::TextDiff;
 use std::fmt::Write as _;
 
@@ -9,7 +11,7 @@ pub fn unified(change: &FileChange, color: bool) -> String {
     let before = String::from_utf8_lossy(change.before.as_deref().unwrap_or_default()).into_owned();
     let after = String::from_utf8_lossy(&change.after).into_owned();
     // `a/` + the path without its leading slash, as git writes it.
-    let display = change.path.display().to_string();
+    let display = visible(&change.path.display().to_string()).into_owned();
     let path = display.trim_start_matches('/');
     let old = if change.before.is_some() {
         format!("a/{path}")
@@ -22,6 +24,7 @@ pub fn unified(change: &FileChange, color: bool) -> String {
         .context_radius(3)
         .header(&old, &format!("b/{path}"))
         .to_string();
+    let text = visible_lines(&text).into_owned();
     if !color {
         return text;
     }

@@ -83,7 +83,7 @@ fn owned(unit: &Unit, file_index: usize, file: &UnitFile) -> bool {
 
 /// The line terminator a file uses (CRLF or LF).
 fn eol_of(file: &UnitFile) -> &'static str {
-    match file.tree.lines.iter().find(|l| !l.eol.is_empty()) {
+    match file.tree.lines().find(|l| !l.eol.is_empty()) {
         Some(l) if file.text()[l.eol.clone()].starts_with("\r\n") => "\r\n",
         _ => "\n",
     }
@@ -96,7 +96,7 @@ fn assignment_bytes(file: &UnitFile, a: &Assignment) -> Range<usize> {
     let last = file
         .tree
         .line_at(a.span.end.saturating_sub(1).max(a.span.start));
-    let end = match last.map(|l| &l.kind) {
+    let end = match last.as_ref().map(|l| &l.kind) {
         Some(LineKind::Text {
             continuation: Some(at),
             ..

@@ -11,7 +11,7 @@ pub mod targets;
 
 pub use listings::{Listing, Listings};
 pub use paths::SearchPath;
-pub use read::{read_unit_bytes, ReadError};
+pub use read::{read_unit_bytes, read_within_limit, ReadError};
 
 use crate::syntax::logical::UnitFile;
 use crate::unit_name::{UnitName, UnitType};

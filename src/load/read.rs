@@ -1,5 +1,6 @@
 //! Reading a unit file's bytes without blocking on FIFOs or devices.
 
+use crate::limits::{too_many_words, MAX_FILE_SIZE, MAX_WORDS};
 use std::fmt;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -17,6 +18,10 @@ pub enum ReadError {
     NotRegularFile,
     DanglingSymlink,
     SymlinkLoop,
+    /// Larger than [`MAX_FILE_SIZE`]: not read, or not read on.
+    TooLarge,
+    /// More than [`MAX_WORDS`] words.
+    TooManyWords,
     Other(String),
 }
 
@@ -32,12 +37,29 @@ impl fmt::Display for ReadError {
             }
             ReadError::DanglingSymlink => f.write_str("is a dangling symlink"),
             ReadError::SymlinkLoop => f.write_str("is a symlink loop"),
+            ReadError::TooLarge => write!(
+                f,
+                "is larger than {} MiB, the most capcheck reads of a unit file",
+                MAX_FILE_SIZE >> 20
+            ),
+            ReadError::TooManyWords => write!(
+                f,
+                "has more than {MAX_WORDS} words, the most capcheck reads of a unit file"
+            ),
             ReadError::Other(e) => f.write_str(e),
         }
     }
 }
 
 impl std::error::Error for ReadError {}
+
+impl ReadError {
+    /// Over one of capcheck's own limits ([`crate::limits`]): systemd
+    /// would read the file.
+    pub fn is_limit(&self) -> bool {
+        matches!(self, ReadError::TooLarge | ReadError::TooManyWords)
+    }
+}
 
 impl From<std::io::Error> for ReadError {
     fn from(e: std::io::Error) -> Self {
@@ -65,7 +87,7 @@ pub fn read_unit_bytes(path: &Path, file_type: std::fs::FileType) -> Result<Vec<
     if !file_type.is_file() {
         return Err(ReadError::NotRegularFile);
     }
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc_o_nonblock())
         .open(path)?;
@@ -76,13 +98,28 @@ pub fn read_unit_bytes(path: &Path, file_type: std::fs::FileType) -> Result<Vec<
     }
     // Read the size the open file has, and stop there: the read that would
     // return nothing at the end is one system call per file. A size of 0
-    // may be a pseudo-file that does not know its size: read to the end.
+    // may be a pseudo-file that does not know its size: read to the end,
+    // or to just past the limit.
     let size = opened.len();
+    if size > MAX_FILE_SIZE {
+        return Err(ReadError::TooLarge);
+    }
     let limit = if size == 0 { u64::MAX } else { size };
-    let mut bytes = Vec::with_capacity(size as usize);
-    std::io::Read::by_ref(&mut file)
-        .take(limit)
-        .read_to_end(&mut bytes)?;
+    read_within_limit(file.take(limit), size as usize)
+}
+
+/// Reads to the end (`expected` bytes, if known), or fails as soon as more
+/// than [`MAX_FILE_SIZE`] bytes came, or when they hold more than
+/// [`MAX_WORDS`] words.
+pub fn read_within_limit(reader: impl Read, expected: usize) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::with_capacity(expected);
+    reader.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(ReadError::TooLarge);
+    }
+    if too_many_words(&bytes) {
+        return Err(ReadError::TooManyWords);
+    }
     Ok(bytes)
 }
 

@@ -1,19 +1,24 @@
 //! Checkstyle XML, grouped by file.
 
+use super::escape::visible;
 use crate::finding::{Finding, Severity};
 use std::fmt::Write as _;
 
+/// Text for an attribute: control characters escaped as everywhere
+/// ([`super::escape`]; XML 1.0 cannot hold most of them at all, not even
+/// as `&#x1b;`), markup as XML does, and the two characters XML 1.0 also
+/// excludes, U+FFFE and U+FFFF, as `\u{fffe}`.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in visible(s).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
-                let _ = write!(out, "&#x{:x};", c as u32);
+            '\u{fffe}' | '\u{ffff}' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
         }

@@ -1,6 +1,7 @@
 //! `path:line:col: CODE [severity] message`, one line per finding (the
 //! form editors' quickfix lists read).
 
+use super::escape::visible;
 use crate::finding::Finding;
 use std::fmt::Write as _;
 
@@ -10,12 +11,12 @@ pub fn render(findings: &[Finding]) -> String {
         let _ = writeln!(
             out,
             "{}:{}:{}: {} [{}] {}",
-            f.path.display(),
+            visible(&f.path.display().to_string()),
             f.position.line,
             f.position.column,
             f.code,
             f.severity.as_str(),
-            f.message
+            visible(&f.message)
         );
     }
     out

@@ -1,14 +1,19 @@
 //! GitHub Actions workflow commands: one `::error`/`::warning`/`::notice`
-//! annotation per finding, escaped as `@actions/core` does.
+//! annotation per finding, escaped as `@actions/core` does; other control
+//! characters are escaped as everywhere ([`super::escape`]), so that a
+//! finding is one line of the log whatever the file holds.
 
+use super::escape::visible;
 use crate::finding::{Finding, Severity};
 use std::fmt::Write as _;
 
-/// Escapes a message: `%`, CR and LF.
+/// Escapes a message: `%`, CR and LF, and the other control characters.
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
+    let encoded = s
+        .replace('%', "%25")
         .replace('\r', "%0D")
-        .replace('\n', "%0A")
+        .replace('\n', "%0A");
+    visible(&encoded).into_owned()
 }
 
 /// Escapes a property value: as data, plus `:` and `,`.
@@ -56,5 +61,6 @@ mod tests {
     fn escaping_follows_actions_core() {
         assert_eq!(escape_data("100% a\r\nb"), "100%25 a%0D%0Ab");
         assert_eq!(escape_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+        assert_eq!(escape_data("\u{1b}]0;x\u{7}"), "\\x1b]0;x\\x07");
     }
 }

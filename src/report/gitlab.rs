@@ -55,7 +55,7 @@ pub fn render(findings: &[Finding]) -> String {
             })
         })
         .collect();
-    let mut out = serde_json::to_string_pretty(&issues).expect("issues serialise");
+    let mut out = super::escape::json(&issues);
     out.push('\n');
     out
 }

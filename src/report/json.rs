@@ -1,10 +1,11 @@
 //! A JSON array of findings: `code`, `name`, `severity`, `message`, `unit`,
-//! `path`, `line`, `column`, `end_line`, `end_column`, `help`, `fix`.
+//! `path`, `line`, `column`, `end_line`, `end_column`, `help`, `fix`
+//! (with no raw control character: [`super::escape::json`]).
 
 use crate::finding::Finding;
 
 pub fn render(findings: &[Finding]) -> String {
-    let mut out = serde_json::to_string_pretty(findings).expect("findings serialise");
+    let mut out = super::escape::json(&findings);
     out.push('\n');
     out
 }
@@ -16,7 +17,7 @@ pub fn elements(findings: &[Finding]) -> Option<String> {
     if findings.is_empty() {
         return None;
     }
-    let array = serde_json::to_string_pretty(findings).expect("findings serialise");
+    let array = super::escape::json(&findings);
     let inner = array.strip_prefix("[\n")?.strip_suffix("\n]")?;
     Some(inner.to_string())
 }

@@ -3,6 +3,7 @@
 
 pub mod checkstyle;
 pub mod concise;
+pub mod escape;
 pub mod full;
 pub mod github;
 pub mod gitlab;
@@ -164,10 +165,15 @@ impl Printer {
     }
 }
 
-/// "Found 2 errors, 1 warning and 3 infos in 4 units."
-pub fn summary(tally: &Tally, units: usize) -> String {
+/// "Found 2 errors, 1 warning and 3 infos in 4 units (config: ./capcheck.toml)."
+/// The configuration file is named: it can hide findings.
+pub fn summary(tally: &Tally, units: usize, config: Option<&std::path::Path>) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    let units = plural(units, "unit");
+    let mut units = plural(units, "unit");
+    if let Some(path) = config {
+        let path = escape::visible(&path.display().to_string()).into_owned();
+        units = format!("{units} (config: {path})");
+    }
     if tally.total() == 0 {
         return format!("No findings in {units}.");
     }
@@ -182,16 +188,4 @@ pub fn summary(tally: &Tally, units: usize) -> String {
         plural(tally.warnings, "warning"),
         plural(tally.infos, "info"),
     )
-}
-
-/// Text from a unit, a journal or a path, safe for a terminal: control
-/// characters (but newline and tab) shown as `\xNN`, never raw.
-pub fn escape_text(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\n' | '\t' => c.to_string(),
-            c if c.is_control() => format!("\\x{:02x}", c as u32),
-            c => c.to_string(),
-        })
-        .collect()
 }

@@ -116,7 +116,7 @@ pub fn render(findings: &[Finding]) -> String {
             "results": results,
         }],
     });
-    let mut out = serde_json::to_string_pretty(&sarif).expect("sarif serialises");
+    let mut out = super::escape::json(&sarif);
     out.push('\n');
     out
 }

@@ -1,5 +1,7 @@
 //! `capcheck show`: the privilege model of each unit, as text or JSON.
+//! The text escapes what comes from files ([`super::escape`]).
 
+use super::escape::visible;
 use crate::caps::CapSet;
 use crate::model::values::secure_bit_names;
 use crate::model::{Origin, Privileges, Setting};
@@ -88,10 +90,11 @@ fn origins(origins: &[Origin]) -> String {
 }
 
 fn row<T>(out: &mut String, label: &str, value: String, setting: &Setting<T>) {
+    let value = visible(&value);
     let _ = writeln!(
         out,
         "  {label:<22} {value:<40} {}",
-        origins(&setting.origins)
+        visible(&origins(&setting.origins))
     );
 }
 
@@ -117,21 +120,17 @@ pub fn to_text(p: &Privileges) -> String {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let _ = writeln!(out, "{} ({path})", p.unit);
+    let _ = writeln!(out, "{} ({})", visible(&p.unit), visible(&path));
     if !p.loaded {
         let _ = writeln!(out, "  not loaded:");
         for e in &p.errors {
-            let _ = writeln!(out, "    {}:{}: {}", e.file.display(), e.line, e.message);
+            let problem = format!("{}:{}: {}", e.file.display(), e.line, e.message);
+            let _ = writeln!(out, "    {}", visible(&problem));
         }
     }
     for w in &p.warnings {
-        let _ = writeln!(
-            out,
-            "  warning: {}:{}: {}",
-            w.file.display(),
-            w.line,
-            w.message
-        );
+        let problem = format!("{}:{}: {}", w.file.display(), w.line, w.message);
+        let _ = writeln!(out, "  warning: {}", visible(&problem));
     }
     if !p.loaded || !p.has_exec_context {
         return out;
@@ -207,12 +206,13 @@ pub fn to_text(p: &Privileges) -> String {
                 shell_words(&c.command.argv)
             )
         };
+        let origin = format!("{}:{}", c.origin.file.display(), c.origin.line);
         let _ = writeln!(
             out,
-            "  {:<22} {line:<40} {}:{}",
+            "  {:<22} {:<40} {}",
             c.directive,
-            c.origin.file.display(),
-            c.origin.line
+            visible(&line),
+            visible(&origin)
         );
     }
     out

@@ -194,7 +194,7 @@ impl Reader<'_> {
         let text = self.tree.text();
         let mut bom_seen = false;
         let mut open: Option<Logical> = None;
-        for line in &self.tree.lines {
+        for line in self.tree.lines() {
             if line.span.len() >= LONG_LINE_MAX {
                 self.issue(
                     SyntaxIssueKind::LineTooLong,
@@ -223,6 +223,13 @@ impl Reader<'_> {
                 }
                 _ => line.span.start,
             };
+            if open.is_none()
+                && continuation.is_none()
+                && text[start..content.end].trim_matches(is_blank).is_empty()
+            {
+                // A blank line, read as nothing (and there may be millions).
+                continue;
+            }
             let logical = open.get_or_insert_with(|| Logical {
                 first_line: line.number,
                 start: line.span.start,
@@ -251,7 +258,7 @@ impl Reader<'_> {
             }
         }
         if let Some(logical) = open.take() {
-            let last = self.tree.lines.last().map_or(1, |l| l.number);
+            let last = self.tree.line_count().max(1);
             self.logical_line(&logical, last);
         }
     }

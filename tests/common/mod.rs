@@ -11,9 +11,31 @@ pub fn shared_dir() -> Option<PathBuf> {
     dir.join("corpus").is_dir().then_some(dir)
 }
 
-/// Prints the skip notice the project's tests use when ../shared is absent.
+/// Whether this is a CI run (`CI=true`, as GitHub and GitLab set it): CI
+/// provides everything the tests need, so nothing may be skipped there.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| v == "true")
+}
+
+/// Prints why a test cannot run here (no root, a missing tool or
+/// ../shared) and lets it pass; under CI it fails instead.
 pub fn skip(test: &str, why: &str) {
+    assert!(!in_ci(), "{test} would be skipped under CI: {why}");
     println!("SKIPPED {test}: {why}");
+}
+
+/// The programs of `names` that are not in PATH, as a reason to skip.
+pub fn missing_programs(names: &[&str]) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = |name: &&str| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(name))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    };
+    let missing: Vec<&str> = names.iter().filter(|n| !found(n)).copied().collect();
+    (!missing.is_empty()).then(|| format!("needs {} (not in PATH)", missing.join(", ")))
 }
 
 /// The project's fixtures directory.
