@@ -1043,10 +1043,17 @@ fn exec_directories_are_made_as_systemd_makes_them() {
     );
     let out = capcheck(&["run", unit.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.starts_with("nobody 710\n"), "{stdout}");
     assert!(!runtime.exists(), "the runtime directory outlived the run");
-    assert!(state.join("ok").is_file(), "the state directory was not writable");
+    assert!(
+        state.join("ok").is_file(),
+        "the state directory was not writable"
+    );
     let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(state).unwrap());
     assert_eq!(owner.to_string(), id_of("-u", "nobody"));
     std::fs::remove_dir_all(state).unwrap();
