@@ -261,7 +261,10 @@ fn user_boolean_and_secure_bits_cases() {
         ["keep-caps", "noroot-locked"]
     );
     assert_eq!(s01.secure_bits.origins[0].dropped, ["bogus"]);
-    assert!(m("S02.service").private_users.value);
+    assert_eq!(
+        m("S02.service").private_users.value,
+        capcheck::semantics::PrivateUsers::SelfOnly
+    );
     assert_eq!(m("S03.service").secure_bits.value, 0);
 }
 

@@ -10,7 +10,7 @@ use crate::fix::evidence::Profile;
 use crate::fix::plan::IdentityChoice;
 use crate::fix::{diff, fix_unit, write, FixOptions, UnitFix};
 use crate::lint::Rules;
-use crate::load::targets::{resolve, Scope};
+use crate::load::targets::resolve;
 use crate::system::TargetSystem;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -69,7 +69,13 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         unsafe_fixes: args.unsafe_fixes,
         system: TargetSystem::of(args.units.root.as_deref()),
     };
-    let scope = Scope::new(args.units.root.clone(), args.user_units);
+    let scope = match super::scope(&args.units, args.user_units, &config) {
+        Ok(scope) => scope,
+        Err(e) => {
+            eprintln!("capcheck: {e}");
+            return ExitStatus::Error;
+        }
+    };
     let (targets, target_errors) = resolve(&args.units.operands, &scope);
     errors.extend(
         target_errors

@@ -8,7 +8,7 @@ use crate::load::targets::{resolve, Scope};
 use crate::load::Unit;
 use crate::model::directories::{Directories, Kind};
 use crate::model::environment::{self, EnvironmentSettings};
-use crate::model::exec::Prefix;
+use crate::model::exec::{ExecCommand, Prefix};
 use crate::model::privileges;
 use crate::record::profile::{Identity, RecordingMeta};
 use crate::record::{self, import, profile, tracefs, Request};
@@ -73,6 +73,8 @@ struct Planned {
     /// False for the `:` prefix and for a command given on the command
     /// line (run as given).
     expand: bool,
+    /// `|`: `argv` is a command line for `path`, the user's shell.
+    via_shell: bool,
     /// The `-` prefix: a failure exit status is ignored.
     ignore_failure: bool,
     credentials: Credentials,
@@ -126,10 +128,15 @@ impl Plan {
 
 impl Planned {
     fn argv(&self, environment: &[String]) -> Vec<String> {
-        if self.expand {
+        let argv = if self.expand {
             environment::expand_argv(&self.argv, environment)
         } else {
             self.argv.clone()
+        };
+        if self.via_shell {
+            ExecCommand::via_shell_argv(&argv)
+        } else {
+            argv
         }
     }
 }
@@ -158,10 +165,18 @@ fn unit_plan(
                 credentials.uid = user.uid;
                 credentials.gid = user.gid;
             }
+            let via_shell = c.command.has(Prefix::ViaShell);
+            // A `|` command runs the user's login shell (/bin/sh for a
+            // placeholder one).
+            let login_shell = user.login.as_ref().and_then(|l| l.shell.clone());
             Planned {
                 directive: c.directive.clone(),
-                path: c.command.path.clone(),
+                path: match login_shell {
+                    Some(shell) if via_shell => shell,
+                    _ => c.command.path.clone(),
+                },
                 argv: c.command.argv.clone(),
+                via_shell,
                 expand: !c.command.has(Prefix::NoEnvExpand),
                 ignore_failure: c.command.has(Prefix::IgnoreFailure),
                 credentials,
@@ -196,6 +211,7 @@ fn command_plan(argv: &[String], user: &str) -> Result<Plan, String> {
             directive: "command".to_string(),
             path: argv[0].clone(),
             argv: argv.to_vec(),
+            via_shell: false,
             expand: false,
             ignore_failure: false,
             credentials,

@@ -3,6 +3,7 @@
 use crate::caps::CapSet;
 use crate::model::values::secure_bit_names;
 use crate::model::{Origin, Privileges, Setting};
+use crate::semantics::PrivateUsers;
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
 
@@ -42,6 +43,7 @@ pub fn to_json(p: &Privileges) -> Value {
         .collect();
     json!({
         "unit": p.unit,
+        "systemd": p.semantics,
         "path": p.path,
         "loaded": p.loaded,
         "masked": p.masked,
@@ -64,7 +66,8 @@ pub fn to_json(p: &Privileges) -> Value {
             .map(|o| format!("{}={}", o.key, o.value))
             .collect::<Vec<_>>(),
         "secure_bits": secure_bit_names(p.secure_bits.value),
-        "private_users": p.private_users.value,
+        "private_users": p.private_users.value != PrivateUsers::No,
+        "private_users_mapping": (p.private_users.value != PrivateUsers::No).then_some(p.private_users.value),
         "commands": commands,
         "sources": sources,
     })
@@ -117,7 +120,7 @@ pub fn to_text(p: &Privileges) -> String {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let _ = writeln!(out, "{} ({path})", p.unit);
+    let _ = writeln!(out, "{} ({path}), read as {}", p.unit, p.semantics);
     if !p.loaded {
         let _ = writeln!(out, "  not loaded:");
         for e in &p.errors {
@@ -192,7 +195,7 @@ pub fn to_text(p: &Privileges) -> String {
     row(
         &mut out,
         "PrivateUsers",
-        yes_no(p.private_users.value),
+        p.private_users.value.as_str().to_string(),
         &p.private_users,
     );
     for c in &p.commands {
