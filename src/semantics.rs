@@ -34,9 +34,18 @@ pub const CAPABILITY_LIMIT_62: Change = Change {
     summary:
         "capability numbers above 62 are rejected (CAP_LIMIT): 63 is an unknown word, so `~63` \
               resets the bounding set to everything and `CapabilityBoundingSet=63` empties it",
-    source:
-        "systemd commit 3b3ebabfa6 'capability-util: add macro for largest cap we're willing to \
-             accept' (PR #26508, first in v254); measured: 252 vs 254, 257, 262",
+    source: "systemd commits d0e67c69ba 'cap-list: refuse parsing numeric capability 63' and \
+             3b3ebabfa6 (CAP_LIMIT), first in v254; measured: 252 vs 254, 257, 262",
+};
+
+/// Capability lists are split leniently: an open quote ends a word.
+pub const CAPABILITY_WORDS_RELAXED: Change = Change {
+    name: "capability-words-relaxed",
+    since: 254,
+    summary: "capability lists are split with EXTRACT_RELAX: an unbalanced quote or a trailing \
+              backslash ends the last word, which is read, instead of silently ending the list",
+    source: "systemd commit 3f444e94f5 'cap-list: modernize capability_set_from_string() a bit' \
+             (v254); measured: `CAP_CHOWN \"CAP_KILL` gives {CHOWN} on 252, {CHOWN, KILL} on 254, 257, 262",
 };
 
 /// More SuccessAction= values.
@@ -180,8 +189,9 @@ pub const SECURE_BITS_262: Change = Change {
 };
 
 /// Every rule, oldest first.
-pub const CHANGES: [&Change; 16] = [
+pub const CHANGES: [&Change; 17] = [
     &CAPABILITY_LIMIT_62,
+    &CAPABILITY_WORDS_RELAXED,
     &SUCCESS_ACTIONS_254,
     &USER_UNITS_IMPLY_PRIVATE_USERS,
     &SECCOMP_WITHOUT_NO_NEW_PRIVILEGES,
@@ -340,6 +350,12 @@ impl Semantics {
         } else {
             63
         }
+    }
+
+    /// Whether an open quote or a trailing backslash ends the last word of
+    /// a capability list (instead of ending the list before it).
+    pub fn capability_words_relaxed(self) -> bool {
+        self.has(&CAPABILITY_WORDS_RELAXED)
     }
 
     /// The bounding set before any assignment: a line replaces the set

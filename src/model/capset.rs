@@ -2,7 +2,7 @@
 //! systemd's exact rule (`config_parse_capability_set()`) as the release
 //! has it.
 
-use super::words::{words, Unescape, WordError};
+use super::words::{words, words_relaxed, Unescape, WordError};
 use crate::caps::{self, CapSet};
 use crate::semantics::Semantics;
 
@@ -54,8 +54,8 @@ pub struct CapAssignment {
     pub named: CapSet,
     /// Words systemd silently dropped: typos, missing `CAP_`, commas…
     pub dropped: Vec<String>,
-    /// Set when a quote or backslash stopped the line early; the words
-    /// after it were never read.
+    /// Set when a quote or backslash stopped the line early (before 254);
+    /// the words after it were never read.
     pub stopped: Option<WordError>,
 }
 
@@ -75,7 +75,11 @@ impl CapAssignment {
             Some(rest) => (true, rest),
             None => (false, value),
         };
-        let (words, stopped) = words(list, Unescape::Literal);
+        let (words, stopped) = if semantics.capability_words_relaxed() {
+            (words_relaxed(list), None)
+        } else {
+            words(list, Unescape::Literal)
+        };
         let mut named = CapSet::EMPTY;
         let mut dropped = Vec::new();
         for word in words {
@@ -196,6 +200,14 @@ mod tests {
                 restored_then_bpf
             );
         }
+        // An open quote: the list ends before it on 252, the word is read
+        // from 254 on.
+        let chown = CapSet::single(0);
+        assert_eq!(fold_as(at(252), Bounding, &["CAP_CHOWN \"CAP_KILL"]), chown);
+        assert_eq!(
+            fold_as(at(254), Bounding, &["CAP_CHOWN \"CAP_KILL"]),
+            chown.union(kill)
+        );
         // 63: a number on 252, an unknown word from 254 on.
         assert_eq!(fold_as(at(252), Bounding, &["CAP_KILL", "~63"]), kill);
         assert_eq!(

@@ -132,6 +132,8 @@ struct Fold<'u> {
     namespacing: Vec<(&'static str, Option<Origin>)>,
     /// WorkingDirectory=~ (the user's home).
     home_directory: bool,
+    /// PAMName= is set.
+    pam: bool,
     private_pids: bool,
     service_type: Option<String>,
     remain_after_exit: bool,
@@ -187,6 +189,7 @@ impl<'u> Fold<'u> {
             syscall_filter: SyscallFilter::default(),
             namespacing: USER_NAMESPACE_OPTIONS.iter().map(|k| (*k, None)).collect(),
             home_directory: false,
+            pam: false,
             private_pids: false,
             service_type: None,
             remain_after_exit: false,
@@ -534,6 +537,7 @@ impl<'u> Fold<'u> {
             "WorkingDirectory" => {
                 self.home_directory = value.strip_prefix('-').unwrap_or(value) == "~";
             }
+            "PAMName" => self.pam = !value.is_empty(),
             // Unknown to releases before it (and then ignored).
             "PrivatePIDs" if semantics.knows_private_pids() => match parse_boolean(value) {
                 Some(v) => self.private_pids = v,
@@ -668,6 +672,10 @@ impl<'u> Fold<'u> {
             "WorkingDirectory=~ is not allowed under DynamicUser=yes"
         } else if self.private_pids && self.unit.name.unit_type != UnitType::Service {
             "PrivatePIDs= setting is only supported for service units"
+        } else if self.p.private_users.value == PrivateUsers::Managed
+            && (self.p.user.value.is_some() || self.p.group.value.is_some() || dynamic || self.pam)
+        {
+            "PrivateUsers=managed may not be used in combination with User=/DynamicUser=/Group=/PAMName="
         } else {
             return;
         };
