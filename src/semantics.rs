@@ -12,8 +12,10 @@
 
 use crate::caps::CapSet;
 use crate::unit_name::UnitType;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// A behaviour of systemd that changed in a release.
 #[derive(Debug)]
@@ -487,6 +489,46 @@ impl Semantics {
     }
 }
 
+/// The releases that know a key: from the first, up to (not including)
+/// the one that dropped it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum KnownIn {
+    Since(u16),
+    Between([u16; 2]),
+}
+
+impl KnownIn {
+    fn includes(self, release: u16) -> bool {
+        match self {
+            KnownIn::Since(since) => release >= since,
+            KnownIn::Between([since, until]) => (since..until).contains(&release),
+        }
+    }
+}
+
+/// `rules/directives.toml`: section → key → the releases that know it.
+fn directives() -> &'static BTreeMap<String, BTreeMap<String, KnownIn>> {
+    static TABLE: OnceLock<BTreeMap<String, BTreeMap<String, KnownIn>>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        toml_edit::de::from_str(include_str!("../rules/directives.toml"))
+            .expect("rules/directives.toml is valid")
+    })
+}
+
+impl Semantics {
+    /// The releases that know `Section.Key`; None for a key no supported
+    /// release knows (a typo, an `X-` key, another program's).
+    pub fn directive_known_in(section: &str, key: &str) -> Option<KnownIn> {
+        directives().get(section)?.get(key).copied()
+    }
+
+    /// Whether this release reads `key` in `[section]`.
+    pub fn knows_directive(self, section: &str, key: &str) -> bool {
+        Semantics::directive_known_in(section, key).is_some_and(|k| k.includes(self.0))
+    }
+}
+
 impl fmt::Display for Semantics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "systemd {}", self.0)
@@ -507,6 +549,26 @@ mod tests {
             assert!(names.insert(c.name), "{} twice", c.name);
             assert!(Semantics::new(c.since).is_ok(), "{}", c.name);
             assert!(c.since > Semantics::OLDEST.release(), "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn directives_follow_the_release() {
+        let at = |r| Semantics::new(r).unwrap();
+        assert!(at(252).knows_directive("Service", "User"));
+        assert!(!at(256).knows_directive("Service", "PrivatePIDs"));
+        assert!(at(257).knows_directive("Service", "PrivatePIDs"));
+        assert!(at(261).knows_directive("Service", "CPUShares"));
+        assert!(!at(262).knows_directive("Service", "CPUShares"));
+        assert!(!at(262).knows_directive("Unit", "User"));
+        assert_eq!(Semantics::directive_known_in("Service", "X-Foo"), None);
+        for (section, keys) in directives() {
+            for (key, known) in keys {
+                let since = match known {
+                    KnownIn::Since(s) | KnownIn::Between([s, _]) => *s,
+                };
+                assert!(Semantics::new(since).is_ok(), "[{section}] {key}");
+            }
         }
     }
 

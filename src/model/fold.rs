@@ -12,7 +12,7 @@ use super::values::{parse_boolean, parse_secure_bits, valid_user_group_name};
 use super::words::{words, Unescape};
 use super::{Command, NoNewPrivileges, Origin, Privileges, Problem, ProblemKind, Setting};
 use crate::load::{Fragment, Unit};
-use crate::semantics::{PrivateUsers, ProtectHostname};
+use crate::semantics::{KnownIn, PrivateUsers, ProtectHostname, Semantics};
 use crate::syntax::logical::{Assignment, UnitFile};
 use crate::unit_name::UnitType;
 
@@ -248,6 +248,18 @@ impl<'u> Fold<'u> {
             if !section.known {
                 continue;
             }
+            if let Some(message) = self.other_release_directive(&section.name, &a.key) {
+                self.p.warnings.push(Problem {
+                    file: file.path.clone(),
+                    line: a.line,
+                    message,
+                    kind: ProblemKind::Syntax,
+                    fatal: false,
+                    key: Some(a.key.clone()),
+                    at: Some((file_index, a.span.clone())),
+                });
+                continue;
+            }
             let origin = Origin::of(file, file_index, index);
             let result = if Some(section.name.as_str()) == self.exec_section {
                 self.exec_assignment(a, origin)
@@ -275,6 +287,21 @@ impl<'u> Fold<'u> {
                 }
             }
         }
+    }
+
+    /// For a key another release knows and this one does not, why systemd
+    /// ignores the line ("Unknown key").
+    fn other_release_directive(&self, section: &str, key: &str) -> Option<String> {
+        let semantics = self.unit.semantics;
+        if semantics.knows_directive(section, key) {
+            return None;
+        }
+        Some(match Semantics::directive_known_in(section, key)? {
+            KnownIn::Since(since) | KnownIn::Between([since, _]) if since > semantics.release() => {
+                format!("{key}= is not known to {semantics} (it came with systemd {since}); systemd ignores this line")
+            }
+            _ => format!("{key}= was dropped before {semantics}; systemd ignores this line"),
+        })
     }
 
     /// Settings outside the exec section that decide whether a service
