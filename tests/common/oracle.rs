@@ -90,13 +90,34 @@ pub const ARTIFACTS: &[(&str, &str)] = &[
         "template instance name",
         "systemd-analyze instantiates a template file as NAME@i.service up to 256 and as \
          NAME@test_instance.service from 257 on (verify_prepare_filename()); capcheck keeps @i, \
-         so instance names are compared with the 257+ name mapped back",
+         so the 257+ instance is mapped back to i, in the unit name and in User=/Group= that \
+         %i filled (user@, syncthing@, qbittorrent-nox@, capsule@.service)",
     ),
     (
         "dump marker",
         "from 257 on the debug dump prints `→ Unit X:` instead of `-> Unit X:` (parse_views reads both)",
     ),
 ];
+
+/// The system services of the real units a tree of build.sh holds (the
+/// packages of its suite), grouped by directory: one systemd-analyze call
+/// reads each group.
+pub fn real_services(tree: &Path) -> Vec<Vec<PathBuf>> {
+    let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<PathBuf>> = Default::default();
+    for entry in walkdir::WalkDir::new(tree.join("units"))
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        let path = entry.path();
+        let in_system_dir = path.parent().is_some_and(|d| d.ends_with("systemd/system"));
+        if in_system_dir && path.extension().is_some_and(|x| x == "service") {
+            let dir = path.parent().expect("a directory").to_path_buf();
+            by_dir.entry(dir).or_default().push(path.to_path_buf());
+        }
+    }
+    by_dir.into_values().collect()
+}
 
 /// Whether capcheck's view of a unit agrees with a release's: the same
 /// load state, and for a unit both load, the same user, group, dynamic
@@ -117,6 +138,31 @@ pub fn agree(ours: &SystemdView, theirs: Option<&SystemdView>) -> bool {
 }
 
 impl Oracle {
+    /// Every `[Section] Key` this release reads (`systemd
+    /// --dump-configuration-items`).
+    pub fn configuration_items(&self) -> std::collections::BTreeSet<(String, String)> {
+        let out = match &self.tree {
+            None => Command::new("/lib/systemd/systemd")
+                .arg("--dump-configuration-items")
+                .output(),
+            Some(tree) => Command::new("chroot")
+                .arg(tree.join("root"))
+                .args(["/usr/lib/systemd/systemd", "--dump-configuration-items"])
+                .output(),
+        }
+        .expect("systemd --dump-configuration-items runs");
+        let mut items = std::collections::BTreeSet::new();
+        let mut section = String::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.to_string();
+            } else if let Some((key, _)) = line.split_once('=') {
+                items.insert((section.clone(), key.to_string()));
+            }
+        }
+        items
+    }
+
     /// What this release makes of unit files that share a search path
     /// (files of one directory, whose directory joins it first): one
     /// `systemd-analyze security --offline` call, each loaded unit's dump
@@ -151,11 +197,15 @@ impl Oracle {
         parse_views(&text)
             .into_iter()
             .map(|mut view| {
-                let name =
-                    view.unit
-                        .take()
-                        .unwrap_or_default()
-                        .replacen("@test_instance.", "@i.", 1);
+                let name = view.unit.take().unwrap_or_default();
+                if name.contains("@test_instance.") {
+                    // The instance name, in the unit name and wherever %i
+                    // put it (ARTIFACTS).
+                    let as_capcheck = |s: &str| s.replace("test_instance", "i");
+                    view.user = view.user.as_deref().map(as_capcheck);
+                    view.group = view.group.as_deref().map(as_capcheck);
+                }
+                let name = name.replacen("@test_instance.", "@i.", 1);
                 view.unit = Some(name.clone());
                 (name, view)
             })
