@@ -291,6 +291,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub timeout: String,
 
+    /// Read the unit as this systemd release does (252 to 262) [default:
+    /// this host's].
+    #[arg(long, value_name = "VERSION")]
+    pub systemd: Option<String>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub format: ShowFormat,

@@ -89,12 +89,27 @@ fn scope(
     user_manager: bool,
     config: &crate::config::Config,
 ) -> Result<crate::load::targets::Scope, String> {
-    use crate::semantics::Semantics;
     let chosen = units.systemd.as_deref().or(config.systemd.as_deref());
+    let semantics = semantics(chosen, units.root.as_deref())?;
+    Ok(crate::load::targets::Scope::with_semantics(
+        units.root.clone(),
+        user_manager,
+        semantics,
+    ))
+}
+
+/// The release named (`--systemd` or the configuration), else the one the
+/// system at `root` (or the host) runs, with a note when that cannot be
+/// told or is one capcheck does not know.
+fn semantics(
+    chosen: Option<&str>,
+    root: Option<&std::path::Path>,
+) -> Result<crate::semantics::Semantics, String> {
+    use crate::semantics::Semantics;
     let semantics = match chosen {
         Some(release) => Semantics::parse(release).map_err(|e| e.to_string())?,
         None => {
-            let system = units.root.as_deref().unwrap_or(std::path::Path::new("/"));
+            let system = root.unwrap_or(std::path::Path::new("/"));
             match crate::load::release::detect(system) {
                 Some(found) => {
                     let semantics = Semantics::nearest(found.release);
@@ -118,11 +133,7 @@ fn scope(
             }
         }
     };
-    Ok(crate::load::targets::Scope::with_semantics(
-        units.root.clone(),
-        user_manager,
-        semantics,
-    ))
+    Ok(semantics)
 }
 
 /// `auto`: colour on a terminal unless NO_COLOR is set (to anything).

@@ -23,9 +23,10 @@ fn fail(message: impl std::fmt::Display) -> ExitStatus {
     ExitStatus::Error
 }
 
-/// A unit of this host (its programs run here).
-fn load_unit(name: &str) -> Result<Unit, String> {
-    let scope = Scope::new(None, false);
+/// A unit of this host (its programs run here), read as `systemd` (a
+/// release) or as the host's release.
+fn load_unit(name: &str, systemd: Option<&str>) -> Result<Unit, String> {
+    let scope = Scope::with_semantics(None, false, super::semantics(systemd, None)?);
     let (targets, errors) = resolve(&[name.to_string()], &scope);
     if let Some(e) = errors.first() {
         return Err(format!("{}: {}", e.operand, e.message));
@@ -146,10 +147,11 @@ impl Planned {
 /// with `+` are left out when `with_privileged` is false.
 fn unit_plan(
     name: &str,
+    systemd: Option<&str>,
     user_override: Option<&str>,
     with_privileged: bool,
 ) -> Result<Plan, String> {
-    let unit = load_unit(name)?;
+    let unit = load_unit(name, systemd)?;
     let (model, commands) = start_commands(&unit)?;
     let user = match user_override {
         Some(u) => credentials::named_user(u)?,
@@ -273,7 +275,7 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         );
     }
     let plan = match (&args.unit, args.command.is_empty()) {
-        (Some(name), _) => unit_plan(name, args.user.as_deref(), false),
+        (Some(name), _) => unit_plan(name, None, args.user.as_deref(), false),
         (None, true) => return fail("nothing to record: give -- CMD ARGS... or --unit"),
         (None, false) => command_plan(&args.command, args.user.as_deref().unwrap_or("nobody")),
     };
@@ -451,7 +453,7 @@ pub fn run(args: &RunArgs) -> ExitStatus {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
-    let plan = match unit_plan(&args.unit, None, true) {
+    let plan = match unit_plan(&args.unit, args.systemd.as_deref(), None, true) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
