@@ -573,6 +573,14 @@ mod tests {
     }
 
     #[test]
+    fn the_release_notes_name_every_change() {
+        let doc = include_str!("../docs/semantics-releases.md");
+        for c in CHANGES {
+            assert!(doc.contains(&format!("`{}`", c.name)), "{}", c.name);
+        }
+    }
+
+    #[test]
     fn releases_parse_from_numbers_and_versions() {
         assert_eq!(Semantics::parse("257").unwrap().release(), 257);
         assert_eq!(Semantics::parse("257.13-1~deb13u1").unwrap().release(), 257);
