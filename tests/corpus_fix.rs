@@ -147,6 +147,36 @@ struct Tally {
     same_exposure: Vec<String>,
 }
 
+/// The fixer as these tests run it: every check, no binary to read, the
+/// evidence capcheck has (knowledge base, existing ambient).
+struct Fixer {
+    rules: Rules,
+    inspector: HostInspector,
+    options: FixOptions,
+}
+
+impl Fixer {
+    fn new(unsafe_fixes: bool) -> Fixer {
+        Fixer {
+            rules: Rules::new(&Config::default(), &[], &[]).unwrap(),
+            inspector: HostInspector::new("/nonexistent-root".into()),
+            options: FixOptions {
+                unsafe_fixes,
+                ..FixOptions::default()
+            },
+        }
+    }
+
+    fn fix(&self, unit: &capcheck::load::Unit) -> capcheck::fix::UnitFix {
+        let checks = CheckOptions {
+            platform: None,
+            binaries: &self.inspector,
+            min_risk: Risk::Medium,
+        };
+        fix_unit(unit, &self.rules, &checks, &self.options)
+    }
+}
+
 /// Every service file of the corpus (not the oracle's).
 fn corpus_services(shared: &Path) -> Vec<PathBuf> {
     walkdir::WalkDir::new(shared.join("corpus"))
@@ -187,17 +217,7 @@ fn fix_corpus(test: &str, unsafe_fixes: bool) {
         assert!(std::env::var_os("CI").is_none(), "CI must run {test}");
         return common::skip(test, "systemd-analyze is not installed");
     }
-    let rules = Rules::new(&Config::default(), &[], &[]).unwrap();
-    let inspector = HostInspector::new("/nonexistent-root".into());
-    let checks = CheckOptions {
-        platform: None,
-        binaries: &inspector,
-        min_risk: Risk::Medium,
-    };
-    let options = FixOptions {
-        unsafe_fixes,
-        ..FixOptions::default()
-    };
+    let fixer = Fixer::new(unsafe_fixes);
     let host = TargetSystem::of(None);
     let tmp = tempfile::tempdir().unwrap();
     let mut tally = Tally::default();
@@ -216,7 +236,7 @@ fn fix_corpus(test: &str, unsafe_fixes: bool) {
         let rows_before = common::security_rows(&[unit_arg]);
         let verify_before = verify_messages(&path, &dir);
         let (targets, _) = resolve(&[path.display().to_string()], &common::host_scope());
-        let fix = fix_unit(&targets[0].load(), &rules, &checks, &options);
+        let fix = fixer.fix(&targets[0].load());
         let label = entry.strip_prefix(&shared).unwrap().display().to_string();
         if let Some(e) = &fix.error {
             failures.push(format!("{label}: {e}"));
@@ -326,21 +346,8 @@ fn fixes_hold_as_every_release(test: &str, unsafe_fixes: bool) {
     let Some(shared) = common::shared_dir() else {
         return common::skip(test, "../shared/corpus is not beside this checkout");
     };
-    let (oracles, missing) = oracle::oracles();
-    for why in &missing {
-        common::skip(test, why);
-    }
-    let rules = Rules::new(&Config::default(), &[], &[]).unwrap();
-    let inspector = HostInspector::new("/nonexistent-root".into());
-    let checks = CheckOptions {
-        platform: None,
-        binaries: &inspector,
-        min_risk: Risk::Medium,
-    };
-    let options = FixOptions {
-        unsafe_fixes,
-        ..FixOptions::default()
-    };
+    let oracles = oracle::oracles_for(test);
+    let fixer = Fixer::new(unsafe_fixes);
     let services = corpus_services(&shared);
     let mut failures = Vec::new();
     for oracle in &oracles {
@@ -389,7 +396,7 @@ fn fixes_hold_as_every_release(test: &str, unsafe_fixes: bool) {
             let (targets, _) = resolve(&[copy.display().to_string()], &scope);
             let unit = targets[0].load();
             assert_eq!(unit.semantics, oracle.semantics);
-            let fix = fix_unit(&unit, &rules, &checks, &options);
+            let fix = fixer.fix(&unit);
             if let Some(e) = &fix.error {
                 failures.push(format!("{} as {}: {e}", copy.display(), oracle.semantics));
                 continue;
@@ -438,12 +445,7 @@ fn fixes_hold_as_every_release(test: &str, unsafe_fixes: bool) {
             oracle.semantics
         );
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    oracle::assert_none(&failures);
 }
 
 #[test]

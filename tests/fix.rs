@@ -49,12 +49,7 @@ fn workspace() -> tempfile::TempDir {
 }
 
 fn capcheck(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capcheck"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    common::capcheck_in(dir, args)
 }
 
 /// `capcheck lint --format json` of one unit, parsed.

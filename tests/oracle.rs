@@ -145,10 +145,7 @@ fn corpus_services_match_every_release() {
     let Some((corpus, rows)) = corpus_rows() else {
         return common::skip(test, "../shared/corpus is not beside this checkout");
     };
-    let (oracles, missing) = oracle::oracles();
-    for why in &missing {
-        common::skip(test, why);
-    }
+    let oracles = oracle::oracles_for(test);
     let groups = by_directory(
         rows.iter()
             .map(|row| corpus.join(row["path"].as_str().expect("path"))),
@@ -164,12 +161,7 @@ fn corpus_services_match_every_release() {
         );
         failures.append(&mut failed);
     }
-    assert!(
-        failures.is_empty(),
-        "{} disagreements:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    oracle::assert_none(&failures);
 }
 
 /// The trees with real units: trixie's (257) and sid's (262).
@@ -184,10 +176,7 @@ fn real_unit_trees(oracles: &[Oracle]) -> Vec<&Oracle> {
 #[test]
 fn real_services_match_every_release() {
     let test = "real_services_match_every_release";
-    let (oracles, missing) = oracle::oracles();
-    for why in &missing {
-        common::skip(test, why);
-    }
+    let oracles = oracle::oracles_for(test);
     let suites = real_unit_trees(&oracles);
     let mut failures = Vec::new();
     for suite in &suites {
@@ -209,12 +198,7 @@ fn real_services_match_every_release() {
             failures.append(&mut failed);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} disagreements:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    oracle::assert_none(&failures);
 }
 
 /// The section and key of line `line` (1-based) of `text`.
@@ -236,10 +220,7 @@ fn key_at(text: &str, line: usize) -> Option<(String, String)> {
 #[test]
 fn real_services_lint_no_valid_directive_as_ignored() {
     let test = "real_services_lint_no_valid_directive_as_ignored";
-    let (oracles, missing) = oracle::oracles();
-    for why in &missing {
-        common::skip(test, why);
-    }
+    let oracles = oracle::oracles_for(test);
     let rules = Rules::new(&Config::default(), &["CAP002".into(), "CAP202".into()], &[]).unwrap();
     let inspector = HostInspector::new("/nonexistent-root".into());
     let checks = CheckOptions {
@@ -298,10 +279,7 @@ fn real_services_lint_no_valid_directive_as_ignored() {
 #[test]
 fn directive_list_matches_every_release() {
     let test = "directive_list_matches_every_release";
-    let (oracles, missing) = oracle::oracles();
-    for why in &missing {
-        common::skip(test, why);
-    }
+    let oracles = oracle::oracles_for(test);
     let table: std::collections::BTreeMap<String, std::collections::BTreeMap<String, KnownIn>> =
         toml_edit::de::from_str(include_str!("../rules/directives.toml")).unwrap();
     for oracle in &oracles {

@@ -7,15 +7,10 @@ mod common;
 
 use capcheck::semantics::Semantics;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn capcheck(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capcheck"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    common::capcheck_in(dir, args)
 }
 
 fn text(bytes: &[u8]) -> String {

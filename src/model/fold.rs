@@ -249,15 +249,12 @@ impl<'u> Fold<'u> {
                 continue;
             }
             if let Some(message) = self.other_release_directive(&section.name, &a.key) {
-                self.p.warnings.push(Problem {
-                    file: file.path.clone(),
-                    line: a.line,
-                    message,
+                // The whole line is ignored: a syntax matter (CAP002).
+                let problem = Problem {
                     kind: ProblemKind::Syntax,
-                    fatal: false,
-                    key: Some(a.key.clone()),
-                    at: Some((file_index, a.span.clone())),
-                });
+                    ..self.value_problem(file_index, a, message)
+                };
+                self.p.warnings.push(problem);
                 continue;
             }
             let origin = Origin::of(file, file_index, index);
@@ -588,6 +585,15 @@ impl<'u> Fold<'u> {
         None
     }
 
+    /// The assignments that turned the tracked sandboxing booleans on.
+    fn booleans_on(&self) -> Vec<Origin> {
+        self.booleans
+            .iter()
+            .filter(|(_, s)| s.value)
+            .flat_map(|(_, s)| s.origins.clone())
+            .collect()
+    }
+
     fn boolean(&self, key: &str) -> &Setting<bool> {
         &self
             .booleans
@@ -623,12 +629,7 @@ impl<'u> Fold<'u> {
                     .push((option.to_string(), taken));
             }
         }
-        let mut implied: Vec<Origin> = self
-            .booleans
-            .iter()
-            .filter(|(_, s)| s.value)
-            .flat_map(|(_, s)| s.origins.clone())
-            .collect();
+        let mut implied = self.booleans_on();
         // Only `yes` installs a seccomp filter; `private` does not.
         if self.protect_hostname.value == ProtectHostname::Yes {
             implied.extend(self.protect_hostname.origins.clone());
@@ -664,12 +665,7 @@ impl<'u> Fold<'u> {
         {
             return;
         }
-        let mut by: Vec<Origin> = self
-            .booleans
-            .iter()
-            .filter(|(_, s)| s.value)
-            .flat_map(|(_, s)| s.origins.clone())
-            .collect();
+        let mut by = self.booleans_on();
         if self.protect_hostname.value != ProtectHostname::No {
             by.extend(self.protect_hostname.origins.clone());
         }

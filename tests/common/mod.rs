@@ -50,6 +50,16 @@ fn model_in(path: &Path, scope: &Scope) -> Privileges {
     privileges(&targets[0].load())
 }
 
+/// Runs the capcheck binary in `dir` (no colour).
+pub fn capcheck_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_capcheck"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
 /// Whether `systemd-analyze` can be run here.
 pub fn have_systemd_analyze() -> bool {
     std::process::Command::new("systemd-analyze")

@@ -39,6 +39,16 @@ pub fn oracles() -> (Vec<Oracle>, Vec<String>) {
     (found, missing)
 }
 
+/// The oracles `test` runs against; each one missing is a skip (a failure
+/// under CI=true).
+pub fn oracles_for(test: &str) -> Vec<Oracle> {
+    let (found, missing) = oracles();
+    for why in &missing {
+        super::skip(test, why);
+    }
+    found
+}
+
 fn oracle(release: u16) -> Result<Oracle, String> {
     let semantics = Semantics::new(release).expect("a supported release");
     let host = Command::new("systemd-analyze").arg("--version").output();
@@ -135,6 +145,16 @@ pub fn agree(ours: &SystemdView, theirs: Option<&SystemdView>) -> bool {
         Some(_) => false,
         None => !ours.loaded,
     }
+}
+
+/// Fails with every disagreement found, if any.
+pub fn assert_none(disagreements: &[String]) {
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
 }
 
 impl Oracle {
