@@ -692,6 +692,7 @@ fn the_fix_follows_the_release() {
     let unit = unit.to_str().unwrap();
     let planned = |release: &str| {
         let report = fix_json(dir.path(), unit, &["--systemd", release]);
+        assert_eq!(report["systemd"].to_string(), release);
         report["target"]["capability_bounding_set"].clone()
     };
     // 252 already holds only CAP_SYS_TIME: the fix cannot add the rest.

@@ -102,7 +102,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
     }
     let pending = fixes.iter().any(|f| !f.changes.is_empty());
     match args.format {
-        ShowFormat::Json => print_json(&fixes),
+        ShowFormat::Json => print_json(&fixes, scope.semantics),
         ShowFormat::Text => print_text(&fixes, args),
     }
     if args.write {
@@ -223,12 +223,14 @@ fn print_text(fixes: &[UnitFix], args: &FixArgs) {
     }
 }
 
-fn print_json(fixes: &[UnitFix]) {
+/// The report as JSON, each unit with the release its fix was read as.
+fn print_json(fixes: &[UnitFix], semantics: crate::semantics::Semantics) {
     let out: Vec<_> = fixes
         .iter()
         .map(|f| {
             json!({
                 "unit": f.unit,
+                "systemd": semantics,
                 "kind": f.kind.map(|k| k.as_str()),
                 "applicability": if f.changes.is_empty() { serde_json::Value::Null } else { applicability(f.applicability).into() },
                 "identity": f.identity,
