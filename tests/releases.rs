@@ -7,7 +7,7 @@ mod common;
 
 use capcheck::semantics::Semantics;
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 fn capcheck(dir: &Path, args: &[&str]) -> Output {
     common::capcheck_in(dir, args)
@@ -137,5 +137,67 @@ fn run_starts_a_shell_command_line_from_258() {
         text(&out.stdout).contains("203/EXEC"),
         "{}",
         text(&out.stdout)
+    );
+}
+
+/// From 258, a `|` command runs a shell: the binary checks look at the
+/// shell, not at the first word, and CAP103 shows the command line.
+#[test]
+fn checks_understand_the_shell_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("bin.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nUser=nobody\nNoNewPrivileges=yes\nExecStartPre=ping -c1 localhost\n\
+         ExecStart=|ping -c1 localhost\nExecStartPost=+|echo done\n",
+    )
+    .unwrap();
+    let lint = |release: &str| {
+        let out = capcheck(
+            dir.path(),
+            &[
+                "lint",
+                "--systemd",
+                release,
+                "--format",
+                "json",
+                "--select",
+                "CAP103,CAP403",
+                unit.to_str().unwrap(),
+            ],
+        );
+        let findings: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        findings
+            .iter()
+            .map(|f| {
+                (
+                    f["code"].as_str().unwrap().to_string(),
+                    f["line"].as_u64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let findings = lint("258");
+    assert!(
+        findings.contains(&("CAP103".to_string(), 6)),
+        "{findings:?}"
+    );
+    assert!(
+        !findings.contains(&("CAP403".to_string(), 5)),
+        "the shell runs, not ping: {findings:?}"
+    );
+    let ping_has_file_caps = Command::new("getcap")
+        .arg("/usr/bin/ping")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cap_net_raw"));
+    if !ping_has_file_caps {
+        return common::skip(
+            "checks_understand_the_shell_prefix (file capabilities)",
+            "needs ping with its file capability (libcap2-bin before iputils-ping)",
+        );
+    }
+    assert!(
+        findings.contains(&("CAP403".to_string(), 4)),
+        "{findings:?}"
     );
 }
