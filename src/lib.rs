@@ -14,6 +14,7 @@ pub mod config;
 pub mod finding;
 pub mod fix;
 pub mod lint;
+pub mod live;
 pub mod load;
 pub mod model;
 pub mod record;

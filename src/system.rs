@@ -1,7 +1,6 @@
 //! Facts about the system a unit runs on that a fix must respect: which
 //! users exist there. A fix never names a user the system lacks.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Where user names are looked up.
@@ -9,8 +8,16 @@ use std::path::Path;
 enum Users {
     /// The host's user database (NSS), for units of the running system.
     Host,
-    /// The names an image's `etc/passwd` and sysusers.d files declare.
-    Listed(BTreeSet<String>),
+    /// The users an image's `etc/passwd` and sysusers.d files declare.
+    Listed(Vec<User>),
+}
+
+/// A user of a listed user database (a sysusers.d user gets its uid at
+/// boot: none known here).
+#[derive(Debug, Clone)]
+struct User {
+    name: String,
+    uid: Option<u32>,
 }
 
 /// The system a fix is planned for.
@@ -45,11 +52,15 @@ impl TargetSystem {
                 .and_then(std::fs::read_to_string)
                 .unwrap_or_default()
         };
-        let mut names: BTreeSet<String> = read("/etc/passwd")
+        let mut users: Vec<User> = read("/etc/passwd")
             .lines()
-            .filter_map(|l| l.split(':').next())
-            .filter(|n| !n.is_empty() && !n.starts_with('#'))
-            .map(str::to_string)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| {
+                let mut fields = l.split(':');
+                let name = fields.next().unwrap_or_default().to_string();
+                let uid = fields.nth(1).and_then(|u| u.parse().ok());
+                User { name, uid }
+            })
             .collect();
         for dir in SYSUSERS_DIRS {
             let Ok(entries) = inside(dir).and_then(std::fs::read_dir) else {
@@ -59,30 +70,40 @@ impl TargetSystem {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.ends_with(".conf") {
                     // Read through the resolver: the entry may be a link.
-                    names.extend(sysusers_names(&read(&format!("{dir}/{name}"))));
+                    users.extend(
+                        sysusers_names(&read(&format!("{dir}/{name}")))
+                            .map(|name| User { name, uid: None }),
+                    );
                 }
             }
         }
-        TargetSystem::with_users(names)
+        TargetSystem {
+            users: Users::Listed(users),
+        }
     }
 
     /// A system with exactly these users (for plans made without a
     /// machine, and tests).
     pub fn with_users(names: impl IntoIterator<Item = String>) -> TargetSystem {
         TargetSystem {
-            users: Users::Listed(names.into_iter().collect()),
+            users: Users::Listed(
+                names
+                    .into_iter()
+                    .map(|name| User { name, uid: None })
+                    .collect(),
+            ),
         }
     }
 
-    /// Whether `User=name` resolves on this system. A number always does:
-    /// systemd runs a service as a uid that has no passwd entry.
+    /// Whether `User=name` resolves on this system: a name, or a number,
+    /// in the user database (systemd 252 fails a numeric User= that has no
+    /// entry, with 217/USER: checked in the real-systemd lane).
     pub fn has_user(&self, name: &str) -> bool {
-        if name.parse::<u32>().is_ok() {
-            return true;
-        }
         match &self.users {
             Users::Host => crate::run::credentials::account(name).is_ok(),
-            Users::Listed(names) => names.contains(name),
+            Users::Listed(users) => users.iter().any(|u| {
+                u.name == name || name.parse().ok().is_some_and(|n: u32| u.uid == Some(n))
+            }),
         }
     }
 }

@@ -1058,3 +1058,26 @@ fn exec_directories_are_made_as_systemd_makes_them() {
     assert_eq!(owner.to_string(), id_of("-u", "nobody"));
     std::fs::remove_dir_all(state).unwrap();
 }
+
+/// A numeric User= with no entry in the user database: systemd 252 fails
+/// the start (217/USER, checked in the real-systemd lane), and so does
+/// `run`, instead of running the program as that uid.
+#[test]
+fn a_numeric_user_without_an_entry_fails_as_in_systemd() {
+    require_recording!("a_numeric_user_without_an_entry_fails_as_in_systemd");
+    let dir = open_tempdir();
+    let unit = write_unit(
+        dir.path(),
+        "numeric.service",
+        "User=4242\nExecStart=/bin/true\n",
+    );
+    let out = capcheck(&["run", unit.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("217/USER"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -32,6 +32,9 @@ pub enum Command {
     /// Start a unit's ExecStartPre= and ExecStart= commands with the unit's
     /// privileges, without systemd, and report what they started with.
     Run(RunArgs),
+    /// Apply the planned fix to a running service as a runtime drop-in,
+    /// restart it, and keep the fix only if the service still works.
+    Try(TryArgs),
     /// Merge capability profiles, or import other tools' recordings.
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -57,6 +60,38 @@ pub struct FixArgs {
     #[arg(long)]
     pub user_units: bool,
 
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// Write a drop-in instead of editing the unit file, whatever its path.
+    #[arg(long)]
+    pub drop_in: bool,
+
+    /// Apply the safe and evidence-based fixes (atomically).
+    #[arg(long)]
+    pub write: bool,
+
+    /// Write nothing; exit 1 when a fix is pending (for CI and pre-commit).
+    #[arg(long, conflicts_with = "write")]
+    pub check: bool,
+
+    /// Print plain unified diffs only (no colour, no notes).
+    #[arg(long)]
+    pub diff: bool,
+
+    /// Output format for the planned changes.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
+
+    /// When to use colour.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// What a fix is planned from: the evidence, the identity asked for, and
+/// what is allowed (`fix` and `try`).
+#[derive(Debug, Args)]
+pub struct PlanArgs {
     /// Move a root service to this user (created with a sysusers.d file if
     /// the system lacks it) [default: the user the evidence or the unit
     /// names, else a dynamic user]. A program that needs root keeps it.
@@ -81,29 +116,9 @@ pub struct FixArgs {
     #[arg(long = "cap", value_name = "CAP", value_delimiter = ',')]
     pub caps: Vec<String>,
 
-    /// Write a drop-in instead of editing the unit file, whatever its path.
-    #[arg(long)]
-    pub drop_in: bool,
-
-    /// Apply the safe and evidence-based fixes (atomically).
-    #[arg(long)]
-    pub write: bool,
-
     /// Also apply fixes that are guesses (and show them without --write).
     #[arg(long)]
     pub unsafe_fixes: bool,
-
-    /// Write nothing; exit 1 when a fix is pending (for CI and pre-commit).
-    #[arg(long, conflicts_with = "write")]
-    pub check: bool,
-
-    /// Print plain unified diffs only (no colour, no notes).
-    #[arg(long)]
-    pub diff: bool,
-
-    /// Output format for the planned changes.
-    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
-    pub format: ShowFormat,
 
     /// The configuration file (as for lint).
     #[arg(long, value_name = "PATH")]
@@ -112,10 +127,34 @@ pub struct FixArgs {
     /// Ignore every configuration file.
     #[arg(long, conflicts_with = "config")]
     pub isolated: bool,
+}
 
-    /// When to use colour.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    pub color: ColorChoice,
+#[derive(Debug, Args)]
+pub struct TryArgs {
+    /// The unit (a name: it runs on this host).
+    pub unit: String,
+
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// A command that succeeds when the service does its job (run with
+    /// /bin/sh after the settle time).
+    #[arg(long, value_name = "CMD")]
+    pub probe: Option<String>,
+
+    /// How long the restarted service must stay up, not restarting.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub settle: String,
+
+    /// On success, make the fix persistent (as `fix --write`); with a
+    /// pending trial, keep it.
+    #[arg(long, conflicts_with = "rollback")]
+    pub keep: bool,
+
+    /// Undo a pending trial (one left by a crash, or kept at run time); or,
+    /// with none pending, roll back after the verdict.
+    #[arg(long)]
+    pub rollback: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -271,6 +310,20 @@ pub struct RecordArgs {
     /// to record an image's service, run capcheck inside the image.
     #[arg(long, value_name = "PATH|NAME", conflicts_with = "command")]
     pub unit: Option<String>,
+
+    /// Record the running service (--unit) as it is, with no restart: every
+    /// process of its control group, and all they fork.
+    #[arg(long, requires = "unit", conflicts_with_all = ["user", "probe"])]
+    pub attach: bool,
+
+    /// With --attach: how long to record.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "60s",
+        requires = "attach"
+    )]
+    pub duration: String,
 
     /// Offer no capability this platform forbids.
     #[arg(long, value_name = "NAME")]

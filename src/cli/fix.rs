@@ -1,6 +1,6 @@
 //! `capcheck fix`.
 
-use super::args::{FixArgs, ShowFormat};
+use super::args::{FixArgs, PlanArgs, ShowFormat};
 use super::ExitStatus;
 use crate::caps;
 use crate::checks::binary::HostInspector;
@@ -14,23 +14,20 @@ use crate::load::targets::resolve;
 use crate::system::TargetSystem;
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-pub fn run(args: &FixArgs) -> ExitStatus {
-    let mut errors: Vec<String> = Vec::new();
-    let config = match super::load_config(args.config.as_deref(), args.isolated) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("capcheck: {e}");
-            return ExitStatus::Error;
-        }
-    };
-    let rules = match Rules::new(&config, &[], &[]) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("capcheck: unknown check '{}' in the configuration", e.0);
-            return ExitStatus::Error;
-        }
-    };
+/// What `fix` and `try` plan from: the rules (for lint-carried fixes) and
+/// the options, or the errors in the arguments (profiles, capabilities,
+/// configuration), each named.
+pub fn planning(
+    args: &PlanArgs,
+    root: Option<PathBuf>,
+    force_dropin: bool,
+) -> Result<(Rules, FixOptions), Vec<String>> {
+    let config = super::load_config(args.config.as_deref(), args.isolated).map_err(|e| vec![e])?;
+    let rules = Rules::new(&config, &[], &[])
+        .map_err(|e| vec![format!("unknown check '{}' in the configuration", e.0)])?;
+    let mut errors = Vec::new();
     let mut profiles = Vec::new();
     for path in &args.profiles {
         match Profile::load(path, args.force) {
@@ -52,10 +49,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         }
     }
     if !errors.is_empty() {
-        for e in &errors {
-            eprintln!("capcheck: {e}");
-        }
-        return ExitStatus::Error;
+        return Err(errors);
     }
     let options = FixOptions {
         profiles,
@@ -64,11 +58,29 @@ pub fn run(args: &FixArgs) -> ExitStatus {
             user: args.user.clone(),
             dynamic_user: args.dynamic_user,
         },
-        force_dropin: args.drop_in,
-        root: args.units.root.clone(),
+        force_dropin,
+        system: TargetSystem::of(root.as_deref()),
+        root,
         unsafe_fixes: args.unsafe_fixes,
-        system: TargetSystem::of(args.units.root.as_deref()),
     };
+    Ok((rules, options))
+}
+
+pub fn run(args: &FixArgs) -> ExitStatus {
+    let (rules, options) = match planning(&args.plan, args.units.root.clone(), args.drop_in) {
+        Ok(planned) => planned,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("capcheck: {e}");
+            }
+            return ExitStatus::Error;
+        }
+    };
+    let mut errors: Vec<String> = Vec::new();
+    // The release to read as may be named in the configuration; planning
+    // reported any error in it already.
+    let config =
+        super::load_config(args.plan.config.as_deref(), args.plan.isolated).unwrap_or_default();
     let scope = match super::scope(&args.units, args.user_units, &config) {
         Ok(scope) => scope,
         Err(e) => {

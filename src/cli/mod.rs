@@ -7,6 +7,7 @@ mod lint;
 mod record;
 mod rules;
 mod show;
+mod try_fix;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -42,6 +43,7 @@ pub fn run() -> ExitStatus {
         args::Command::Fix(a) => fix::run(&a),
         args::Command::Record(a) => record::record(&a),
         args::Command::Run(a) => record::run(&a),
+        args::Command::Try(a) => try_fix::run(&a),
         args::Command::Profile(c) => record::profile(&c),
         args::Command::Completions(a) => {
             let mut command = <args::Cli as clap::CommandFactory>::command();

@@ -274,6 +274,9 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
             "cannot record in a PID namespace (a container such as systemd-nspawn): tracefs follows host pids, which the namespace hides, so the trace would see nothing; record on the host or in a VM",
         );
     }
+    if let (Some(unit), true) = (&args.unit, args.attach) {
+        return record_attached(args, unit);
+    }
     let plan = match (&args.unit, args.command.is_empty()) {
         (Some(name), _) => unit_plan(name, None, args.user.as_deref(), false),
         (None, true) => return fail("nothing to record: give -- CMD ARGS... or --unit"),
@@ -368,21 +371,7 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
                 argv.join(" ")
             ));
         }
-        let (needed, possibly) = profile::verdict(&recording.summary);
-        let noise: u64 = recording.summary.noise.values().sum();
-        eprintln!(
-            "{} {}; {} capability checks ({noise} launcher or noise)",
-            argv.join(" "),
-            run.describe(),
-            recording.summary.checks
-        );
-        eprintln!("  needed: {}", caps_line(&needed));
-        if !possibly.is_empty() {
-            eprintln!(
-                "  possibly needed (denied, the program may have coped): {}",
-                possibly.join(" ")
-            );
-        }
+        report_checks(&argv.join(" "), &run.describe(), &recording.summary);
         if let Some(p) = &run.probe {
             eprintln!(
                 "  probe {}: {}",
@@ -413,21 +402,49 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
     drop(tree);
     let complete = !interrupts.seen();
     drop(interrupts);
+    meta.succeeded = Some(succeeded);
+    meta.outcome = Some(outcome);
+    meta.probe_passed = probe.as_ref().map(|_| probe_passed.unwrap_or(false));
+    meta.complete = Some(complete);
+    meta.source = Some(source);
+    finish_profile(doc, &meta, args.output.as_deref())
+}
+
+/// What a recording found, on standard error.
+fn report_checks(what: &str, how: &str, summary: &record::trace::Summary) {
+    let (needed, possibly) = profile::verdict(summary);
+    let noise: u64 = summary.noise.values().sum();
+    eprintln!(
+        "{what} {how}; {} capability checks ({noise} launcher or noise)",
+        summary.checks
+    );
+    eprintln!("  needed: {}", caps_line(&needed));
+    if !possibly.is_empty() {
+        eprintln!(
+            "  possibly needed (denied, the program may have coped): {}",
+            possibly.join(" ")
+        );
+    }
+}
+
+/// Adds the recording's `[recording]` table and writes (or prints) the
+/// profile; a failed or interrupted recording says so and exits 1.
+fn finish_profile(
+    mut doc: toml_edit::DocumentMut,
+    meta: &RecordingMeta,
+    output: Option<&Path>,
+) -> ExitStatus {
+    let (succeeded, complete) = (meta.succeeded == Some(true), meta.complete == Some(true));
     if !succeeded || !complete {
         eprintln!(
             "capcheck: the recording {}: its profile is marked so (succeeded = {succeeded}, complete = {complete}) and is no evidence of what the program needs",
             if complete { "failed" } else { "was interrupted" }
         );
     }
-    meta.succeeded = Some(succeeded);
-    meta.outcome = Some(outcome);
-    meta.probe_passed = probe.as_ref().map(|_| probe_passed.unwrap_or(false));
-    meta.complete = Some(complete);
-    meta.source = Some(source);
-    if let Err(e) = profile::add_recording(&mut doc, &meta) {
+    if let Err(e) = profile::add_recording(&mut doc, meta) {
         return fail(e);
     }
-    match &args.output {
+    match output {
         Some(path) => {
             let before = std::fs::read(path).ok();
             if let Err(e) = crate::fix::write::write_atomic(
@@ -446,6 +463,62 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
     } else {
         ExitStatus::Failure
     }
+}
+
+/// `record --unit NAME --attach`: the running service, with no restart.
+fn record_attached(args: &RecordArgs, unit: &str) -> ExitStatus {
+    let duration = match record::parse_duration(&args.duration) {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let mut doc = match &args.output {
+        Some(path) => match profile::open(path) {
+            Ok(d) => d,
+            Err(e) => return fail(e),
+        },
+        None => Default::default(),
+    };
+    let interrupts = Interrupts::catch();
+    let mut instance = match tracefs::Instance::create() {
+        Ok(i) => i,
+        Err(e) => return fail(format!("cannot record: {}", e.0)),
+    };
+    let attached = match record::attach::attach(unit, duration, &mut instance, &interrupts, true) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let source = instance.source().to_string();
+    drop(instance);
+    let user = credentials::account(&attached.uid.to_string())
+        .map_or_else(|_| format!("uid {}", attached.uid), |a| a.name);
+    let outcome = if attached.steady {
+        format!(
+            "ran steadily for {:.1}s ({} processes)",
+            attached.elapsed.as_secs_f64(),
+            attached.processes
+        )
+    } else {
+        format!(
+            "restarted or stopped while recorded ({:.1}s)",
+            attached.elapsed.as_secs_f64()
+        )
+    };
+    report_checks(unit, &outcome, &attached.summary);
+    profile::header(&mut doc, &format!("{unit}, running (as {user})"));
+    profile::add(&mut doc, &attached.summary.caps);
+    let meta = RecordingMeta {
+        unit: Some(unit.to_string()),
+        attached: Some(format!("{:.1}s", attached.elapsed.as_secs_f64())),
+        identity: Some(Identity::of_uid(attached.uid)),
+        user: Some(user),
+        uid: Some(attached.uid),
+        succeeded: Some(attached.steady),
+        outcome: Some(outcome),
+        complete: Some(!attached.interrupted),
+        source: Some(source),
+        ..RecordingMeta::default()
+    };
+    finish_profile(doc, &meta, args.output.as_deref())
 }
 
 pub fn run(args: &RunArgs) -> ExitStatus {

@@ -8,6 +8,7 @@ use super::knowledge::{self, Basis, Program, Runs};
 use crate::caps::{self, CapSet};
 use crate::model::exec::Prefix;
 use crate::model::Privileges;
+use crate::record::profile::{Identity, RecordingMeta};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -137,8 +138,9 @@ impl Needed {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Profile {
-    #[serde(default)]
-    pub recording: Option<Recording>,
+    /// The `[recording]` table (read with the record module's reader).
+    #[serde(skip)]
+    pub recording: RecordingMeta,
     #[serde(default)]
     pub capabilities: BTreeMap<String, ProfileEntry>,
     #[serde(skip)]
@@ -146,27 +148,6 @@ pub struct Profile {
     /// Loaded with `--force` although its run failed or was cut short.
     #[serde(skip)]
     pub forced: Option<String>,
-}
-
-/// How a profile was recorded.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Recording {
-    pub command: Option<String>,
-    pub unit: Option<String>,
-    pub identity: Option<RecordedAs>,
-    pub user: Option<String>,
-    pub succeeded: Option<bool>,
-    pub outcome: Option<String>,
-    pub complete: Option<bool>,
-}
-
-/// The identity a program was recorded with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RecordedAs {
-    Root,
-    User,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -188,8 +169,10 @@ impl Profile {
     /// cut short, is not evidence: refused unless `force`.
     pub fn load(path: &Path, force: bool) -> Result<Profile, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut profile: Profile =
-            toml_edit::de::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let error = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        let mut profile: Profile = toml_edit::de::from_str(&text).map_err(|e| error(&e))?;
+        let doc: toml_edit::DocumentMut = text.parse().map_err(|e| error(&e))?;
+        profile.recording = crate::record::profile::recording(&doc).map_err(|e| error(&e))?;
         for name in profile.capabilities.keys() {
             if caps::by_name(name).is_none() {
                 return Err(format!("{}: unknown capability '{name}'", path.display()));
@@ -211,7 +194,7 @@ impl Profile {
 
     /// Why the recording cannot be trusted, if it cannot.
     fn flaw(&self) -> Option<String> {
-        let r = self.recording.as_ref()?;
+        let r = &self.recording;
         let outcome = r
             .outcome
             .as_deref()
@@ -229,15 +212,12 @@ impl Profile {
     /// The identity the profile describes.
     pub fn described(&self) -> Described {
         let why = format!("profile {} was recorded as", self.path.display());
-        match self
-            .recording
-            .as_ref()
-            .and_then(|r| r.identity.map(|i| (i, r)))
-        {
-            Some((RecordedAs::Root, _)) => Described::Root {
+        let r = &self.recording;
+        match r.identity {
+            Some(Identity::Root) => Described::Root {
                 why: format!("{why} root"),
             },
-            Some((RecordedAs::User, r)) => Described::User {
+            Some(Identity::User) => Described::User {
                 name: r.user.clone(),
                 why: format!("{why} {}", r.user.as_deref().unwrap_or("a user")),
             },

@@ -85,6 +85,9 @@ pub struct UnitFix {
     pub notes: Vec<String>,
     /// Set when no exact fix could be made; nothing is changed then.
     pub error: Option<String>,
+    /// The plan the changes carry out (for `try`, which applies it as a
+    /// runtime drop-in).
+    pub plan: Option<Plan>,
 }
 
 /// The identity decision, as the report shows it.
@@ -127,6 +130,7 @@ pub fn fix_unit(
         left_alone: Vec::new(),
         notes: Vec::new(),
         error: None,
+        plan: None,
     };
     let original = unit;
     let original_model = privileges(unit);
@@ -332,7 +336,50 @@ pub fn fix_unit(
     }
     describe(&mut result, &after, &needed, &plan);
     finish(&mut result, &unit, &originals, texts);
+    result.plan = Some(plan);
     result
+}
+
+/// A fix's plan as one drop-in at `path` (a runtime one, for `try`),
+/// read back with the unit as it is, like any fix: it must give the plan
+/// and widen nothing. The lint-carried edits are not in it (they need the
+/// files themselves).
+pub fn plan_as_dropin(
+    unit: &Unit,
+    fix: &UnitFix,
+    path: PathBuf,
+    system: &TargetSystem,
+) -> Result<Vec<u8>, String> {
+    let plan = fix
+        .plan
+        .as_ref()
+        .filter(|p| p.kind != Kind::None)
+        .ok_or_else(|| "nothing to apply: no change of privileges is planned".to_string())?;
+    if let Some(user) = &plan.create_user {
+        return Err(format!(
+            "the plan creates the user {user}, which a trial does not do: name an existing one with --user"
+        ));
+    }
+    let header = format!("Written by capcheck try: the planned fix of {}.", unit.name);
+    let bytes = edits::dropin_text(plan, &header).into_bytes();
+    let texts: BTreeMap<PathBuf, Vec<u8>> = unit
+        .files()
+        .map(|f| (f.path.clone(), f.tree.source.bytes.to_vec()))
+        .collect();
+    let before = privileges(unit);
+    let fixed = rebuild(unit, &texts, Some((path, bytes.clone())));
+    let after = privileges(&fixed);
+    if let Some(problem) = mismatch(&before, &after, plan) {
+        return Err(format!("the drop-in would not give the plan: {problem}"));
+    }
+    let widens = guard::widenings((unit, &before), (&fixed, &after), system, &[]);
+    if !widens.is_empty() {
+        return Err(format!(
+            "the drop-in would widen the service: {}",
+            widens.join("; ")
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Exec binaries of commands that switch user (neither `+` nor `!`) that

@@ -453,9 +453,10 @@ fn missing(model: &Privileges, needed: &Needed, caps: CapSet) -> Vec<Missing> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fix::evidence::{gather, Profile, ProfileEntry, RecordedAs, Recording};
+    use crate::fix::evidence::{gather, Profile, ProfileEntry};
     use crate::load::targets::{resolve, Scope};
     use crate::model::privileges;
+    use crate::record::profile::{Identity as RecordedAs, RecordingMeta};
 
     /// What a test plans from: a unit's text and the evidence around it.
     #[derive(Default)]
@@ -497,12 +498,14 @@ mod tests {
 
     fn profile(recorded_as: Option<(RecordedAs, &str)>, caps: &[&str]) -> Profile {
         Profile {
-            recording: recorded_as.map(|(identity, user)| Recording {
-                identity: Some(identity),
-                user: Some(user.to_string()),
-                succeeded: Some(true),
-                complete: Some(true),
-                ..Recording::default()
+            recording: recorded_as.map_or_else(RecordingMeta::default, |(identity, user)| {
+                RecordingMeta {
+                    identity: Some(identity),
+                    user: Some(user.to_string()),
+                    succeeded: Some(true),
+                    complete: Some(true),
+                    ..RecordingMeta::default()
+                }
             }),
             capabilities: caps
                 .iter()

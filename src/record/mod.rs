@@ -3,6 +3,7 @@
 //! its process tree (tracepoint `capability:cap_capable` in a private
 //! tracefs instance), and turns the checks into a profile.
 
+pub mod attach;
 pub mod import;
 pub mod profile;
 pub mod trace;

@@ -130,6 +130,8 @@ pub struct RecordingMeta {
     /// What ran (argv joined; several commands joined with "; ").
     pub command: Option<String>,
     pub unit: Option<String>,
+    /// Taken from the running service (`record --attach`), for how long.
+    pub attached: Option<String>,
     pub identity: Option<Identity>,
     pub user: Option<String>,
     pub uid: Option<u32>,
@@ -163,6 +165,7 @@ pub fn recording(doc: &DocumentMut) -> Result<RecordingMeta, String> {
     Ok(RecordingMeta {
         command: text("command"),
         unit: text("unit"),
+        attached: text("attached"),
         identity,
         user: text("user"),
         uid: table
@@ -212,6 +215,7 @@ pub fn add_recording(doc: &mut DocumentMut, new: &RecordingMeta) -> Result<(), S
     let merged = RecordingMeta {
         command: unite(old.command, new.command.clone()),
         unit: unite(old.unit, new.unit.clone()),
+        attached: unite(old.attached, new.attached.clone()),
         identity: old.identity.or(new.identity),
         user: new.user.clone().or(old.user),
         uid: new.uid.or(old.uid),
@@ -259,6 +263,7 @@ fn write_recording(doc: &mut DocumentMut, meta: &RecordingMeta) {
     };
     set("command", meta.command.clone().map(value));
     set("unit", meta.unit.clone().map(value));
+    set("attached", meta.attached.clone().map(value));
     set("identity", meta.identity.map(|i| value(i.as_str())));
     set("user", meta.user.clone().map(value));
     set("uid", meta.uid.map(|u| value(i64::from(u))));
@@ -339,6 +344,7 @@ mod tests {
             probe_passed: None,
             complete: Some(complete),
             source: Some("tracepoint".to_string()),
+            ..RecordingMeta::default()
         }
     }
 

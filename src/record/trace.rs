@@ -258,8 +258,17 @@ pub struct Summary {
 /// `root_pid` is the process capcheck started: its checks before its first
 /// exec are the launcher's.
 pub fn summarize(events: &[Event], root_pid: u32) -> Summary {
-    let mut binary: HashMap<u32, Option<String>> = HashMap::new();
-    binary.insert(root_pid, None);
+    let mut summary = summarize_from(events, HashMap::from([(root_pid, None)]));
+    summary.exec_seen = events
+        .iter()
+        .any(|e| matches!(e, Event::Exec { pid, .. } if *pid == root_pid));
+    summary
+}
+
+/// Summarizes the checks of processes whose programs are known at the
+/// start (`binary`: pid → program; None for capcheck's launcher, whose
+/// checks before exec are not the program's).
+pub fn summarize_from(events: &[Event], mut binary: HashMap<u32, Option<String>>) -> Summary {
     let mut summary = Summary::default();
     for event in events {
         match event {
@@ -268,7 +277,6 @@ pub fn summarize(events: &[Event], root_pid: u32) -> Summary {
                 binary.insert(*child, inherited);
             }
             Event::Exec { pid, filename } => {
-                summary.exec_seen |= *pid == root_pid;
                 binary.insert(*pid, Some(filename.clone()));
             }
             Event::Check(check) => {

@@ -183,3 +183,15 @@ pub fn summary(tally: &Tally, units: usize) -> String {
         plural(tally.infos, "info"),
     )
 }
+
+/// Text from a unit, a journal or a path, safe for a terminal: control
+/// characters (but newline and tab) shown as `\xNN`, never raw.
+pub fn escape_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => format!("\\x{:02x}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}

@@ -174,7 +174,21 @@ pub fn named_user(name: &str) -> Result<UnitUser, String> {
         },
         (Err(e), Err(_)) => return Err(e),
     };
-    Ok(UnitUser {
+    Ok(user_of(account))
+}
+
+/// The user a unit's `User=` names. Unlike `--user`, a number must be in
+/// the user database too: systemd 252 fails the start with 217/USER
+/// ("Failed to determine user credentials"), checked in the real-systemd
+/// lane with `systemd-run -p User=4242`.
+fn unit_named_user(name: &str) -> Result<UnitUser, String> {
+    account(name)
+        .map(user_of)
+        .map_err(|e| format!("{e}; systemd would fail the start with status 217/USER"))
+}
+
+fn user_of(account: Account) -> UnitUser {
+    UnitUser {
         uid: account.uid,
         gid: account.gid,
         groups: if account.gid == 0 {
@@ -184,7 +198,7 @@ pub fn named_user(name: &str) -> Result<UnitUser, String> {
         },
         login: Some(login_of(&account)),
         dynamic: false,
-    })
+    }
 }
 
 /// True when no user and no group has the id `id`.
@@ -212,8 +226,8 @@ fn dynamic_id(name: &str) -> Result<u32, String> {
 pub fn unit_user(model: &Privileges) -> Result<UnitUser, String> {
     let dynamic = model.dynamic_user.value;
     let mut user = match model.user.value.as_deref() {
-        None | Some("root") | Some("0") => named_user("root")?,
-        Some(name) => match named_user(name) {
+        None | Some("root") | Some("0") => unit_named_user("root")?,
+        Some(name) => match unit_named_user(name) {
             Ok(u) => u,
             Err(_) if dynamic => {
                 let id = dynamic_id(name)?;

@@ -1,0 +1,179 @@
+//! `capcheck try`.
+
+use super::args::TryArgs;
+use super::ExitStatus;
+use crate::checks::binary::HostInspector;
+use crate::checks::CheckOptions;
+use crate::fix::{fix_unit, plan_as_dropin, write, UnitFix};
+use crate::live::systemd;
+use crate::live::trial::{self, Marker, Verdict};
+use crate::load::targets::{resolve, Scope};
+use crate::load::Unit;
+use crate::run::Interrupts;
+
+fn fail(message: impl std::fmt::Display) -> ExitStatus {
+    eprintln!("capcheck: {message}");
+    ExitStatus::Error
+}
+
+/// The host's unit, without a trial's runtime drop-in (the fix is planned
+/// from the unit as it is without it).
+fn load(name: &str, without: Option<&Marker>) -> Result<Unit, String> {
+    let (targets, errors) = resolve(&[name.to_string()], &Scope::new(None, false));
+    if let Some(e) = errors.first() {
+        return Err(format!("{}: {}", e.operand, e.message));
+    }
+    let mut unit = targets
+        .first()
+        .ok_or_else(|| format!("{name}: no such unit"))?
+        .load();
+    if let Some(marker) = without {
+        unit.dropins.retain(|d| d.path != marker.dropin);
+    }
+    Ok(unit)
+}
+
+/// The fix `fix --write` would make, planned from the command line.
+fn plan(args: &TryArgs, unit: &Unit) -> Result<UnitFix, String> {
+    let (rules, options) =
+        super::fix::planning(&args.plan, None, false).map_err(|e| e.join("; "))?;
+    let inspector = HostInspector::new("/".into());
+    let checks = CheckOptions {
+        platform: None,
+        binaries: &inspector,
+        min_risk: rules.min_risk(),
+    };
+    let fix = fix_unit(unit, &rules, &checks, &options);
+    match &fix.error {
+        Some(e) => Err(format!("{}: {e}", unit.name)),
+        None => Ok(fix),
+    }
+}
+
+/// Makes a fix persistent: the same edits as `fix --write`.
+fn persist(fix: &UnitFix) -> Result<(), String> {
+    for change in &fix.changes {
+        write::write_atomic(&change.path, change.before.as_deref(), &change.after, None)?;
+        println!("wrote {}", change.path.display());
+    }
+    Ok(())
+}
+
+/// Keeps a pending trial: the fix, planned again from the unit without
+/// the runtime drop-in, is written, and the drop-in goes.
+fn keep(args: &TryArgs, marker: &Marker) -> Result<(), String> {
+    let unit = load(&args.unit, Some(marker))?;
+    persist(&plan(args, &unit)?)?;
+    std::fs::remove_file(&marker.dropin)
+        .map_err(|e| format!("{}: {e}", marker.dropin.display()))?;
+    systemd::systemctl(&["daemon-reload"])?;
+    marker.forget();
+    Ok(())
+}
+
+pub fn run(args: &TryArgs) -> ExitStatus {
+    if let Err(e) = systemd::require_running("capcheck try") {
+        return fail(e);
+    }
+    let settle = match crate::record::parse_duration(&args.settle) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let name = &args.unit;
+    if let Some(pending) = Marker::pending(name) {
+        let done = if args.rollback {
+            pending
+                .roll_back()
+                .map(|()| "rolled back: the unit runs as before the trial")
+        } else if args.keep {
+            keep(args, &pending).map(|()| "kept: the fix is persistent")
+        } else {
+            Err(format!(
+                "a trial of {name} is pending: --rollback undoes it, --keep keeps it"
+            ))
+        };
+        return match done {
+            Ok(what) => {
+                println!("{name}: {what}");
+                ExitStatus::Success
+            }
+            Err(e) => fail(e),
+        };
+    }
+    let (unit, fix) = match load(name, None).and_then(|u| plan(args, &u).map(|f| (u, f))) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let dropin_path = systemd::runtime_dropin(&unit.name.name, trial::DROPIN_NAME);
+    let dropin = match plan_as_dropin(
+        &unit,
+        &fix,
+        dropin_path.clone(),
+        &crate::system::TargetSystem::of(None),
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            println!("{name}: nothing tried: {e}");
+            return ExitStatus::Success;
+        }
+    };
+    println!("{}: trying {}", unit.name, dropin_path.display());
+    print!(
+        "{}",
+        crate::report::escape_text(&String::from_utf8_lossy(&dropin))
+    );
+    let interrupts = Interrupts::catch();
+    let request = trial::Request {
+        unit: &unit.name.name,
+        dropin: &dropin,
+        probe: args.probe.as_deref(),
+        settle,
+    };
+    let (verdict, marker) = match trial::attempt(&request, &interrupts) {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    match verdict {
+        Verdict::Works { exposure } => {
+            let show = |e: Option<f64>| e.map_or("?".to_string(), |v| format!("{v:.1}"));
+            println!(
+                "{}: works (active, steady for {}{}); exposure {} → {}",
+                unit.name,
+                args.settle,
+                if args.probe.is_some() {
+                    ", probe passed"
+                } else {
+                    ""
+                },
+                show(exposure.0),
+                show(exposure.1)
+            );
+            let finished = if args.keep {
+                keep(args, &marker).map(|()| "kept: the fix is persistent")
+            } else if args.rollback {
+                marker.roll_back().map(|()| "rolled back, as asked")
+            } else {
+                Ok("running with the runtime drop-in until reboot: --keep makes it persistent, --rollback undoes it")
+            };
+            match finished {
+                Ok(what) => {
+                    println!("{}: {what}", unit.name);
+                    ExitStatus::Success
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Verdict::Broken { why, journal } => {
+            println!(
+                "{}: broken: {why}; rolled back, it runs as before",
+                unit.name
+            );
+            println!("journal:\n{}", crate::report::escape_text(&journal));
+            ExitStatus::Failure
+        }
+        Verdict::Interrupted => {
+            println!("{}: interrupted; rolled back, it runs as before", unit.name);
+            ExitStatus::Error
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The running systemd, through its own commands: what a unit is doing,
+//! reloading and restarting it, its journal, and its exposure score.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Whether this system was booted with systemd as PID 1
+/// (`sd_booted()`: /run/systemd/system exists).
+pub fn is_running() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+}
+
+/// Refuses, with the reason, when PID 1 is not systemd.
+pub fn require_running(what: &str) -> Result<(), String> {
+    if is_running() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} needs systemd as PID 1 (this system was not booted with it)"
+        ))
+    }
+}
+
+fn output(command: &mut Command) -> Result<String, String> {
+    let shown = format!("{command:?}");
+    let out = command.output().map_err(|e| format!("{shown}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{shown} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `systemctl show -p …` of a unit, as a map.
+pub fn show(unit: &str, properties: &[&str]) -> Result<BTreeMap<String, String>, String> {
+    let mut command = Command::new("systemctl");
+    command.arg("show").arg("--no-pager");
+    for p in properties {
+        command.arg("-p").arg(p);
+    }
+    let text = output(command.arg("--").arg(unit))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// What a unit is doing now: enough to tell a steady service from one
+/// that restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub active: String,
+    pub sub: String,
+    pub main_pid: u32,
+    pub restarts: u64,
+}
+
+impl State {
+    pub fn read(unit: &str) -> Result<State, String> {
+        let p = show(unit, &["ActiveState", "SubState", "MainPID", "NRestarts"])?;
+        let get = |k: &str| p.get(k).cloned().unwrap_or_default();
+        Ok(State {
+            active: get("ActiveState"),
+            sub: get("SubState"),
+            main_pid: get("MainPID").parse().unwrap_or(0),
+            restarts: get("NRestarts").parse().unwrap_or(0),
+        })
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active == "active"
+    }
+
+    /// Still the same run of the service: active, not restarted.
+    pub fn same_run_as(&self, earlier: &State) -> bool {
+        self.is_active() && self.restarts == earlier.restarts && self.main_pid == earlier.main_pid
+    }
+}
+
+/// The unit's control group, as a path under the cgroup v2 mount.
+pub fn control_group(unit: &str) -> Result<String, String> {
+    let p = show(unit, &["ControlGroup"])?;
+    p.get("ControlGroup")
+        .filter(|g| !g.is_empty())
+        .cloned()
+        .ok_or_else(|| format!("{unit} has no control group (it is not running)"))
+}
+
+/// Every process of a control group and its children, from `cgroup.procs`.
+pub fn cgroup_pids(mount: &Path, group: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let mut dirs = vec![mount.join(group.trim_start_matches('/'))];
+    while let Some(dir) = dirs.pop() {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            pids.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+        }
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            dirs.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// `systemctl ARGS…`, its error text when it fails.
+pub fn systemctl(args: &[&str]) -> Result<(), String> {
+    output(Command::new("systemctl").args(args)).map(|_| ())
+}
+
+/// The unit's journal since `since` (seconds since the epoch), for the
+/// lines that explain a failure.
+pub fn journal_since(unit: &str, since: u64, lines: usize) -> String {
+    output(
+        Command::new("journalctl")
+            .args(["--no-pager", "-o", "short-precise", "-u", unit])
+            .arg(format!("--since=@{since}"))
+            .arg(format!("--lines={lines}")),
+    )
+    .unwrap_or_else(|e| format!("(no journal: {e})"))
+}
+
+/// `systemd-analyze security UNIT`'s overall exposure (0.0–10.0).
+pub fn exposure(unit: &str) -> Option<f64> {
+    let text =
+        output(Command::new("systemd-analyze").args(["security", "--no-pager", unit])).ok()?;
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level for"))?;
+    line.rsplit(": ")
+        .next()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Where a runtime drop-in of a unit goes (vanishes at reboot).
+pub fn runtime_dropin(unit: &str, name: &str) -> PathBuf {
+    Path::new("/run/systemd/system")
+        .join(format!("{unit}.d"))
+        .join(name)
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Turns OUT/results.jsonl of the real-systemd lane into markdown on stdout.
+
+Usage: tests/services/report.py OUT
+
+A summary per mode, a table daemon x mode, the probe check (if run), and
+for each daemon that does not work (or broke) its state, probe output,
+capcheck's change and the end of its journal.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+MODES = ["shipped", "default", "unsafe"]
+
+
+def daemon_order(lane: Path) -> list[str]:
+    """The daemons in daemons.tsv's order."""
+    names = []
+    for line in (lane / "daemons.tsv").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name = line.split("\t")[0]
+        if name != "name":
+            names.append(name)
+    return names
+
+
+def load(out: Path) -> tuple[dict, dict]:
+    """(results by (daemon, mode), probe checks by daemon); the last record wins."""
+    results, checks = {}, {}
+    for line in (out / "results.jsonl").read_text().splitlines():
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if r.get("mode") == "probe-check":
+            checks[r["daemon"]] = r
+        else:
+            results[(r["daemon"], r["mode"])] = r
+    return results, checks
+
+
+def works(r: dict) -> str:
+    if r.get("error"):
+        return "ERROR"
+    if r.get("works_after") is True:
+        return "works"
+    if r.get("mode") != "shipped" and r.get("works_before") is True:
+        return "BROKEN"
+    return "fails"
+
+
+def exposure(r: dict) -> str:
+    before, after = r.get("exposure_before"), r.get("exposure_after")
+    if before is None and after is None:
+        return ""
+    def num(x):
+        return "?" if x is None else f"{x:.1f}"
+
+    if r.get("mode") == "shipped" or before == after:
+        return num(before)
+    return f"{num(before)}→{num(after)}"
+
+
+def kind(r: dict) -> str:
+    return ", ".join(x for x in (r.get("fix_kind"), r.get("applicability")) if x) or ""
+
+
+def short(text, n: int = 90) -> str:
+    text = " ".join(str(text or "").split()).replace("|", "\\|")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def note(r: dict) -> str:
+    if r.get("error"):
+        return short(r["error"])
+    planned = r.get("planned_changes")
+    if planned is not None and bool(planned) != bool(r.get("changed")):
+        return f"MISMATCH: the JSON planned {planned} change(s), --write changed {'files' if r.get('changed') else 'nothing'}"
+    if r.get("works_after") is not True:
+        return short(f"{r.get('state_after', '')}: {r.get('probe_after', '')}")
+    if r.get("mode") != "shipped" and not r.get("changed"):
+        return short(r.get("fix_notes") or "")
+    return ""
+
+
+def cell(r: dict | None) -> str:
+    """One daemon x mode cell of the matrix."""
+    if r is None:
+        return "—"
+    parts = [works(r)]
+    if r.get("mode") != "shipped":
+        parts.append("changed" if r.get("changed") else "unchanged")
+    if exposure(r):
+        parts.append(exposure(r))
+    return " · ".join(parts)
+
+
+def ids(r: dict) -> str:
+    uid, cap = r.get("uid_after"), r.get("capeff_after")
+    if uid is None:
+        return ""
+    return f"{uid} / {cap}"
+
+
+def main() -> int:
+    out = Path(sys.argv[1])
+    lane = Path(__file__).resolve().parent
+    order = daemon_order(lane)
+    results, checks = load(out)
+    modes = [m for m in MODES if any(k[1] == m for k in results)]
+    meta = {}
+    if (out / "meta.json").exists():
+        meta = json.loads((out / "meta.json").read_text())
+
+    w = print
+    w("# capcheck real-systemd lane")
+    w()
+    if meta:
+        for key in ("capcheck", "checkout", "rootfs", "started", "timings"):
+            if meta.get(key):
+                w(f"- {key}: {meta[key]}")
+        w()
+    missing = [d for d in order if modes and not any((d, m) in results for m in modes)]
+    if missing:
+        w(f"**No result for: {', '.join(missing)}**")
+        w()
+
+    if modes:
+        w("| mode | works | broken (worked as shipped) | changed by capcheck | errors |")
+        w("|---|---|---|---|---|")
+        for m in modes:
+            rs = [r for (d, mm), r in results.items() if mm == m]
+            ok = sum(1 for r in rs if r.get("works_after") is True)
+            broken = sum(1 for r in rs if works(r) == "BROKEN")
+            changed = sum(1 for r in rs if r.get("changed"))
+            errors = sum(1 for r in rs if r.get("error"))
+            w(f"| {m} | {ok}/{len(rs)} | {broken if m != 'shipped' else '—'} | "
+              f"{changed if m != 'shipped' else '—'} | {errors} |")
+        w()
+        w("Each cell: whether the probe passed, whether `capcheck fix --write` changed "
+          "anything, and `systemd-analyze security` exposure (before→after).")
+        w()
+        w("| daemon | unit | " + " | ".join(modes) + " |")
+        w("|---|---|" + "---|" * len(modes))
+        for d in order:
+            rs = [results.get((d, m)) for m in modes]
+            if all(r is None for r in rs):
+                continue
+            unit = next(r["unit"] for r in rs if r)
+            w(f"| {d} | {unit} | " + " | ".join(cell(r) for r in rs) + " |")
+        w()
+
+        for m in modes:
+            if m == "shipped":
+                continue
+            w(f"## Mode {m}: `capcheck fix --write{' --unsafe-fixes' if m == 'unsafe' else ''}`")
+            w()
+            w("| daemon | changed | fix | works | exposure | uid / CapEff after | User= after | note |")
+            w("|---|---|---|---|---|---|---|---|")
+            for d in order:
+                r = results.get((d, m))
+                if r is None:
+                    continue
+                w(f"| {d} | {'yes' if r.get('changed') else 'no'} | {kind(r)} | {works(r)} | "
+                  f"{exposure(r)} | {ids(r)} | {r.get('user_after') or ''} | {note(r)} |")
+            w()
+
+    if checks:
+        w("## Probe check: each probe with its daemon up, then stopped")
+        w()
+        w("| daemon | up | stopped | verdict | probe output with the daemon stopped |")
+        w("|---|---|---|---|---|")
+        for d in order:
+            c = checks.get(d)
+            if c is None:
+                continue
+            if c.get("error"):
+                w(f"| {d} | | | ERROR | {short(c['error'])} |")
+                continue
+            good = c.get("works_up") is True and c.get("works_down") is False
+            w(f"| {d} | {'passes' if c.get('works_up') else 'FAILS'} | "
+              f"{'passes' if c.get('works_down') else 'fails'} | {'sound' if good else 'UNSOUND'} | "
+              f"{short(c.get('probe_down'), 100)} |")
+        w()
+
+    failures = [(d, m) for d in order for m in modes
+                if (d, m) in results and results[(d, m)].get("works_after") is not True]
+    if failures:
+        w("## Failures")
+        for d, m in failures:
+            r = results[(d, m)]
+            w()
+            w(f"### {d} — {m}: {works(r)}")
+            w()
+            if r.get("error"):
+                w(f"- error: {r['error']}")
+            w(f"- state after: {r.get('state_after', '')}")
+            w(f"- probe: {short(r.get('probe_after'), 300)}")
+            if r.get("mode") != "shipped":
+                w(f"- capcheck: exit {r.get('fix_exit')}, {kind(r) or 'no kind'}; "
+                  f"{short(r.get('fix_notes'), 300)}")
+                w(f"- after: User={r.get('user_after') or ''} uid={r.get('uid_after')} "
+                  f"CapEff={r.get('capeff_after')} NoNewPrivileges={r.get('no_new_privileges_after')}")
+            if r.get("diff"):
+                w()
+                w("```diff")
+                w(r["diff"].rstrip())
+                w("```")
+            if r.get("journal"):
+                w()
+                w("```")
+                w(r["journal"].rstrip())
+                w("```")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
