@@ -59,11 +59,13 @@ pub fn by_name(name: &str) -> Option<&'static Capability> {
 }
 
 /// Reads one word of a capability list as systemd's `capability_from_name()`
-/// does: a number 0..=63 (decimal, `0x` hex, `0`/`0o` octal, `0b` binary,
-/// optional sign) or a capability name. `None` means systemd drops the word.
-pub fn parse_word(word: &str) -> Option<u8> {
+/// does: a number 0..=`limit` (decimal, `0x` hex, `0`/`0o` octal, `0b`
+/// binary, optional sign; the limit is the release's, see
+/// [`crate::semantics::Semantics::capability_limit`]) or a capability
+/// name. `None` means systemd drops the word.
+pub fn parse_word(word: &str, limit: u8) -> Option<u8> {
     if let Some(n) = parse_c_int(word) {
-        return (0..64).contains(&n).then_some(n as u8);
+        return (0..=i64::from(limit)).contains(&n).then_some(n as u8);
     }
     by_name(word).map(|c| c.number)
 }
@@ -237,6 +239,7 @@ mod tests {
     #[test]
     fn words_follow_safe_atoi_and_the_name_table() {
         // Confirmed case C10: decimal, hex, octal, binary, 0o, out-of-range.
+        let parse_word = |word| parse_word(word, 63);
         assert_eq!(parse_word("0"), Some(0));
         assert_eq!(parse_word("0x15"), Some(21));
         assert_eq!(parse_word("014"), Some(12));
@@ -253,5 +256,8 @@ mod tests {
         assert_eq!(parse_word("Cap_Chown"), Some(0));
         assert_eq!(parse_word("NET_ADMIN"), None);
         assert_eq!(parse_word("CAP_CHOWN,CAP_KILL"), None);
+        // From 254 on, 63 is past the limit.
+        assert_eq!(super::parse_word("63", 62), None);
+        assert_eq!(super::parse_word("62", 62), Some(62));
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! ```toml
 //! platform = "talos"              # as --platform
+//! systemd = "257"                 # as --systemd
 //! fail-on = "warning"             # as --fail-on
 //! select = ["CAP1", "CAP3"]       # codes, code prefixes or names; default all
 //! ignore = ["CAP306"]
@@ -72,6 +73,8 @@ pub struct CheckOptionsConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     pub platform: Option<String>,
+    /// The systemd release units are read as (`--systemd`).
+    pub systemd: Option<String>,
     pub fail_on: Option<Severity>,
     pub select: Option<Vec<String>>,
     #[serde(default)]

@@ -21,6 +21,7 @@ pub mod model;
 pub mod record;
 pub mod report;
 pub mod run;
+pub mod semantics;
 pub mod suppress;
 pub mod syntax;
 pub mod system;

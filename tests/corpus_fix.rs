@@ -19,11 +19,15 @@ use capcheck::checks::binary::HostInspector;
 use capcheck::checks::CheckOptions;
 use capcheck::config::Config;
 use capcheck::fix::plan::Kind;
-use capcheck::fix::{fix_unit, write::write_atomic, FixOptions};
+use capcheck::fix::{fix_unit, write::write_atomic, FixOptions, TargetSummary};
 use capcheck::lint::Rules;
+use capcheck::load::targets::{resolve, Scope};
 use capcheck::system::TargetSystem;
+use common::oracle;
+use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
 
 fn verify_messages(path: &Path, dir: &Path) -> Vec<String> {
@@ -69,8 +73,8 @@ fn held(view: &common::SystemdView) -> CapSet {
 fn widenings(
     before: &common::SystemdView,
     after: &common::SystemdView,
-    rows_before: &std::collections::BTreeMap<String, Option<f64>>,
-    rows_after: &std::collections::BTreeMap<String, Option<f64>>,
+    rows_before: &BTreeMap<String, Option<f64>>,
+    rows_after: &BTreeMap<String, Option<f64>>,
 ) -> Vec<String> {
     let mut out = Vec::new();
     let more = set_of(after.bounding.as_deref())
@@ -100,6 +104,34 @@ fn widenings(
     out
 }
 
+/// Where systemd's reading of a fixed unit differs from the fix's plan.
+fn unlike_the_plan(after: &common::SystemdView, plan: &TargetSummary) -> Vec<String> {
+    let mut problems = Vec::new();
+    if after.user != plan.user {
+        problems.push(format!("user {:?}, planned {:?}", after.user, plan.user));
+    }
+    let bounding = (!plan.capability_bounding_set.has_all_known())
+        .then(|| lower(plan.capability_bounding_set));
+    if after.bounding != bounding {
+        problems.push(format!(
+            "bounding {:?}, planned {bounding:?}",
+            after.bounding
+        ));
+    }
+    if after.ambient != lower(plan.ambient_capabilities) {
+        problems.push(format!(
+            "ambient {:?}, planned {:?}",
+            after.ambient,
+            lower(plan.ambient_capabilities)
+        ));
+    }
+    if after.no_new_privileges != plan.no_new_privileges || after.dynamic_user != plan.dynamic_user
+    {
+        problems.push("NoNewPrivileges=/DynamicUser= differ from the plan".to_string());
+    }
+    problems
+}
+
 /// What one mode did to the corpus.
 #[derive(Default)]
 struct Tally {
@@ -115,6 +147,68 @@ struct Tally {
     same_exposure: Vec<String>,
 }
 
+/// The fixer as these tests run it: every check, no binary to read, the
+/// evidence capcheck has (knowledge base, existing ambient).
+struct Fixer {
+    rules: Rules,
+    inspector: HostInspector,
+    options: FixOptions,
+}
+
+impl Fixer {
+    fn new(unsafe_fixes: bool) -> Fixer {
+        Fixer {
+            rules: Rules::new(&Config::default(), &[], &[]).unwrap(),
+            inspector: HostInspector::new("/nonexistent-root".into()),
+            options: FixOptions {
+                unsafe_fixes,
+                ..FixOptions::default()
+            },
+        }
+    }
+
+    fn fix(&self, unit: &capcheck::load::Unit) -> capcheck::fix::UnitFix {
+        let checks = CheckOptions {
+            platform: None,
+            binaries: &self.inspector,
+            min_risk: Risk::Medium,
+        };
+        fix_unit(unit, &self.rules, &checks, &self.options)
+    }
+}
+
+/// Every service file of the corpus (not the oracle's).
+fn corpus_services(shared: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(shared.join("corpus"))
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "service"))
+        .filter(|e| !e.path().components().any(|c| c.as_os_str() == "oracle"))
+        .map(|e| e.path().to_path_buf())
+        .collect()
+}
+
+/// Copies a service and its own drop-in directory into `dir`, writable;
+/// returns the copy's path.
+fn copy_service(service: &Path, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let name = service.file_name().unwrap();
+    let path = dir.join(name);
+    std::fs::copy(service, &path).unwrap();
+    // The corpus is read-only, and capcheck refuses read-only files.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let dropins = service.with_file_name(format!("{}.d", name.to_string_lossy()));
+    if dropins.is_dir() {
+        let copy = dir.join(dropins.file_name().unwrap());
+        std::fs::create_dir_all(&copy).unwrap();
+        for d in std::fs::read_dir(&dropins).unwrap().flatten() {
+            std::fs::copy(d.path(), copy.join(d.file_name())).unwrap();
+        }
+    }
+    path
+}
+
 fn fix_corpus(test: &str, unsafe_fixes: bool) {
     let Some(shared) = common::shared_dir() else {
         return common::skip(test, "needs ../shared/corpus beside this checkout");
@@ -122,50 +216,16 @@ fn fix_corpus(test: &str, unsafe_fixes: bool) {
     if !common::have_systemd_analyze() {
         return common::skip(test, "needs systemd-analyze");
     }
-    let rules = Rules::new(&Config::default(), &[], &[]).unwrap();
-    let inspector = HostInspector::new("/nonexistent-root".into());
-    let checks = CheckOptions {
-        platform: None,
-        binaries: &inspector,
-        min_risk: Risk::Medium,
-    };
-    let options = FixOptions {
-        unsafe_fixes,
-        ..FixOptions::default()
-    };
+    let fixer = Fixer::new(unsafe_fixes);
     let host = TargetSystem::of(None);
     let tmp = tempfile::tempdir().unwrap();
     let mut tally = Tally::default();
     let mut failures = Vec::new();
-    let files: Vec<_> = walkdir::WalkDir::new(shared.join("corpus"))
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "service"))
-        .filter(|e| !e.path().components().any(|c| c.as_os_str() == "oracle"))
-        .collect();
+    let files = corpus_services(&shared);
     for (i, entry) in files.iter().enumerate() {
         tally.services += 1;
         let dir = tmp.path().join(format!("u{i}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let name = entry.file_name();
-        let path = dir.join(name);
-        std::fs::copy(entry.path(), &path).unwrap();
-        // The corpus is read-only, and capcheck refuses read-only files.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let dropins = entry
-            .path()
-            .with_file_name(format!("{}.d", name.to_string_lossy()));
-        if dropins.is_dir() {
-            std::fs::create_dir_all(dir.join(dropins.file_name().unwrap())).unwrap();
-            for d in std::fs::read_dir(&dropins).unwrap().flatten() {
-                std::fs::copy(
-                    d.path(),
-                    dir.join(dropins.file_name().unwrap()).join(d.file_name()),
-                )
-                .unwrap();
-            }
-        }
+        let path = copy_service(entry, &dir);
         let unit_arg = path.to_str().unwrap();
         let before = common::systemd_view(&[unit_arg]);
         if !before.loaded {
@@ -174,15 +234,9 @@ fn fix_corpus(test: &str, unsafe_fixes: bool) {
         }
         let rows_before = common::security_rows(&[unit_arg]);
         let verify_before = verify_messages(&path, &dir);
-        let (targets, _) =
-            capcheck::load::targets::resolve(&[path.display().to_string()], &common::host_scope());
-        let fix = fix_unit(&targets[0].load(), &rules, &checks, &options);
-        let label = entry
-            .path()
-            .strip_prefix(&shared)
-            .unwrap()
-            .display()
-            .to_string();
+        let (targets, _) = resolve(&[path.display().to_string()], &common::host_scope());
+        let fix = fixer.fix(&targets[0].load());
+        let label = entry.strip_prefix(&shared).unwrap().display().to_string();
         if let Some(e) = &fix.error {
             failures.push(format!("{label}: {e}"));
             continue;
@@ -210,29 +264,7 @@ fn fix_corpus(test: &str, unsafe_fixes: bool) {
             problems.push("does not load any more".to_string());
         }
         if let Some(plan) = &fix.target {
-            if after.user != plan.user {
-                problems.push(format!("user {:?}, planned {:?}", after.user, plan.user));
-            }
-            let bounding = (plan.capability_bounding_set != CapSet::ALL)
-                .then(|| lower(plan.capability_bounding_set));
-            if after.bounding != bounding {
-                problems.push(format!(
-                    "bounding {:?}, planned {bounding:?}",
-                    after.bounding
-                ));
-            }
-            if after.ambient != lower(plan.ambient_capabilities) {
-                problems.push(format!(
-                    "ambient {:?}, planned {:?}",
-                    after.ambient,
-                    lower(plan.ambient_capabilities)
-                ));
-            }
-            if after.no_new_privileges != plan.no_new_privileges
-                || after.dynamic_user != plan.dynamic_user
-            {
-                problems.push("NoNewPrivileges=/DynamicUser= differ from the plan".to_string());
-            }
+            problems.extend(unlike_the_plan(&after, plan));
         }
         if after.user != before.user && !after.dynamic_user {
             let user = after.user.clone().unwrap_or_default();
@@ -301,4 +333,126 @@ fn unsafe_fixes_of_the_corpus_load_match_the_plan_and_never_widen() {
         "unsafe_fixes_of_the_corpus_load_match_the_plan_and_never_widen",
         true,
     );
+}
+
+/// The fixer with each release: every corpus service fixed as that release
+/// reads it (the unit carries the release, so the fixer's read-back and its
+/// guard use it too), then read by that release's systemd-analyze: what was
+/// fixed still loads, systemd reads it as capcheck does and as planned, and
+/// nothing widened (the bounding set and what the main process holds at
+/// exec only shrink, no_new_privs stays on).
+fn fixes_hold_as_every_release(test: &str, unsafe_fixes: bool) {
+    let Some(shared) = common::shared_dir() else {
+        return common::skip(test, "../shared/corpus is not beside this checkout");
+    };
+    let oracles = oracle::oracles_for(test);
+    let fixer = Fixer::new(unsafe_fixes);
+    let services = corpus_services(&shared);
+    let mut failures = Vec::new();
+    for oracle in &oracles {
+        // Buckets of services with distinct names: each is one directory,
+        // read by one systemd-analyze call.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut buckets: Vec<HashSet<std::ffi::OsString>> = Vec::new();
+        let mut copies: Vec<PathBuf> = Vec::new();
+        for service in &services {
+            let name = service.file_name().unwrap().to_os_string();
+            let bucket = match buckets.iter().position(|b| !b.contains(&name)) {
+                Some(b) => b,
+                None => {
+                    buckets.push(HashSet::new());
+                    buckets.len() - 1
+                }
+            };
+            buckets[bucket].insert(name);
+            copies.push(copy_service(
+                service,
+                &tmp.path().join(format!("b{bucket}")),
+            ));
+        }
+        let read = |copies: &[PathBuf]| -> BTreeMap<PathBuf, Option<common::SystemdView>> {
+            let mut by_dir: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+            for c in copies {
+                by_dir
+                    .entry(c.parent().unwrap().to_path_buf())
+                    .or_default()
+                    .push(c.clone());
+            }
+            let mut out = BTreeMap::new();
+            for files in by_dir.values() {
+                let views = oracle.views(files);
+                for f in files {
+                    let unit = common::model_as(f, oracle.semantics).unit;
+                    out.insert(f.clone(), views.get(&unit).cloned());
+                }
+            }
+            out
+        };
+        let before = read(&copies);
+        let scope = Scope::with_semantics(None, false, oracle.semantics);
+        let mut plans = BTreeMap::new();
+        for copy in &copies {
+            let (targets, _) = resolve(&[copy.display().to_string()], &scope);
+            let unit = targets[0].load();
+            assert_eq!(unit.semantics, oracle.semantics);
+            let fix = fixer.fix(&unit);
+            if let Some(e) = &fix.error {
+                failures.push(format!("{} as {}: {e}", copy.display(), oracle.semantics));
+                continue;
+            }
+            if fix.changes.is_empty() {
+                continue;
+            }
+            for c in &fix.changes {
+                write_atomic(&c.path, c.before.as_deref(), &c.after, None).unwrap();
+            }
+            plans.insert(copy.clone(), fix.target.clone());
+        }
+        let after = read(&copies);
+        for (copy, plan) in &plans {
+            let label = format!("{} as {}", copy.display(), oracle.semantics);
+            let (Some(Some(was)), Some(now)) = (before.get(copy), after.get(copy)) else {
+                continue; // it did not load before the fix
+            };
+            let Some(now) = now else {
+                failures.push(format!("{label}: does not load any more"));
+                continue;
+            };
+            let ours = common::capcheck_view(&common::model_as(copy, oracle.semantics));
+            let mut problems = widenings(was, now, &BTreeMap::new(), &BTreeMap::new());
+            if !oracle::agree(&ours, Some(now)) {
+                problems.push(format!("systemd reads {now:?}, capcheck {ours:?}"));
+            }
+            if let Some(plan) = plan {
+                problems.extend(unlike_the_plan(now, plan));
+            }
+            if !problems.is_empty() {
+                failures.push(format!("{label}: {}", problems.join("; ")));
+            }
+        }
+        println!(
+            "{test}: {}: {} of {} corpus services fixed; each loads, reads as capcheck and as planned, and widens nothing",
+            oracle.semantics,
+            plans.len(),
+            services.len()
+        );
+        let least = if unsafe_fixes { 100 } else { 5 };
+        assert!(
+            plans.len() > least,
+            "{} fixes as {}",
+            plans.len(),
+            oracle.semantics
+        );
+    }
+    oracle::assert_none(&failures);
+}
+
+#[test]
+fn default_fixes_hold_as_every_release() {
+    fixes_hold_as_every_release("default_fixes_hold_as_every_release", false);
+}
+
+#[test]
+fn unsafe_fixes_hold_as_every_release() {
+    fixes_hold_as_every_release("unsafe_fixes_hold_as_every_release", true);
 }

@@ -49,12 +49,7 @@ fn workspace() -> tempfile::TempDir {
 }
 
 fn capcheck(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capcheck"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
+    common::capcheck_in(dir, args)
 }
 
 /// `capcheck lint --format json` of one unit, parsed.
@@ -669,4 +664,38 @@ fn a_write_keeps_owner_mode_and_xattrs_and_never_widens_the_mode() {
         );
         assert!(std::env::var_os("CI").is_none(), "CI must check xattrs");
     }
+}
+
+/// The fixer reads the unit, and reads its fix back, as the release it
+/// runs on: `~` then a positive line restricts the bounding set up to 261,
+/// and merges into everything from 262 on, so the confinement differs.
+#[test]
+fn the_fix_follows_the_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("release.service");
+    std::fs::write(
+        &unit,
+        "[Service]\nExecStart=/usr/sbin/chronyd -F 1\nUser=root\n\
+         CapabilityBoundingSet=~\nCapabilityBoundingSet=CAP_SYS_TIME\n",
+    )
+    .unwrap();
+    let unit = unit.to_str().unwrap();
+    let planned = |release: &str| {
+        let report = fix_json(dir.path(), unit, &["--systemd", release]);
+        assert_eq!(report["systemd"].to_string(), release);
+        report["target"]["capability_bounding_set"].clone()
+    };
+    // 252 already holds only CAP_SYS_TIME: the fix cannot add the rest.
+    assert_eq!(planned("252"), serde_json::json!(["CAP_SYS_TIME"]));
+    let newest = planned("262");
+    let newest: Vec<&str> = newest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        newest.len() > 1 && newest.contains(&"CAP_SYS_TIME") && newest.contains(&"CAP_SETUID"),
+        "{newest:?}"
+    );
 }

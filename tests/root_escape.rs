@@ -152,10 +152,13 @@ fn specifiers_name_the_image_not_the_host() {
         &root.join("etc/systemd/system/spec.service"),
         "[Service]\nExecStart=/bin/echo %H %m %o %w %v\n",
     );
+    // The image has no systemd to tell its release by: name one.
     let (code, out) = capcheck(&[
         "show",
         "--root",
         &root.display().to_string(),
+        "--systemd",
+        "252",
         "--format",
         "json",
         "spec.service",

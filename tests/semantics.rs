@@ -261,7 +261,10 @@ fn user_boolean_and_secure_bits_cases() {
         ["keep-caps", "noroot-locked"]
     );
     assert_eq!(s01.secure_bits.origins[0].dropped, ["bogus"]);
-    assert!(m("S02.service").private_users.value);
+    assert_eq!(
+        m("S02.service").private_users.value,
+        capcheck::semantics::PrivateUsers::SelfOnly
+    );
     assert_eq!(m("S03.service").secure_bits.value, 0);
 }
 
@@ -441,4 +444,164 @@ fn flat_fixtures_agree_with_systemd() {
     }
     println!("{checked} fixtures compared with systemd-analyze");
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+/// The model of `text` (a service, or a user unit) read as `release`.
+fn model_at(text: &str, release: u16, user_manager: bool) -> Privileges {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rule.service");
+    std::fs::write(&path, text).unwrap();
+    let semantics = capcheck::semantics::Semantics::new(release).unwrap();
+    let scope = Scope::with_semantics(None, user_manager, semantics);
+    let (targets, errors) = resolve(&[path.display().to_string()], &scope);
+    assert!(errors.is_empty(), "{errors:?}");
+    privileges(&targets[0].load())
+}
+
+/// A rule at the boundary of its release: whether `holds` is true of
+/// `unit` from `change.since` on (`from_then`), and not before.
+struct Boundary {
+    change: &'static capcheck::semantics::Change,
+    unit: String,
+    user_manager: bool,
+    holds: fn(&Privileges) -> bool,
+    from_then: bool,
+}
+
+/// Each rule that changed, at the boundary of its release (the measured
+/// releases are also compared with systemd itself in tests/oracle.rs and
+/// tests/differential.rs; this covers the releases between them).
+#[test]
+fn rules_that_changed_apply_from_their_release() {
+    use capcheck::semantics::{self as s, PrivateUsers};
+    let exec = "[Service]\nExecStart=/bin/true\n";
+    let loaded: fn(&Privileges) -> bool = |p| p.loaded;
+    let at = |change, unit: String, holds, from_then| Boundary {
+        change,
+        unit,
+        user_manager: false,
+        holds,
+        from_then,
+    };
+    let cases = [
+        at(
+            &s::SECCOMP_WITHOUT_NO_NEW_PRIVILEGES,
+            format!("{exec}User=app\nPrivateDevices=yes\nSystemCallFilter=@system-service\n"),
+            |p| p.no_new_privileges_at_runtime(),
+            false,
+        ),
+        at(
+            &s::SUCCESS_ACTIONS_254,
+            "[Unit]\nSuccessAction=halt\n[Service]\nType=oneshot\n".to_string(),
+            loaded,
+            true,
+        ),
+        Boundary {
+            user_manager: true,
+            ..at(
+                &s::USER_UNITS_IMPLY_PRIVATE_USERS,
+                format!("{exec}ProtectSystem=strict\n"),
+                |p| p.private_users.value == PrivateUsers::SelfOnly,
+                true,
+            )
+        },
+        Boundary {
+            user_manager: true,
+            ..at(
+                &s::DYNAMIC_USER_REFUSED_IN_USER_UNITS,
+                format!("{exec}DynamicUser=yes\n"),
+                loaded,
+                false,
+            )
+        },
+        at(
+            &s::HOME_DIRECTORY_REFUSED_WITH_DYNAMIC_USER,
+            format!("{exec}DynamicUser=yes\nWorkingDirectory=-~\n"),
+            loaded,
+            false,
+        ),
+        at(
+            &s::EXEC_VIA_SHELL,
+            "[Service]\nExecStart=|/bin/echo hi\n".to_string(),
+            loaded,
+            true,
+        ),
+        // `private` installs no seccomp filter: it is no option that
+        // would imply no_new_privs.
+        at(
+            &s::PROTECT_HOSTNAME_PRIVATE,
+            format!("{exec}User=app\nProtectHostname=yes\nProtectHostname=private\n"),
+            |p| {
+                p.no_new_privileges
+                    .not_implied_by
+                    .iter()
+                    .any(|o| o.key == "ProtectHostname")
+            },
+            false,
+        ),
+        at(
+            &s::EXEC_RELOAD_POST,
+            format!("{exec}ExecReloadPost=bin/relative\n"),
+            loaded,
+            false,
+        ),
+        at(
+            &s::PRIVATE_USERS_MANAGED,
+            format!("{exec}PrivateUsers=managed\nUser=app\n"),
+            loaded,
+            false,
+        ),
+        at(
+            &s::BOUNDING_SET_ALL_ONES_IS_SET,
+            format!("{exec}CapabilityBoundingSet=~\nCapabilityBoundingSet=CAP_KILL\n"),
+            |p| p.capability_bounding_set.value.has_all_known(),
+            true,
+        ),
+    ];
+    for case in &cases {
+        let since = case.change.since;
+        let before = model_at(&case.unit, since - 1, case.user_manager);
+        let after = model_at(&case.unit, since, case.user_manager);
+        let name = case.change.name;
+        assert_eq!(
+            (case.holds)(&before),
+            !case.from_then,
+            "{name} before {since}"
+        );
+        assert_eq!((case.holds)(&after), case.from_then, "{name} from {since}");
+    }
+}
+
+/// From 255, a non-root service with sandboxing whose system call filter
+/// lets it drop privileges has no implied no_new_privs; a filter denying
+/// capset (`~@privileged`) keeps the 252 rule, and CAP306 says which.
+#[test]
+fn seccomp_rule_of_255() {
+    let base = "[Service]\nExecStart=/bin/true\nUser=app\nProtectKernelTunables=yes\n";
+    for (filter, implied_from_255) in [
+        ("", false),
+        ("SystemCallFilter=@system-service\n", false),
+        ("SystemCallFilter=~@privileged\n", true),
+        (
+            "SystemCallFilter=@system-service\nSystemCallFilter=~@privileged @resources\n",
+            true,
+        ),
+        ("SystemCallFilter=~@mount\n", false),
+    ] {
+        let text = format!("{base}{filter}");
+        assert!(
+            model_at(&text, 254, false).no_new_privileges_at_runtime(),
+            "{filter}"
+        );
+        let newer = model_at(&text, 255, false);
+        assert_eq!(
+            newer.no_new_privileges_at_runtime(),
+            implied_from_255,
+            "{filter}"
+        );
+        assert_eq!(
+            newer.no_new_privileges.not_implied_by.is_empty(),
+            implied_from_255
+        );
+    }
 }

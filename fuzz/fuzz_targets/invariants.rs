@@ -14,6 +14,7 @@ use capcheck::lint::Rules;
 use capcheck::load::targets::{resolve, Scope};
 use capcheck::load::{Loader, SearchPath, Unit};
 use capcheck::model::privileges;
+use capcheck::semantics::Semantics;
 use capcheck::syntax::logical::UnitFile;
 use capcheck::syntax::SyntaxTree;
 use capcheck::unit_name::{UnitName, UnitType};
@@ -127,6 +128,7 @@ pub fn fixer(data: &[u8]) {
         SearchPath::default(),
         Path::new("/nonexistent-fuzz"),
         false,
+        Semantics::NEWEST,
         Default::default(),
     );
     let rules = Rules::new(&Config::default(), &[], &[]).expect("default rules");

@@ -2,6 +2,7 @@
 //! and its file capabilities (the `security.capability` xattr).
 
 use crate::caps::CapSet;
+use crate::model::exec;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -85,6 +86,12 @@ pub trait BinaryInspector: Sync {
     /// Information on the executable of an Exec command; None when it does
     /// not exist here (not an error: the unit may be for another machine).
     fn inspect(&self, exec_path: &str) -> Option<BinaryInfo>;
+
+    /// The shell a `|` command of `user` runs: the user's login shell, or
+    /// `/bin/sh` when it is a placeholder or unknown.
+    fn shell(&self, _user: &str) -> String {
+        exec::SHELL.to_string()
+    }
 }
 
 /// Reads binaries from the host, or from a `--root` tree. Each path is
@@ -130,6 +137,21 @@ impl HostInspector {
 }
 
 impl BinaryInspector for HostInspector {
+    /// From the system's `/etc/passwd`.
+    fn shell(&self, user: &str) -> String {
+        let passwd = crate::load::paths::under_root(&self.root, "/etc/passwd")
+            .and_then(std::fs::read_to_string)
+            .unwrap_or_default();
+        passwd
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|fields| fields.len() == 7 && (fields[0] == user || fields[2] == user))
+            .map(|fields| fields[6])
+            .filter(|shell| !shell.is_empty() && !exec::NOLOGIN_SHELLS.contains(shell))
+            .unwrap_or(exec::SHELL)
+            .to_string()
+    }
+
     fn inspect(&self, exec_path: &str) -> Option<BinaryInfo> {
         if let Some(known) = self.seen.lock().expect("not poisoned").get(exec_path) {
             return known.clone();
@@ -164,6 +186,22 @@ fn read_capability_xattr(path: &Path) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shell_command_runs_the_login_shell_or_sh() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("etc")).unwrap();
+        std::fs::write(
+            root.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/bash\nwww:x:33:33::/var/www:/usr/sbin/nologin\n",
+        )
+        .unwrap();
+        let inspector = HostInspector::new(root.path().to_path_buf());
+        assert_eq!(inspector.shell("root"), "/bin/bash");
+        assert_eq!(inspector.shell("0"), "/bin/bash");
+        assert_eq!(inspector.shell("www"), "/bin/sh");
+        assert_eq!(inspector.shell("nobody-here"), "/bin/sh");
+    }
 
     #[test]
     fn decodes_the_documented_xattrs() {

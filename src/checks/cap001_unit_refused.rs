@@ -1,11 +1,13 @@
 //! ## What it finds
-//! Units that systemd 252 refuses to load: an invalid section header, a line
+//! Units that systemd refuses to load: an invalid section header, a line
 //! of 1 MiB or more, invalid UTF-8, a binary file, an invalid `User=` or
 //! `Group=` (`User=00`, `User=foo:bar`), a `DynamicUser=` that is not a
 //! boolean, an unknown `%` specifier, an Exec path systemd rejects, or a
-//! service without a usable `ExecStart=`. A file that holds nothing but a
-//! unit name or a path (a symlink some copy turned into a file) is reported
-//! once, as that.
+//! service without a usable `ExecStart=` — and, by release, what later
+//! ones refuse (`DynamicUser=` in a user unit from 256, `PrivateUsers=managed`
+//! with `User=` from 260; docs/semantics-releases.md). A file that holds
+//! nothing but a unit name or a path (a symlink some copy turned into a
+//! file) is reported once, as that.
 //!
 //! ## Why it matters
 //! systemd logs the error once at daemon-reload and the service never

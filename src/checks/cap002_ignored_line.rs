@@ -1,8 +1,11 @@
 //! ## What it finds
 //! Lines systemd reads and then ignores: a line without `=`, `=value` with no
 //! key, an assignment before the first section header, an unknown section
-//! (sections are case-sensitive: `[service]`, `[ Service ]`), and the rest
-//! of a drop-in after a line that stops systemd reading it.
+//! (sections are case-sensitive: `[service]`, `[ Service ]`), the rest
+//! of a drop-in after a line that stops systemd reading it, and a setting
+//! the systemd release the unit is read as does not know, though another
+//! does (`PrivatePIDs=` before 257, `CPUShares=` from 262 on;
+//! `rules/directives.toml`).
 //!
 //! ## Why it matters
 //! Whatever the line meant to set is not set, with only a warning in the

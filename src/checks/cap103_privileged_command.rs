@@ -4,7 +4,9 @@
 //! and `NoNewPrivileges=` say, and commands with `!` in a unit with a
 //! non-root `User=`, which keep uid 0 (the bounding set still applies).
 //! `systemd-analyze security` ignores prefixes and scores such units as if
-//! every command ran as `User=`.
+//! every command ran as `User=`. From systemd 258 on, a `|` command line
+//! (run with the user's shell) is shown as written: `ExecStart=+|install …`
+//! runs that shell as root.
 //!
 //! ## Why it matters
 //! The unit looks confined but part of it is not. A `+` helper that
@@ -62,12 +64,12 @@ impl Check for PrivilegedCommand {
             || p.no_new_privileges_at_runtime();
         for command in &p.commands {
             let c = &command.command;
-            let path = &c.path;
+            let written = c.display();
             if c.has(Prefix::FullyPrivileged) && confined {
                 cx.report_origin(
                     &command.origin,
                     format!(
-                        "{}=+{path} runs as root with all capabilities and no sandboxing, \
+                        "{}={written} runs as root with all capabilities and no sandboxing, \
                          ignoring User=, CapabilityBoundingSet= and NoNewPrivileges=",
                         command.directive
                     ),
@@ -79,7 +81,7 @@ impl Check for PrivilegedCommand {
                 cx.report_origin(
                     &command.origin,
                     format!(
-                        "{}=!{path} keeps uid 0 instead of switching to User={user}; \
+                        "{}={written} keeps uid 0 instead of switching to User={user}; \
                          only the bounding set limits it",
                         command.directive
                     ),

@@ -39,6 +39,7 @@ use crate::caps::{self, CapSet};
 use crate::finding::{Applicability, Edit, Fix, Severity};
 use crate::model::capset::{CapAssignment, CapList, CAP_SETTINGS};
 use crate::model::Origin;
+use crate::semantics::Semantics;
 
 pub struct UnknownCapability;
 
@@ -50,12 +51,14 @@ static META: Meta = Meta {
     fixable: true,
 };
 
-/// Why a word is not a capability, and its likely correction.
-fn diagnose(word: &str) -> (String, Option<String>) {
+/// Why a word is not a capability (for `semantics`), and its likely
+/// correction.
+fn diagnose(word: &str, semantics: Semantics) -> (String, Option<String>) {
+    let limit = semantics.capability_limit();
     let names = || caps::table().iter().map(|c| c.name.as_str());
     if word.contains(',') {
         let parts: Vec<String> = word.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect();
-        let all_valid = parts.iter().all(|p| caps::parse_word(p).is_some());
+        let all_valid = parts.iter().all(|p| caps::parse_word(p, limit).is_some());
         let fix = all_valid.then(|| parts.join(" "));
         return (format!("'{word}' is one word: capabilities are separated by spaces, not commas"), fix);
     }
@@ -66,7 +69,7 @@ fn diagnose(word: &str) -> (String, Option<String>) {
         return (format!("'{word}': specifiers are not expanded in capability lists"), None);
     }
     if let Some(n) = caps::parse_c_int(word) {
-        return (format!("'{word}' ({n}) is not a capability number (0..63)"), None);
+        return (format!("'{word}' ({n}) is not a capability number ({semantics} takes 0..{limit})"), None);
     }
     let prefixed = format!("CAP_{}", word.to_ascii_uppercase());
     if caps::by_name(&prefixed).is_some() {
@@ -93,7 +96,7 @@ impl Check for UnknownCapability {
                 CapList::Ambient => cx.model.ambient_capabilities.value,
             };
             for origin in cx.assignments_of(key) {
-                let parsed = CapAssignment::parse(&origin.value);
+                let parsed = CapAssignment::parse(&origin.value, cx.unit.semantics);
                 self.report_line(cx, &origin, &parsed, list, final_set);
             }
         }
@@ -120,7 +123,7 @@ impl UnknownCapability {
         let value_span = cx.value_span(origin);
         let source = &file.text()[value_span.clone()];
         for word in &parsed.dropped {
-            let (reason, correction) = diagnose(word);
+            let (reason, correction) = diagnose(word, cx.unit.semantics);
             reasons.push(reason);
             // The fix needs every word: after one fails, searching the line
             // for the others (quadratic on a line of many words) is wasted.

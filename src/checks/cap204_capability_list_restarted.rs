@@ -1,13 +1,20 @@
 //! ## What it finds
 //! Capability lines that do not combine with the lines before them the way
-//! they read, because of systemd 252's merge rule: a line *replaces* the set
-//! when the set is back at its default value, and merges otherwise.
-//! - A line that starts over: after `CapabilityBoundingSet=~CAP_NET_ADMIN`
-//!   and `CapabilityBoundingSet=CAP_NET_ADMIN` the set is full again, so a
-//!   following `CapabilityBoundingSet=CAP_CHOWN` leaves only CAP_CHOWN.
+//! they read, because of systemd's merge rule: a line *replaces* the set
+//! when the set holds its "unset" value, and merges otherwise.
+//! - A line that starts over (systemd 252–261): after
+//!   `CapabilityBoundingSet=~CAP_NET_ADMIN` and
+//!   `CapabilityBoundingSet=CAP_NET_ADMIN` the set is all ones again, which
+//!   these releases take for "unset", so a following
+//!   `CapabilityBoundingSet=CAP_CHOWN` leaves only CAP_CHOWN. From 262 on,
+//!   all ones is no longer "unset" and that line merges (see below).
 //! - A line that changes nothing: after `CapabilityBoundingSet=~CAP_SYS_ADMIN`
 //!   (all but one), `CapabilityBoundingSet=CAP_CHOWN` adds a capability the
-//!   set already has; it does not restrict to CAP_CHOWN.
+//!   set already has; it does not restrict to CAP_CHOWN. From 262 on, this
+//!   is also what `CapabilityBoundingSet=~` followed by a positive line does.
+//!
+//! Which of the two a line is follows the systemd release capcheck reads the
+//! unit as.
 //!
 //! ## Why it matters
 //! Drop-ins and vendor units are often layered line by line; the result
@@ -57,11 +64,12 @@ impl Check for CapabilityListRestarted {
             return;
         }
         for (key, list) in CAP_SETTINGS {
-            let mut set = list.initial();
+            let semantics = cx.unit.semantics;
+            let mut set = list.unset(semantics);
             let mut earlier = false;
             for origin in cx.assignments_of(key) {
-                let parsed = CapAssignment::parse(&origin.value);
-                let (next, merge) = parsed.apply(set, list);
+                let parsed = CapAssignment::parse(&origin.value, semantics);
+                let (next, merge) = parsed.apply(set, list, semantics);
                 // An empty value or a bare `~` is an explicit reset.
                 let explicit_reset = parsed.named.is_empty();
                 if earlier && !explicit_reset {

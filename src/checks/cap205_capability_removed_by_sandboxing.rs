@@ -56,7 +56,7 @@ impl Check for CapabilityRemovedBySandboxing {
         }
         // Only capabilities someone asked for by name: a `~` deny list that
         // merely leaves them in is not a request.
-        let named = named_positively(p.capability_bounding_set.origins.iter().map(|o| o.value.as_str()));
+        let named = named_positively(p.capability_bounding_set.origins.iter().map(|o| o.value.as_str()), cx.unit.semantics);
         let asked = named.union(p.ambient_capabilities.value);
         for (option, taken) in &p.removed_from_bounding_set {
             let listed = taken.intersection(asked);

@@ -4,6 +4,13 @@
 //! non-root user) no sandboxing option that makes systemd set it at exec
 //! (`RestrictSUIDSGID=`, `SystemCallFilter=`, `ProtectKernelTunables=`…).
 //!
+//! From systemd 255 on, those sandboxing options imply no_new_privs only
+//! when the system call filter stops the service from dropping privileges
+//! (a `SystemCallFilter=` that denies `capget`, `capset` or `prctl`, such
+//! as `~@privileged`): otherwise systemd keeps CAP_SYS_ADMIN until the
+//! filter is loaded and sets no no_new_privs. The check follows the
+//! release capcheck reads the unit as.
+//!
 //! ## Why it matters
 //! Without no_new_privs, setuid binaries and file capabilities work inside
 //! the service: a compromised process can run `su`, `sudo`, `newuidmap` or
@@ -63,7 +70,13 @@ impl Check for MissingNoNewPrivileges {
             return;
         }
         let who = if p.runs_as_root() { "a root service" } else { "a non-root service" };
-        let message = format!("NoNewPrivileges= is not in force for {who}: setuid binaries and file capabilities can raise its privileges");
+        let mut message = format!("NoNewPrivileges= is not in force for {who}: setuid binaries and file capabilities can raise its privileges");
+        if let Some(option) = p.no_new_privileges.not_implied_by.first().filter(|_| !p.runs_as_root()) {
+            message.push_str(&format!(
+                " ({} does not imply it from systemd 255 on: the system call filter lets the service drop privileges, so systemd keeps CAP_SYS_ADMIN until it is loaded; read as {})",
+                option.key, p.semantics
+            ));
+        }
         let finding = match p.no_new_privileges.explicit.origins.last() {
             Some(origin) => cx.report_origin(origin, message),
             None => cx.report_unit(message),

@@ -84,7 +84,7 @@ impl Check for PlatformForbiddenCapability {
             }
             return;
         }
-        let named = named_positively(p.capability_bounding_set.origins.iter().map(|o| o.value.as_str()));
+        let named = named_positively(p.capability_bounding_set.origins.iter().map(|o| o.value.as_str()), cx.unit.semantics);
         let asked = bounding.intersection(named).intersection(forbidden).difference(ambient);
         if let (false, Some(origin)) = (asked.is_empty(), p.capability_bounding_set.origins.last()) {
             cx.report_origin(origin, format!("{} never grants {asked}: {}", platform.name, platform.description))

@@ -132,9 +132,9 @@ impl<'a> Context<'a> {
         out
     }
 
-    /// The Exec commands whose binaries exist here, with what they are;
-    /// `+` commands (never sandboxed) always left out, `!` ones too unless
-    /// `with_no_setuid`.
+    /// The Exec commands whose binaries exist here, with what they are (for
+    /// `|`, the shell that runs the command line); `+` commands (never
+    /// sandboxed) always left out, `!` ones too unless `with_no_setuid`.
     pub fn exec_binaries(
         &self,
         with_no_setuid: bool,
@@ -148,10 +148,13 @@ impl<'a> Context<'a> {
                     && (with_no_setuid || !c.command.has(Prefix::NoSetuid))
             })
             .filter_map(|c| {
-                self.options
-                    .binaries
-                    .inspect(&c.command.path)
-                    .map(|info| (c, info))
+                let binaries = self.options.binaries;
+                let path = if c.command.has(Prefix::ViaShell) {
+                    binaries.shell(self.model.user.value.as_deref().unwrap_or("root"))
+                } else {
+                    c.command.path.clone()
+                };
+                binaries.inspect(&path).map(|info| (c, info))
             })
             .collect()
     }

@@ -16,8 +16,8 @@ pub struct Cli {
 pub enum Command {
     /// Find over-privileged services and settings that silently do nothing.
     Lint(LintArgs),
-    /// Print each unit's effective privileges as systemd 252 reads them,
-    /// with the file and line every value came from.
+    /// Print each unit's effective privileges as its systemd release reads
+    /// them, with the file and line every value came from.
     Show(ShowArgs),
     /// List the checks.
     Rules(RulesArgs),
@@ -247,6 +247,11 @@ pub struct UnitSelection {
     /// Read units from this image or tree instead of the host.
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+
+    /// Read units as this systemd release does (252 to 262) [default: the
+    /// release of the --root image, else of this host].
+    #[arg(long, value_name = "VERSION")]
+    pub systemd: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -338,6 +343,11 @@ pub struct RunArgs {
     /// Stop each command after this long.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub timeout: String,
+
+    /// Read the unit as this systemd release does (252 to 262) [default:
+    /// this host's].
+    #[arg(long, value_name = "VERSION")]
+    pub systemd: Option<String>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]

@@ -10,7 +10,7 @@ use crate::fix::evidence::Profile;
 use crate::fix::plan::IdentityChoice;
 use crate::fix::{diff, fix_unit, write, FixOptions, UnitFix};
 use crate::lint::Rules;
-use crate::load::targets::{resolve, Scope};
+use crate::load::targets::resolve;
 use crate::report::escape::visible;
 use crate::system::TargetSystem;
 use serde_json::json;
@@ -78,7 +78,17 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         }
     };
     let mut errors: Vec<String> = Vec::new();
-    let scope = Scope::new(args.units.root.clone(), args.user_units);
+    // The release to read as may be named in the configuration; planning
+    // reported any error in it already.
+    let config =
+        super::load_config(args.plan.config.as_deref(), args.plan.isolated).unwrap_or_default();
+    let scope = match super::scope(&args.units, args.user_units, &config) {
+        Ok(scope) => scope,
+        Err(e) => {
+            eprintln!("capcheck: {e}");
+            return ExitStatus::Error;
+        }
+    };
     let (targets, target_errors) = resolve(&args.units.operands, &scope);
     errors.extend(
         target_errors
@@ -105,7 +115,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
     }
     let pending = fixes.iter().any(|f| !f.changes.is_empty());
     match args.format {
-        ShowFormat::Json => print_json(&fixes),
+        ShowFormat::Json => print_json(&fixes, scope.semantics),
         ShowFormat::Text => print_text(&fixes, args),
     }
     if args.write {
@@ -231,12 +241,14 @@ fn print_text(fixes: &[UnitFix], args: &FixArgs) {
     }
 }
 
-fn print_json(fixes: &[UnitFix]) {
+/// The report as JSON, each unit with the release its fix was read as.
+fn print_json(fixes: &[UnitFix], semantics: crate::semantics::Semantics) {
     let out: Vec<_> = fixes
         .iter()
         .map(|f| {
             json!({
                 "unit": f.unit,
+                "systemd": semantics,
                 "kind": f.kind.map(|k| k.as_str()),
                 "applicability": if f.changes.is_empty() { serde_json::Value::Null } else { applicability(f.applicability).into() },
                 "identity": f.identity,

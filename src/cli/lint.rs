@@ -45,7 +45,13 @@ pub fn run(args: &LintArgs) -> ExitStatus {
             return ExitStatus::Error;
         }
     };
-    let scope = Scope::new(args.units.root.clone(), args.user);
+    let scope = match super::scope(&args.units, args.user, &config) {
+        Ok(scope) => scope,
+        Err(e) => {
+            eprintln!("capcheck: {e}");
+            return ExitStatus::Error;
+        }
+    };
     let (targets, mut errors) = targets(args, &scope);
     let inspector = HostInspector::new(args.units.root.clone().unwrap_or_else(|| "/".into()));
     let options = CheckOptions {

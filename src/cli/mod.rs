@@ -13,8 +13,9 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// capcheck's version and the systemd whose semantics it follows.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (systemd 252 semantics)");
+/// capcheck's version and the systemd releases whose semantics it follows
+/// (`Semantics::OLDEST` to `Semantics::NEWEST`, checked by a test).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (systemd 252–262 semantics)");
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +95,62 @@ fn load_config(
 /// can hold anything: escaped ([`crate::report::escape`]).
 fn print_error(message: &str) {
     eprintln!("capcheck: {}", crate::report::escape::visible(message));
+}
+
+/// Where units are read from, and as which systemd release: `--systemd`,
+/// else the configuration's `systemd`, else the release the image (or the
+/// host) runs. A release that cannot be told, or that capcheck does not
+/// know, is noted once on standard error.
+fn scope(
+    units: &args::UnitSelection,
+    user_manager: bool,
+    config: &crate::config::Config,
+) -> Result<crate::load::targets::Scope, String> {
+    let chosen = units.systemd.as_deref().or(config.systemd.as_deref());
+    let semantics = semantics(chosen, units.root.as_deref())?;
+    Ok(crate::load::targets::Scope::with_semantics(
+        units.root.clone(),
+        user_manager,
+        semantics,
+    ))
+}
+
+/// The release named (`--systemd` or the configuration), else the one the
+/// system at `root` (or the host) runs, with a note when that cannot be
+/// told or is one capcheck does not know.
+fn semantics(
+    chosen: Option<&str>,
+    root: Option<&std::path::Path>,
+) -> Result<crate::semantics::Semantics, String> {
+    use crate::semantics::Semantics;
+    let semantics = match chosen {
+        Some(release) => Semantics::parse(release).map_err(|e| e.to_string())?,
+        None => {
+            let system = root.unwrap_or(std::path::Path::new("/"));
+            match crate::load::release::detect(system) {
+                Some(found) => {
+                    let semantics = Semantics::nearest(found.release);
+                    if semantics.release() != found.release {
+                        eprintln!(
+                            "capcheck: note: {} is systemd {}, which capcheck does not know; reading units as {semantics}",
+                            found.evidence.display(),
+                            found.release
+                        );
+                    }
+                    semantics
+                }
+                None => {
+                    eprintln!(
+                        "capcheck: note: cannot tell which systemd {} runs; reading units as {} (--systemd picks another)",
+                        system.display(),
+                        Semantics::NEWEST
+                    );
+                    Semantics::NEWEST
+                }
+            }
+        }
+    };
+    Ok(semantics)
 }
 
 /// `auto`: colour on a terminal unless NO_COLOR is set (to anything).

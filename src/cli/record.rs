@@ -8,7 +8,7 @@ use crate::load::targets::{resolve, Scope};
 use crate::load::Unit;
 use crate::model::directories::{Directories, Kind};
 use crate::model::environment::{self, EnvironmentSettings};
-use crate::model::exec::Prefix;
+use crate::model::exec::{ExecCommand, Prefix};
 use crate::model::privileges;
 use crate::record::profile::{Identity, RecordingMeta};
 use crate::record::{self, import, profile, tracefs, Request};
@@ -23,9 +23,10 @@ fn fail(message: impl std::fmt::Display) -> ExitStatus {
     ExitStatus::Error
 }
 
-/// A unit of this host (its programs run here).
-fn load_unit(name: &str) -> Result<Unit, String> {
-    let scope = Scope::new(None, false);
+/// A unit of this host (its programs run here), read as `systemd` (a
+/// release) or as the host's release.
+fn load_unit(name: &str, systemd: Option<&str>) -> Result<Unit, String> {
+    let scope = Scope::with_semantics(None, false, super::semantics(systemd, None)?);
     let (targets, errors) = resolve(&[name.to_string()], &scope);
     if let Some(e) = errors.first() {
         return Err(format!("{}: {}", e.operand, e.message));
@@ -73,6 +74,8 @@ struct Planned {
     /// False for the `:` prefix and for a command given on the command
     /// line (run as given).
     expand: bool,
+    /// `|`: `argv` is a command line for `path`, the user's shell.
+    via_shell: bool,
     /// The `-` prefix: a failure exit status is ignored.
     ignore_failure: bool,
     credentials: Credentials,
@@ -126,10 +129,15 @@ impl Plan {
 
 impl Planned {
     fn argv(&self, environment: &[String]) -> Vec<String> {
-        if self.expand {
+        let argv = if self.expand {
             environment::expand_argv(&self.argv, environment)
         } else {
             self.argv.clone()
+        };
+        if self.via_shell {
+            ExecCommand::via_shell_argv(&argv)
+        } else {
+            argv
         }
     }
 }
@@ -139,10 +147,11 @@ impl Planned {
 /// with `+` are left out when `with_privileged` is false.
 fn unit_plan(
     name: &str,
+    systemd: Option<&str>,
     user_override: Option<&str>,
     with_privileged: bool,
 ) -> Result<Plan, String> {
-    let unit = load_unit(name)?;
+    let unit = load_unit(name, systemd)?;
     let (model, commands) = start_commands(&unit)?;
     let user = match user_override {
         Some(u) => credentials::named_user(u)?,
@@ -158,10 +167,18 @@ fn unit_plan(
                 credentials.uid = user.uid;
                 credentials.gid = user.gid;
             }
+            let via_shell = c.command.has(Prefix::ViaShell);
+            // A `|` command runs the user's login shell (/bin/sh for a
+            // placeholder one).
+            let login_shell = user.login.as_ref().and_then(|l| l.shell.clone());
             Planned {
                 directive: c.directive.clone(),
-                path: c.command.path.clone(),
+                path: match login_shell {
+                    Some(shell) if via_shell => shell,
+                    _ => c.command.path.clone(),
+                },
                 argv: c.command.argv.clone(),
+                via_shell,
                 expand: !c.command.has(Prefix::NoEnvExpand),
                 ignore_failure: c.command.has(Prefix::IgnoreFailure),
                 credentials,
@@ -196,6 +213,7 @@ fn command_plan(argv: &[String], user: &str) -> Result<Plan, String> {
             directive: "command".to_string(),
             path: argv[0].clone(),
             argv: argv.to_vec(),
+            via_shell: false,
             expand: false,
             ignore_failure: false,
             credentials,
@@ -260,7 +278,7 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         return record_attached(args, unit);
     }
     let plan = match (&args.unit, args.command.is_empty()) {
-        (Some(name), _) => unit_plan(name, args.user.as_deref(), false),
+        (Some(name), _) => unit_plan(name, None, args.user.as_deref(), false),
         (None, true) => return fail("nothing to record: give -- CMD ARGS... or --unit"),
         (None, false) => command_plan(&args.command, args.user.as_deref().unwrap_or("nobody")),
     };
@@ -508,7 +526,7 @@ pub fn run(args: &RunArgs) -> ExitStatus {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
-    let plan = match unit_plan(&args.unit, None, true) {
+    let plan = match unit_plan(&args.unit, args.systemd.as_deref(), None, true) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };

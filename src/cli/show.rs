@@ -2,13 +2,20 @@
 
 use super::args::{ShowArgs, ShowFormat};
 use super::ExitStatus;
-use crate::load::targets::{resolve, Scope};
+use crate::load::targets::resolve;
 use crate::model::privileges;
 use crate::report::show;
 use std::io::Write;
 
 pub fn run(args: &ShowArgs) -> ExitStatus {
-    let scope = Scope::new(args.units.root.clone(), args.user);
+    // show reads no configuration file: --systemd or the system's release.
+    let scope = match super::scope(&args.units, args.user, &Default::default()) {
+        Ok(scope) => scope,
+        Err(e) => {
+            eprintln!("capcheck: {e}");
+            return ExitStatus::Error;
+        }
+    };
     let (targets, errors) = resolve(&args.units.operands, &scope);
     let models: Vec<_> = targets.iter().map(|t| privileges(&t.load())).collect();
     let stdout = std::io::stdout();

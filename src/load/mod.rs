@@ -7,12 +7,14 @@ pub mod chase;
 mod listings;
 pub mod paths;
 mod read;
+pub mod release;
 pub mod targets;
 
 pub use listings::{Listing, Listings};
 pub use paths::SearchPath;
 pub use read::{read_unit_bytes, read_within_limit, ReadError};
 
+use crate::semantics::Semantics;
 use crate::syntax::logical::UnitFile;
 use crate::unit_name::{UnitName, UnitType};
 use std::collections::BTreeMap;
@@ -61,6 +63,8 @@ pub struct Unit {
     pub user_manager: bool,
     /// The system it was loaded from: `/`, or an image (`--root`).
     pub root: PathBuf,
+    /// The systemd release that system runs: how its files are read.
+    pub semantics: Semantics,
 }
 
 impl Unit {
@@ -91,6 +95,8 @@ pub struct Loader {
     /// The root that absolute symlink targets are resolved under.
     pub root: PathBuf,
     pub user_manager: bool,
+    /// The release the units are read as.
+    pub semantics: Semantics,
     /// Directory listings shared with the other loaders of the run.
     listings: Arc<Listings>,
     /// The listing of each search directory, in `search.dirs` order: every
@@ -118,12 +124,14 @@ impl Loader {
         search: SearchPath,
         root: &Path,
         user_manager: bool,
+        semantics: Semantics,
         listings: Arc<Listings>,
     ) -> Loader {
         Loader {
             search,
             root: root.to_path_buf(),
             user_manager,
+            semantics,
             listings,
             search_listings: OnceLock::new(),
         }
@@ -193,6 +201,7 @@ impl Loader {
             dropins,
             user_manager: self.user_manager,
             root: self.root.clone(),
+            semantics: self.semantics,
         }
     }
 
@@ -212,6 +221,7 @@ impl Loader {
             dropins: self.dropins(name, &[]),
             user_manager: self.user_manager,
             root: self.root.clone(),
+            semantics: self.semantics,
         }
     }
 

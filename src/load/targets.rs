@@ -2,6 +2,7 @@
 //! into units to load, each with the search path systemd would use.
 
 use super::{Listings, Loader, SearchPath, Unit};
+use crate::semantics::Semantics;
 use crate::unit_name::UnitName;
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -15,6 +16,8 @@ pub struct Scope {
     pub root: Option<PathBuf>,
     /// `--user`: the user manager's search path.
     pub user_manager: bool,
+    /// The release the units are read as.
+    pub semantics: Semantics,
     /// Directory listings shared by every unit loaded in this scope.
     listings: Arc<Listings>,
     /// The loader of units named without a directory.
@@ -25,10 +28,26 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// Units of the host, or of the image at `root`, read as the release
+    /// that system runs (the nearest one capcheck knows; the newest when it
+    /// cannot be told).
     pub fn new(root: Option<PathBuf>, user_manager: bool) -> Scope {
+        let system = root.as_deref().unwrap_or(Path::new("/"));
+        let semantics = super::release::detect(system)
+            .map_or(Semantics::NEWEST, |found| Semantics::nearest(found.release));
+        Scope::with_semantics(root, user_manager, semantics)
+    }
+
+    /// Units of the host, or of the image at `root`, read as `semantics`.
+    pub fn with_semantics(
+        root: Option<PathBuf>,
+        user_manager: bool,
+        semantics: Semantics,
+    ) -> Scope {
         Scope {
             root,
             user_manager,
+            semantics,
             listings: Arc::default(),
             search_path_loader: OnceLock::new(),
             directory_loaders: RwLock::default(),
@@ -83,6 +102,7 @@ impl Scope {
             search,
             self.root(),
             self.user_manager,
+            self.semantics,
             Arc::clone(&self.listings),
         ))
     }

@@ -1,5 +1,6 @@
-//! Exec command lines (`ExecStart=` and friends) as systemd 252's
-//! `config_parse_exec()` reads them: prefixes, path, argv.
+//! Exec command lines (`ExecStart=` and friends) as systemd's
+//! `config_parse_exec()` reads them: prefixes (which depend on the
+//! release), path, argv.
 
 /// systemd's default PATH, where bare executable names are looked up.
 pub const DEFAULT_PATH: [&str; 6] = [
@@ -13,7 +14,25 @@ pub const DEFAULT_PATH: [&str; 6] = [
 
 use super::specifier::SpecifierContext;
 use super::words::{next_word, Unescape};
+use crate::semantics::Semantics;
 use serde::Serialize;
+
+/// What a `|` command is stored as: the shell placeholder that systemd
+/// replaces with the user's shell at exec (`_PATH_BSHELL`), and the shell
+/// it runs for a user whose shell is a placeholder.
+pub const SHELL: &str = "/bin/sh";
+
+/// Shells that only refuse a login (systemd's `is_nologin_shell()`).
+pub const NOLOGIN_SHELLS: [&str; 8] = [
+    "/bin/nologin",
+    "/sbin/nologin",
+    "/usr/bin/nologin",
+    "/usr/sbin/nologin",
+    "/bin/false",
+    "/usr/bin/false",
+    "/bin/true",
+    "/usr/bin/true",
+];
 
 /// A special executable prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,9 +52,13 @@ pub enum Prefix {
     /// `!`: sandboxing, but no user or group change.
     #[serde(rename = "!")]
     NoSetuid,
-    /// `!!`: like no prefix on kernels with ambient capabilities.
+    /// `!!`: like no prefix on kernels with ambient capabilities (and
+    /// ignored from systemd 258 on).
     #[serde(rename = "!!")]
     AmbientMagic,
+    /// `|` (systemd 258 on): the command line runs with the user's shell.
+    #[serde(rename = "|")]
+    ViaShell,
 }
 
 impl Prefix {
@@ -47,6 +70,7 @@ impl Prefix {
             Prefix::FullyPrivileged => "+",
             Prefix::NoSetuid => "!",
             Prefix::AmbientMagic => "!!",
+            Prefix::ViaShell => "|",
         }
     }
 }
@@ -55,8 +79,10 @@ impl Prefix {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExecCommand {
     pub prefixes: Vec<Prefix>,
-    /// The executable: an absolute path, or a name looked up in PATH.
+    /// The executable: an absolute path, or a name looked up in PATH
+    /// ([`SHELL`] for `|`, which runs the user's shell).
     pub path: String,
+    /// For `|`: `sh` (`-sh` with `@`) and the words of the command line.
     pub argv: Vec<String>,
 }
 
@@ -69,6 +95,24 @@ impl ExecCommand {
     /// User= and the capability settings say (`+`), or keeps uid 0 (`!`).
     pub fn escapes_user(&self) -> bool {
         self.has(Prefix::FullyPrivileged) || self.has(Prefix::NoSetuid)
+    }
+
+    /// What `shell` is given for a `|` command after `$VAR` expansion of
+    /// `argv`: argv[0] (`sh` or `-sh`), `-c` and the command line, its
+    /// words joined with spaces.
+    pub fn via_shell_argv(argv: &[String]) -> Vec<String> {
+        vec![argv[0].clone(), "-c".to_string(), argv[1..].join(" ")]
+    }
+
+    /// The command as its unit writes it: prefixes, then the executable
+    /// (for `|`, the shell command line).
+    pub fn display(&self) -> String {
+        let prefixes: String = self.prefixes.iter().map(|p| p.as_str()).collect();
+        if self.has(Prefix::ViaShell) {
+            format!("{prefixes}{}", self.argv[1..].join(" "))
+        } else {
+            format!("{prefixes}{}", self.path)
+        }
     }
 }
 
@@ -90,8 +134,12 @@ pub struct ExecProblem {
     pub fatal: bool,
 }
 
-/// Reads one Exec* value.
-pub fn parse_exec(value: &str, specifiers: &SpecifierContext) -> ExecAssignment {
+/// Reads one Exec* value as `semantics` does.
+pub fn parse_exec(
+    value: &str,
+    specifiers: &SpecifierContext,
+    semantics: Semantics,
+) -> ExecAssignment {
     let mut rest = value.trim_start_matches(super::words::is_separator);
     if rest.is_empty() {
         return ExecAssignment::Reset;
@@ -101,10 +149,12 @@ pub fn parse_exec(value: &str, specifiers: &SpecifierContext) -> ExecAssignment 
         let first = match next_word(&mut rest, Unescape::CEscapes) {
             Ok(Some(word)) => word,
             Ok(None) => break,
+            // systemd logs the bad word and drops the rest of the line,
+            // keeping the commands before it: never fatal.
             Err(e) => {
                 let problem = ExecProblem {
-                    message: format!("invalid command line: {e:?}"),
-                    fatal: true,
+                    message: format!("invalid command line, ignoring the rest: {e:?}"),
+                    fatal: false,
                 };
                 return ExecAssignment::Commands(commands, Some(problem));
             }
@@ -112,7 +162,7 @@ pub fn parse_exec(value: &str, specifiers: &SpecifierContext) -> ExecAssignment 
         if first == ";" {
             continue;
         }
-        let (prefixes, path) = split_prefixes(&first);
+        let (prefixes, path) = split_prefixes(&first, semantics);
         let ignore = prefixes.contains(&Prefix::IgnoreFailure);
         let fail = |message: String| ExecProblem {
             message: if ignore {
@@ -122,20 +172,33 @@ pub fn parse_exec(value: &str, specifiers: &SpecifierContext) -> ExecAssignment 
             },
             fatal: !ignore,
         };
-        let path = match specifiers.expand(path) {
-            Ok(p) => p,
-            Err(e) => {
-                let problem = fail(format!("failed to resolve specifier %{} in '{path}'", e.0));
-                return ExecAssignment::Commands(commands, Some(problem));
-            }
-        };
-        if let Some(message) = invalid_executable(&path) {
-            return ExecAssignment::Commands(commands, Some(fail(message)));
-        }
         let mut argv = Vec::new();
-        if !prefixes.contains(&Prefix::SeparateArgv0) {
-            argv.push(path.clone());
-        }
+        let path = if prefixes.contains(&Prefix::ViaShell) {
+            // The shell's argv[0], then the first word as written: neither
+            // expanded nor checked, the shell reads it. `@` asks for a
+            // login shell.
+            let login = prefixes.contains(&Prefix::SeparateArgv0);
+            argv.push(if login { "-sh" } else { "sh" }.to_string());
+            if !path.is_empty() {
+                argv.push(path.to_string());
+            }
+            SHELL.to_string()
+        } else {
+            let path = match specifiers.expand(path) {
+                Ok(p) => p,
+                Err(e) => {
+                    let problem = fail(format!("failed to resolve specifier %{} in '{path}'", e.0));
+                    return ExecAssignment::Commands(commands, Some(problem));
+                }
+            };
+            if let Some(message) = invalid_executable(&path) {
+                return ExecAssignment::Commands(commands, Some(fail(message)));
+            }
+            if !prefixes.contains(&Prefix::SeparateArgv0) {
+                argv.push(path.clone());
+            }
+            path
+        };
         let mut separated = false;
         loop {
             rest = rest.trim_start_matches(super::words::is_separator);
@@ -192,9 +255,9 @@ fn lone_token<'a>(rest: &'a str, token: &str) -> Option<&'a str> {
 }
 
 /// Reads the prefix characters the way systemd's loop does: each of `-`,
-/// `@`, `:` once, and one of `+`, `!`, `!!`; the first character that does
-/// not fit ends the prefix and stays in the path.
-fn split_prefixes(word: &str) -> (Vec<Prefix>, &str) {
+/// `@`, `:` (and, from 258, `|`) once, and one of `+`, `!`, `!!`; the
+/// first character that does not fit ends the prefix and stays in the path.
+fn split_prefixes(word: &str, semantics: Semantics) -> (Vec<Prefix>, &str) {
     let mut prefixes: Vec<Prefix> = Vec::new();
     let privilege = |p: &[Prefix]| {
         p.iter().any(|x| {
@@ -210,6 +273,9 @@ fn split_prefixes(word: &str) -> (Vec<Prefix>, &str) {
             Some(b'-') if !prefixes.contains(&Prefix::IgnoreFailure) => Prefix::IgnoreFailure,
             Some(b'@') if !prefixes.contains(&Prefix::SeparateArgv0) => Prefix::SeparateArgv0,
             Some(b':') if !prefixes.contains(&Prefix::NoEnvExpand) => Prefix::NoEnvExpand,
+            Some(b'|') if semantics.exec_via_shell() && !prefixes.contains(&Prefix::ViaShell) => {
+                Prefix::ViaShell
+            }
             Some(b'+') if !privilege(&prefixes) => Prefix::FullyPrivileged,
             Some(b'!') if !privilege(&prefixes) => Prefix::NoSetuid,
             Some(b'!')
@@ -259,6 +325,10 @@ mod tests {
     use crate::unit_name::UnitName;
 
     fn parse(value: &str) -> ExecAssignment {
+        parse_as(value, Semantics::OLDEST)
+    }
+
+    fn parse_as(value: &str, semantics: Semantics) -> ExecAssignment {
         let name = UnitName::parse("x.service").unwrap();
         let cx = SpecifierContext {
             name: &name,
@@ -266,11 +336,15 @@ mod tests {
             user_manager: false,
             root: std::path::Path::new("/"),
         };
-        parse_exec(value, &cx)
+        parse_exec(value, &cx, semantics)
     }
 
     fn commands(value: &str) -> Vec<(String, String, Vec<String>)> {
-        match parse(value) {
+        commands_as(value, Semantics::OLDEST)
+    }
+
+    fn commands_as(value: &str, semantics: Semantics) -> Vec<(String, String, Vec<String>)> {
+        match parse_as(value, semantics) {
             ExecAssignment::Commands(c, None) => c
                 .into_iter()
                 .map(|c| {
@@ -297,9 +371,32 @@ mod tests {
         assert!(problem("+!/bin/true").fatal);
         assert!(problem("!!!/bin/true").fatal);
         assert!(problem("|/bin/true").fatal);
+        assert_eq!(commands("|true")[0].1, "|true");
         assert!(!problem("--/bin/true").fatal);
+        // A first word that cannot be read drops the rest of the line.
+        assert!(!problem("\"unterminated").fatal);
         assert_eq!(commands("true")[0].1, "true");
         assert_eq!(commands("/bin/%n")[0].1, "/bin/x.service");
+    }
+
+    /// Measured with 262's systemd-analyze (docs/semantics-releases.md).
+    #[test]
+    fn via_shell_from_258() {
+        let s258 = Semantics::new(258).unwrap();
+        let shell = |v| commands_as(v, s258);
+        let argv = |v| shell(v).remove(0).2;
+        assert_eq!(shell("|echo hi")[0].0, "|");
+        assert_eq!(shell("|echo hi")[0].1, SHELL);
+        assert_eq!(argv("|echo hi"), ["sh", "echo", "hi"]);
+        assert_eq!(argv("|/bin/%z x"), ["sh", "/bin/%z", "x"]);
+        assert_eq!(argv("@|true x"), ["-sh", "true", "x"]);
+        assert_eq!(argv("|"), ["sh"]);
+        assert_eq!(argv("||true"), ["sh", "|true"]);
+        assert_eq!(shell("+|true")[0].0, "+|");
+        assert_eq!(shell("|!true")[0].0, "|!");
+        assert!(
+            matches!(parse_as("|echo %z", s258), ExecAssignment::Commands(_, Some(p)) if p.fatal)
+        );
     }
 
     #[test]

@@ -4,39 +4,17 @@
 use super::capset::{CapAssignment, CapList, Merge};
 use super::directories;
 use super::environment;
-use super::exec::{parse_exec, ExecAssignment};
+use super::exec::{parse_exec, ExecAssignment, Prefix};
+use super::seccomp::SyscallFilter;
 use super::siphash::siphash24;
 use super::specifier::SpecifierContext;
 use super::values::{parse_boolean, parse_secure_bits, valid_user_group_name};
 use super::words::{words, Unescape};
 use super::{Command, NoNewPrivileges, Origin, Privileges, Problem, ProblemKind, Setting};
 use crate::load::{Fragment, Unit};
+use crate::semantics::{KnownIn, PrivateUsers, ProtectHostname, Semantics};
 use crate::syntax::logical::{Assignment, UnitFile};
 use crate::unit_name::UnitType;
-
-/// Exec* settings per unit type, in the order systemd lists them.
-fn exec_directives(unit_type: UnitType) -> &'static [&'static str] {
-    match unit_type {
-        UnitType::Service => &[
-            "ExecCondition",
-            "ExecStartPre",
-            "ExecStart",
-            "ExecStartPost",
-            "ExecReload",
-            "ExecStop",
-            "ExecStopPost",
-        ],
-        UnitType::Socket => &[
-            "ExecStartPre",
-            "ExecStartPost",
-            "ExecStopPre",
-            "ExecStopPost",
-        ],
-        UnitType::Mount => &["ExecMount", "ExecUnmount", "ExecRemount"],
-        UnitType::Swap => &["ExecActivate", "ExecDeactivate"],
-        _ => &[],
-    }
-}
 
 /// Boolean sandboxing options that take capabilities out of the bounding
 /// set after loading (`unit_patch_contexts()`), with what they take.
@@ -48,13 +26,13 @@ pub const BOUNDING_REMOVALS: [(&str, &[&str]); 4] = [
 ];
 
 /// Boolean options that make systemd set no_new_privs at exec time for a
-/// process without an effective CAP_SYS_ADMIN.
-const RUNTIME_NNP_BOOLEANS: [&str; 10] = [
+/// process without an effective CAP_SYS_ADMIN (`context_has_seccomp()`;
+/// ProtectHostname=, which also takes `private`, is read on its own).
+const RUNTIME_NNP_BOOLEANS: [&str; 9] = [
     "LockPersonality",
     "MemoryDenyWriteExecute",
     "PrivateDevices",
     "ProtectClock",
-    "ProtectHostname",
     "ProtectKernelTunables",
     "ProtectKernelModules",
     "ProtectKernelLogs",
@@ -70,6 +48,34 @@ const RUNTIME_NNP_LISTS: [&str; 5] = [
     "SystemCallArchitectures",
     "SystemCallFilter",
     "SystemCallLog",
+];
+
+/// Options that, besides those above, make a unit of the user manager run
+/// in a user namespace (`exec_context_need_unprivileged_private_users()`,
+/// systemd 257): set to anything but `no` or empty.
+const USER_NAMESPACE_OPTIONS: [&str; 22] = [
+    "PrivateTmp",
+    "PrivateNetwork",
+    "NetworkNamespacePath",
+    "PrivateIPC",
+    "IPCNamespacePath",
+    "PrivateMounts",
+    "MountAPIVFS",
+    "BindLogSockets",
+    "BindPaths",
+    "BindReadOnlyPaths",
+    "TemporaryFileSystem",
+    "RootDirectory",
+    "ExtensionDirectories",
+    "ProtectSystem",
+    "ProtectHome",
+    "PrivatePIDs",
+    "ProtectControlGroups",
+    "ReadWritePaths",
+    "ReadOnlyPaths",
+    "InaccessiblePaths",
+    "ExecPaths",
+    "NoExecPaths",
 ];
 
 /// systemd's key for naming DynamicUser= accounts (`user_from_unit_name()`).
@@ -118,8 +124,17 @@ struct Fold<'u> {
     exec_section: Option<&'static str>,
     /// Sandboxing booleans as parsed, with the assignment that set them.
     booleans: Vec<(&'static str, Setting<bool>)>,
+    protect_hostname: Setting<ProtectHostname>,
     /// List options that imply no_new_privs, with their last assignment.
     lists: Vec<(&'static str, Option<Origin>)>,
+    syscall_filter: SyscallFilter,
+    /// [`USER_NAMESPACE_OPTIONS`] that are set, with their last assignment.
+    namespacing: Vec<(&'static str, Option<Origin>)>,
+    /// WorkingDirectory=~ (the user's home).
+    home_directory: bool,
+    /// PAMName= is set.
+    pam: bool,
+    private_pids: bool,
     service_type: Option<String>,
     remain_after_exit: bool,
     has_success_action: bool,
@@ -129,15 +144,16 @@ struct Fold<'u> {
 impl<'u> Fold<'u> {
     fn new(unit: &'u Unit) -> Fold<'u> {
         let unit_type = unit.name.unit_type;
-        let mut booleans: Vec<(&'static str, Setting<bool>)> = RUNTIME_NNP_BOOLEANS
+        let semantics = unit.semantics;
+        let booleans = RUNTIME_NNP_BOOLEANS
             .iter()
             .map(|k| (*k, Setting::new(false)))
             .collect();
-        booleans.push(("PrivateUsers", Setting::new(false)));
         Fold {
             unit,
             p: Privileges {
                 unit: unit.name.name.clone(),
+                semantics,
                 path: unit.fragment_path().map(Into::into),
                 loaded: true,
                 masked: false,
@@ -148,16 +164,17 @@ impl<'u> Fold<'u> {
                 group: Setting::new(None),
                 dynamic_user: Setting::new(false),
                 supplementary_groups: Setting::new(Vec::new()),
-                capability_bounding_set: Setting::new(CapList::Bounding.initial()),
+                capability_bounding_set: Setting::new(CapList::Bounding.unset(semantics)),
                 removed_from_bounding_set: Vec::new(),
-                ambient_capabilities: Setting::new(CapList::Ambient.initial()),
+                ambient_capabilities: Setting::new(CapList::Ambient.unset(semantics)),
                 no_new_privileges: NoNewPrivileges {
                     explicit: Setting::new(false),
                     implied_by_dynamic_user: false,
                     implied_at_runtime_by: Vec::new(),
+                    not_implied_by: Vec::new(),
                 },
                 secure_bits: Setting::new(0),
-                private_users: Setting::new(false),
+                private_users: Setting::new(PrivateUsers::No),
                 commands: Vec::new(),
                 environment: Default::default(),
                 directories: Vec::new(),
@@ -167,7 +184,13 @@ impl<'u> Fold<'u> {
                 .then(|| unit_type.own_section())
                 .flatten(),
             booleans,
+            protect_hostname: Setting::new(ProtectHostname::No),
             lists: RUNTIME_NNP_LISTS.iter().map(|k| (*k, None)).collect(),
+            syscall_filter: SyscallFilter::default(),
+            namespacing: USER_NAMESPACE_OPTIONS.iter().map(|k| (*k, None)).collect(),
+            home_directory: false,
+            pam: false,
+            private_pids: false,
             service_type: None,
             remain_after_exit: false,
             has_success_action: false,
@@ -225,12 +248,20 @@ impl<'u> Fold<'u> {
             if !section.known {
                 continue;
             }
+            if let Some(message) = self.other_release_directive(&section.name, &a.key) {
+                // The whole line is ignored: a syntax matter (CAP002).
+                let problem = Problem {
+                    kind: ProblemKind::Syntax,
+                    ..self.value_problem(file_index, a, message)
+                };
+                self.p.warnings.push(problem);
+                continue;
+            }
             let origin = Origin::of(file, file_index, index);
             let result = if Some(section.name.as_str()) == self.exec_section {
                 self.exec_assignment(a, origin)
             } else {
-                self.other_assignment(&section.name, a);
-                Ok(None)
+                Ok(self.other_assignment(&section.name, a))
             };
             match result {
                 Ok(None) => {}
@@ -255,11 +286,38 @@ impl<'u> Fold<'u> {
         }
     }
 
-    /// Settings outside the exec section that decide whether a service loads.
-    fn other_assignment(&mut self, section: &str, a: &Assignment) {
-        if section == "Unit" && a.key == "SuccessAction" {
-            self.has_success_action = !a.value.is_empty() && a.value != "none";
+    /// For a key another release knows and this one does not, why systemd
+    /// ignores the line ("Unknown key").
+    fn other_release_directive(&self, section: &str, key: &str) -> Option<String> {
+        let semantics = self.unit.semantics;
+        if semantics.knows_directive(section, key) {
+            return None;
         }
+        Some(match Semantics::directive_known_in(section, key)? {
+            KnownIn::Since(since) | KnownIn::Between([since, _]) if since > semantics.release() => {
+                format!("{key}= is not known to {semantics} (it came with systemd {since}); systemd ignores this line")
+            }
+            _ => format!("{key}= was dropped before {semantics}; systemd ignores this line"),
+        })
+    }
+
+    /// Settings outside the exec section that decide whether a service
+    /// loads; the warning when systemd ignores the value.
+    fn other_assignment(&mut self, section: &str, a: &Assignment) -> Option<String> {
+        if section != "Unit" || a.key != "SuccessAction" {
+            return None;
+        }
+        // A value the release does not know is ignored (the previous one
+        // stays); in the user manager, system actions become exit-force,
+        // an action all the same.
+        if !self.unit.semantics.is_success_action(&a.value) {
+            return Some(format!(
+                "failed to parse SuccessAction=, ignoring: {}",
+                a.value
+            ));
+        }
+        self.has_success_action = a.value != "none";
+        None
     }
 
     fn specifiers(&self) -> SpecifierContext<'u> {
@@ -335,9 +393,10 @@ impl<'u> Fold<'u> {
                 } else {
                     (CapList::Ambient, &mut self.p.ambient_capabilities)
                 };
-                let parsed = CapAssignment::parse(value);
+                let semantics = self.unit.semantics;
+                let parsed = CapAssignment::parse(value, semantics);
                 origin.dropped = parsed.dropped.clone();
-                match parsed.apply(setting.value, list) {
+                match parsed.apply(setting.value, list, semantics) {
                     (set, Merge::Replaced) => setting.replace(set, origin),
                     (set, Merge::Merged) => setting.merge(set, origin),
                 }
@@ -351,11 +410,16 @@ impl<'u> Fold<'u> {
                 }
             },
             "SecureBits" => {
-                let (bits, dropped) = parse_secure_bits(value);
+                let (bits, dropped) = parse_secure_bits(value, self.unit.semantics);
                 origin.dropped = dropped;
                 self.p.secure_bits.replace(bits, origin);
             }
-            _ if exec_directives(self.unit.name.unit_type).contains(&key) => {
+            _ if self
+                .unit
+                .semantics
+                .exec_directives(self.unit.name.unit_type)
+                .any(|d| d == key) =>
+            {
                 return self.exec_command(a, origin);
             }
             "Type" if self.unit.name.unit_type == UnitType::Service => {
@@ -377,9 +441,12 @@ impl<'u> Fold<'u> {
     }
 
     fn exec_command(&mut self, a: &Assignment, origin: Origin) -> Result<Option<String>, String> {
-        match parse_exec(&a.value, &self.specifiers()) {
+        let semantics = self.unit.semantics;
+        match parse_exec(&a.value, &self.specifiers(), semantics) {
             ExecAssignment::Reset => self.p.commands.retain(|c| c.directive != a.key),
             ExecAssignment::Commands(commands, problem) => {
+                let ignored_prefix = semantics.ambient_magic_ignored()
+                    && commands.iter().any(|c| c.has(Prefix::AmbientMagic));
                 for command in commands {
                     self.p.commands.push(Command {
                         directive: a.key.clone(),
@@ -393,6 +460,12 @@ impl<'u> Fold<'u> {
                     } else {
                         Ok(Some(problem.message))
                     };
+                }
+                if ignored_prefix {
+                    return Ok(Some(format!(
+                        "the !! prefix is ignored from systemd {} on",
+                        crate::semantics::AMBIENT_MAGIC_IGNORED.since
+                    )));
                 }
             }
         }
@@ -455,17 +528,46 @@ impl<'u> Fold<'u> {
         (!warnings.is_empty()).then(|| warnings.join("; "))
     }
 
-    /// Options that matter for NoNewPrivileges= at run time and for the
-    /// bounding set, plus PrivateUsers=.
+    /// Options that matter for NoNewPrivileges= at run time, for the
+    /// bounding set and for the user namespace.
     fn sandboxing_assignment(&mut self, a: &Assignment, origin: Origin) -> Option<String> {
         let key = a.key.as_str();
         let value = a.value.as_str();
+        let semantics = self.unit.semantics;
+        let ignored = || Some(format!("failed to parse boolean value, ignoring: {value}"));
         if let Some((_, setting)) = self.booleans.iter_mut().find(|(k, _)| *k == key) {
             match parse_boolean(value) {
                 Some(v) => setting.replace(v, origin),
-                None => return Some(format!("failed to parse boolean value, ignoring: {value}")),
+                None => return ignored(),
             }
             return None;
+        }
+        match key {
+            "ProtectHostname" => {
+                match semantics.protect_hostname(value) {
+                    Some(v) => self.protect_hostname.replace(v, origin),
+                    None => return ignored(),
+                }
+                return None;
+            }
+            "PrivateUsers" => {
+                match semantics.private_users(value) {
+                    Some(v) => self.p.private_users.replace(v, origin),
+                    None => return ignored(),
+                }
+                return None;
+            }
+            "SystemCallFilter" => self.syscall_filter.assign(value),
+            "WorkingDirectory" => {
+                self.home_directory = value.strip_prefix('-').unwrap_or(value) == "~";
+            }
+            "PAMName" => self.pam = !value.is_empty(),
+            // Unknown to releases before it (and then ignored).
+            "PrivatePIDs" if semantics.knows_private_pids() => match parse_boolean(value) {
+                Some(v) => self.private_pids = v,
+                None => return ignored(),
+            },
+            _ => {}
         }
         // RestrictNamespaces=yes or a list restricts; `no` or empty does not.
         // The list options imply NNP whenever they are set at all.
@@ -474,9 +576,22 @@ impl<'u> Fold<'u> {
             _ => !value.is_empty(),
         };
         if let Some((_, last)) = self.lists.iter_mut().find(|(k, _)| *k == key) {
-            *last = implies.then_some(origin);
+            *last = implies.then_some(origin.clone());
+        }
+        if let Some((_, last)) = self.namespacing.iter_mut().find(|(k, _)| *k == key) {
+            let set = !value.is_empty() && parse_boolean(value) != Some(false);
+            *last = set.then_some(origin);
         }
         None
+    }
+
+    /// The assignments that turned the tracked sandboxing booleans on.
+    fn booleans_on(&self) -> Vec<Origin> {
+        self.booleans
+            .iter()
+            .filter(|(_, s)| s.value)
+            .flat_map(|(_, s)| s.origins.clone())
+            .collect()
     }
 
     fn boolean(&self, key: &str) -> &Setting<bool> {
@@ -514,22 +629,80 @@ impl<'u> Fold<'u> {
                     .push((option.to_string(), taken));
             }
         }
-        self.p.private_users = self.boolean("PrivateUsers").clone();
-        let mut implied: Vec<Origin> = self
-            .booleans
-            .iter()
-            .filter(|(k, s)| *k != "PrivateUsers" && s.value)
-            .flat_map(|(_, s)| s.origins.clone())
-            .collect();
+        let mut implied = self.booleans_on();
+        // Only `yes` installs a seccomp filter; `private` does not.
+        if self.protect_hostname.value == ProtectHostname::Yes {
+            implied.extend(self.protect_hostname.origins.clone());
+        }
         implied.extend(self.lists.iter().filter_map(|(_, o)| o.clone()));
         if self.p.dynamic_user.value && !self.boolean("RestrictSUIDSGID").value {
             // DynamicUser= also forces RestrictSUIDSGID=yes.
             implied.extend(self.p.dynamic_user.origins.clone());
         }
-        self.p.no_new_privileges.implied_at_runtime_by = implied;
+        let nnp = &mut self.p.no_new_privileges;
+        if self.unit.semantics.seccomp_keeps_privileges()
+            && self.syscall_filter.allows_dropping_privileges()
+        {
+            nnp.not_implied_by = implied;
+        } else {
+            nnp.implied_at_runtime_by = implied;
+        }
+        self.imply_private_users();
+        if self.p.loaded && self.unit.name.unit_type.has_exec_context() {
+            self.verify_exec_context();
+        }
         if self.p.loaded && self.unit.name.unit_type == UnitType::Service {
             self.verify_service();
         }
+    }
+
+    /// From 254, a unit of the user manager with sandboxing options runs
+    /// in a user namespace (PrivateUsers=self) even when it does not ask.
+    fn imply_private_users(&mut self) {
+        if !self.unit.user_manager
+            || !self.unit.semantics.user_units_imply_private_users()
+            || self.p.private_users.value != PrivateUsers::No
+        {
+            return;
+        }
+        let mut by = self.booleans_on();
+        if self.protect_hostname.value != ProtectHostname::No {
+            by.extend(self.protect_hostname.origins.clone());
+        }
+        by.extend(self.namespacing.iter().filter_map(|(_, o)| o.clone()));
+        if !by.is_empty() {
+            self.p.private_users = Setting {
+                value: PrivateUsers::SelfOnly,
+                origins: by,
+            };
+        }
+    }
+
+    /// systemd's `unit_verify_contexts()` checks that refuse a unit with
+    /// an exec context, as the release has them.
+    fn verify_exec_context(&mut self) {
+        let semantics = self.unit.semantics;
+        let dynamic = self.p.dynamic_user.value;
+        let message = if dynamic
+            && self.unit.user_manager
+            && semantics.refuses_dynamic_user_in_user_units()
+        {
+            "DynamicUser= enabled for user unit, which is not supported"
+        } else if dynamic
+            && self.home_directory
+            && semantics.refuses_home_directory_with_dynamic_user()
+        {
+            "WorkingDirectory=~ is not allowed under DynamicUser=yes"
+        } else if self.private_pids && self.unit.name.unit_type != UnitType::Service {
+            "PrivatePIDs= setting is only supported for service units"
+        } else if self.p.private_users.value == PrivateUsers::Managed
+            && (self.p.user.value.is_some() || self.p.group.value.is_some() || dynamic || self.pam)
+        {
+            "PrivateUsers=managed may not be used in combination with User=/DynamicUser=/Group=/PAMName="
+        } else {
+            return;
+        };
+        self.refuse_unit(message);
     }
 
     /// systemd's `service_verify()` checks that refuse a service.
@@ -557,16 +730,21 @@ impl<'u> Fold<'u> {
             None
         };
         if let Some(message) = message {
-            self.refuse(Problem {
-                file: self.p.path.clone().unwrap_or_default(),
-                line: 0,
-                message: message.to_string(),
-                kind: ProblemKind::Service,
-                fatal: true,
-                key: None,
-                at: None,
-            });
+            self.refuse_unit(message);
         }
+    }
+
+    /// Refuses the unit as a whole (not for one of its lines).
+    fn refuse_unit(&mut self, message: &str) {
+        self.refuse(Problem {
+            file: self.p.path.clone().unwrap_or_default(),
+            line: 0,
+            message: message.to_string(),
+            kind: ProblemKind::Service,
+            fatal: true,
+            key: None,
+            at: None,
+        });
     }
 }
 

@@ -1,12 +1,14 @@
-//! The effective privilege model of a unit: what systemd 252's loader ends
+//! The effective privilege model of a unit: what systemd's loader ends
 //! with for User=, capabilities, NoNewPrivileges= and the Exec commands,
-//! with the file and line of every assignment that shaped each value.
+//! with the file and line of every assignment that shaped each value. The
+//! release it follows is the unit's [`crate::semantics::Semantics`].
 
 pub mod capset;
 pub mod directories;
 pub mod environment;
 pub mod exec;
 mod fold;
+pub mod seccomp;
 pub mod siphash;
 pub mod specifier;
 pub mod values;
@@ -136,12 +138,19 @@ pub struct NoNewPrivileges {
     /// Sandboxing options that make systemd set it at exec time for a
     /// process without an effective CAP_SYS_ADMIN (a non-root User=).
     pub implied_at_runtime_by: Vec<Origin>,
+    /// Sandboxing options that would imply it before systemd 255, and no
+    /// longer do: the system call filter lets the service drop privileges,
+    /// so systemd keeps CAP_SYS_ADMIN until the filter is loaded.
+    pub not_implied_by: Vec<Origin>,
 }
 
 /// The effective privileges of one unit.
 #[derive(Debug, Clone, Serialize)]
 pub struct Privileges {
     pub unit: String,
+    /// The release the unit was read as.
+    #[serde(rename = "systemd")]
+    pub semantics: crate::semantics::Semantics,
     pub path: Option<PathBuf>,
     /// False for masked, missing or refused units; `errors` says why.
     pub loaded: bool,
@@ -162,8 +171,8 @@ pub struct Privileges {
     pub removed_from_bounding_set: Vec<(String, CapSet)>,
     pub ambient_capabilities: Setting<CapSet>,
     pub no_new_privileges: NoNewPrivileges,
-    pub secure_bits: Setting<u8>,
-    pub private_users: Setting<bool>,
+    pub secure_bits: Setting<u16>,
+    pub private_users: Setting<crate::semantics::PrivateUsers>,
     pub commands: Vec<Command>,
     /// Environment=, EnvironmentFile=, PassEnvironment=, UnsetEnvironment=.
     #[serde(skip_serializing_if = "environment::EnvironmentSettings::is_empty")]

@@ -1,7 +1,8 @@
 //! Value rules of the settings capcheck models: booleans, user names,
-//! SecureBits=.
+//! SecureBits= (whose words depend on the release).
 
 use super::words::{words, Unescape};
+use crate::semantics::Semantics;
 
 /// systemd's `parse_boolean()`, case-insensitive.
 pub fn parse_boolean(value: &str) -> Option<bool> {
@@ -49,24 +50,14 @@ pub fn valid_user_group_name(name: &str) -> bool {
         || name == "..")
 }
 
-/// The SecureBits= words, bit numbers as in linux/securebits.h, in the
-/// order systemd prints them.
-pub const SECURE_BITS: [(&str, u8); 6] = [
-    ("keep-caps", 4),
-    ("keep-caps-locked", 5),
-    ("no-setuid-fixup", 2),
-    ("no-setuid-fixup-locked", 3),
-    ("noroot", 0),
-    ("noroot-locked", 1),
-];
-
-/// systemd's `secure_bits_from_string()`: known words (exact case) are
-/// ORed, others are dropped. Returns the bits and the dropped words.
-pub fn parse_secure_bits(value: &str) -> (u8, Vec<String>) {
-    let mut bits = 0u8;
+/// systemd's `secure_bits_from_string()`: the words the release knows
+/// (exact case) are ORed, others are dropped. Returns the bits and the
+/// dropped words.
+pub fn parse_secure_bits(value: &str, semantics: Semantics) -> (u16, Vec<String>) {
+    let mut bits = 0u16;
     let mut dropped = Vec::new();
     for word in words(value, Unescape::Literal).0 {
-        match SECURE_BITS.iter().find(|(name, _)| *name == word) {
+        match semantics.secure_bits().find(|(name, _)| *name == word) {
             Some((_, bit)) => bits |= 1 << bit,
             None => dropped.push(word),
         }
@@ -75,11 +66,11 @@ pub fn parse_secure_bits(value: &str) -> (u8, Vec<String>) {
 }
 
 /// The names of the bits in `bits`, in systemd's order.
-pub fn secure_bit_names(bits: u8) -> Vec<&'static str> {
-    SECURE_BITS
-        .iter()
+pub fn secure_bit_names(bits: u16) -> Vec<&'static str> {
+    Semantics::NEWEST
+        .secure_bits()
         .filter(|(_, bit)| bits & (1 << bit) != 0)
-        .map(|(name, _)| *name)
+        .map(|(name, _)| name)
         .collect()
 }
 
@@ -127,8 +118,16 @@ mod tests {
 
     #[test]
     fn secure_bits_drop_unknown_words() {
-        let (bits, dropped) = parse_secure_bits("keep-caps noroot-locked bogus");
+        let (bits, dropped) = parse_secure_bits("keep-caps noroot-locked bogus", Semantics::OLDEST);
         assert_eq!(secure_bit_names(bits), ["keep-caps", "noroot-locked"]);
         assert_eq!(dropped, ["bogus"]);
+        let newer = "exec-restrict-file no-cap-ambient-raise-locked";
+        let (old, dropped) = parse_secure_bits(newer, Semantics::new(261).unwrap());
+        assert_eq!((old, dropped.len()), (0, 2));
+        let (bits, _) = parse_secure_bits(newer, Semantics::NEWEST);
+        assert_eq!(
+            secure_bit_names(bits),
+            ["no-cap-ambient-raise-locked", "exec-restrict-file"]
+        );
     }
 }

@@ -11,6 +11,10 @@ pub enum Unescape {
     /// `extract_first_word_and_warn()`: C escapes are decoded and an unknown
     /// one is kept verbatim. Exec command lines.
     CEscapes,
+    /// No flags, as `config_parse_syscall_filter()` calls
+    /// `extract_first_word()`: quotes are ordinary characters, a backslash
+    /// still makes the next character literal.
+    BackslashOnly,
     /// `EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE` without the retry, as
     /// `config_parse_environ()` calls `extract_first_word()`: an unknown
     /// escape is an error. Environment=, UnsetEnvironment=.
@@ -78,7 +82,7 @@ fn read_word(
                 };
             };
             match unescape {
-                Unescape::Literal => {
+                Unescape::Literal | Unescape::BackslashOnly => {
                     word.push(next);
                     chars.next();
                 }
@@ -100,7 +104,9 @@ fn read_word(
                 end = i;
                 break;
             }
-            None if c == '\'' || c == '"' => quote = Some(c),
+            None if (c == '\'' || c == '"') && unescape != Unescape::BackslashOnly => {
+                quote = Some(c)
+            }
             None => word.push(c),
         }
     }
@@ -218,6 +224,12 @@ mod tests {
         let (strict, error) = super::words("A=a\\sb B=\\q C=c", Unescape::CEscapesStrict);
         assert_eq!(strict, ["A=a b"]);
         assert_eq!(error, Some(WordError::BadEscape("\\q".to_string())));
+    }
+
+    #[test]
+    fn without_unquoting_quotes_are_characters() {
+        let (words, _) = words("\"@system-service\" a\\b", Unescape::BackslashOnly);
+        assert_eq!(words, ["\"@system-service\"", "ab"]);
     }
 
     #[test]

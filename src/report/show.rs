@@ -5,6 +5,7 @@ use super::escape::visible;
 use crate::caps::CapSet;
 use crate::model::values::secure_bit_names;
 use crate::model::{Origin, Privileges, Setting};
+use crate::semantics::PrivateUsers;
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
 
@@ -44,6 +45,7 @@ pub fn to_json(p: &Privileges) -> Value {
         .collect();
     json!({
         "unit": p.unit,
+        "systemd": p.semantics,
         "path": p.path,
         "loaded": p.loaded,
         "masked": p.masked,
@@ -66,7 +68,8 @@ pub fn to_json(p: &Privileges) -> Value {
             .map(|o| format!("{}={}", o.key, o.value))
             .collect::<Vec<_>>(),
         "secure_bits": secure_bit_names(p.secure_bits.value),
-        "private_users": p.private_users.value,
+        "private_users": p.private_users.value != PrivateUsers::No,
+        "private_users_mapping": (p.private_users.value != PrivateUsers::No).then_some(p.private_users.value),
         "commands": commands,
         "sources": sources,
     })
@@ -120,7 +123,13 @@ pub fn to_text(p: &Privileges) -> String {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let _ = writeln!(out, "{} ({})", visible(&p.unit), visible(&path));
+    let _ = writeln!(
+        out,
+        "{} ({}), read as {}",
+        visible(&p.unit),
+        visible(&path),
+        p.semantics
+    );
     if !p.loaded {
         let _ = writeln!(out, "  not loaded:");
         for e in &p.errors {
@@ -191,7 +200,7 @@ pub fn to_text(p: &Privileges) -> String {
     row(
         &mut out,
         "PrivateUsers",
-        yes_no(p.private_users.value),
+        p.private_users.value.as_str().to_string(),
         &p.private_users,
     );
     for c in &p.commands {

@@ -21,7 +21,7 @@ pub struct Credentials {
     pub sandbox: bool,
     pub bounding: CapSet,
     pub ambient: CapSet,
-    pub secure_bits: u8,
+    pub secure_bits: u16,
     pub no_new_privileges: bool,
 }
 
@@ -87,19 +87,6 @@ pub fn lookup_group(name: &str) -> Result<u32, String> {
 /// `default-user-shell`, /bin/bash).
 const ROOT_SHELL: &str = "/bin/bash";
 
-/// `is_nologin_shell()`: shells that mean "no login"; systemd sets no
-/// SHELL for them.
-const NOLOGIN_SHELLS: [&str; 8] = [
-    "/bin/nologin",
-    "/sbin/nologin",
-    "/usr/bin/nologin",
-    "/usr/sbin/nologin",
-    "/bin/false",
-    "/usr/bin/false",
-    "/bin/true",
-    "/usr/bin/true",
-];
-
 /// systemd's range for DynamicUser= ids (`DYNAMIC_UID_MIN`..`MAX`).
 pub const DYNAMIC_UIDS: std::ops::RangeInclusive<u32> = 61184..=65519;
 
@@ -144,8 +131,10 @@ fn login_of(account: &Account) -> Login {
     Login {
         name: account.name.clone(),
         home: (!nobody && home.starts_with('/') && home != "/").then(|| home.clone()),
-        shell: (!nobody && shell.starts_with('/') && !NOLOGIN_SHELLS.contains(&shell.as_str()))
-            .then(|| shell.clone()),
+        shell: (!nobody
+            && shell.starts_with('/')
+            && !crate::model::exec::NOLOGIN_SHELLS.contains(&shell.as_str()))
+        .then(|| shell.clone()),
     }
 }
 
@@ -309,7 +298,7 @@ pub fn for_command(model: &Privileges, user: &UnitUser, command: &Command) -> Cr
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 const PR_CAP_AMBIENT: libc::c_int = 47;
 const PR_CAP_AMBIENT_RAISE: libc::c_ulong = 2;
-const SECBIT_KEEP_CAPS: u8 = 1 << 4;
+const SECBIT_KEEP_CAPS: u16 = 1 << 4;
 
 #[repr(C)]
 struct CapHeader {

@@ -1,8 +1,11 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod oracle;
+
 use capcheck::load::targets::{resolve, Scope};
 use capcheck::model::{privileges, Privileges};
+use capcheck::semantics::Semantics;
 use std::path::{Path, PathBuf};
 
 /// `../shared` beside the checkout, or None (the caller prints why it skips).
@@ -49,10 +52,29 @@ pub fn host_scope() -> Scope {
 
 /// The model of the unit file at `path`, loaded as `capcheck show PATH`.
 pub fn model_of(path: &Path) -> Privileges {
-    let (targets, errors) = resolve(&[path.display().to_string()], &host_scope());
+    model_in(path, &host_scope())
+}
+
+/// The model of the unit file at `path` as `semantics` reads it.
+pub fn model_as(path: &Path, semantics: Semantics) -> Privileges {
+    model_in(path, &Scope::with_semantics(None, false, semantics))
+}
+
+fn model_in(path: &Path, scope: &Scope) -> Privileges {
+    let (targets, errors) = resolve(&[path.display().to_string()], scope);
     assert!(errors.is_empty(), "{path:?}: {errors:?}");
     assert_eq!(targets.len(), 1, "{path:?}");
     privileges(&targets[0].load())
+}
+
+/// Runs the capcheck binary in `dir` (no colour).
+pub fn capcheck_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_capcheck"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
 }
 
 /// Whether `systemd-analyze` can be run here.
@@ -63,7 +85,7 @@ pub fn have_systemd_analyze() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// What systemd-analyze 252 made of one unit, read from its debug dump.
+/// What systemd-analyze made of one unit, read from its debug dump.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct SystemdView {
     pub unit: Option<String>,
@@ -71,7 +93,8 @@ pub struct SystemdView {
     pub user: Option<String>,
     pub group: Option<String>,
     pub dynamic_user: bool,
-    /// None when the dump omits the line (the full set, CAP_ALL).
+    /// None for every capability: the dump omits the line for an unset set
+    /// (before 262) or names them all (262).
     pub bounding: Option<String>,
     pub ambient: String,
     pub secure_bits: String,
@@ -95,17 +118,36 @@ pub fn systemd_view(args: &[&str]) -> SystemdView {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut view = SystemdView::default();
+    parse_views(&text).into_iter().next().unwrap_or_default()
+}
+
+/// Every unit dump in the output of `systemd-analyze security` run with
+/// SYSTEMD_LOG_LEVEL=debug, in order: the dump (`-> Unit X:`, `→ Unit X:`
+/// from 257), then the unit's table and exposure line. Units that did not
+/// load have no dump.
+pub fn parse_views(text: &str) -> Vec<SystemdView> {
+    let mut views: Vec<SystemdView> = Vec::new();
     let mut in_dump = false;
     for line in text.lines() {
-        if let Some(unit) = line.trim().strip_prefix("-> Unit ") {
-            view.unit = Some(unit.trim_end_matches(':').to_string());
+        let trimmed = line.trim();
+        let unit = trimmed
+            .strip_prefix("-> Unit ")
+            .or_else(|| trimmed.strip_prefix("→ Unit "));
+        if let Some(unit) = unit {
+            views.push(SystemdView {
+                unit: Some(unit.trim_end_matches(':').to_string()),
+                ..SystemdView::default()
+            });
             in_dump = true;
             continue;
         }
+        let Some(view) = views.last_mut() else {
+            continue;
+        };
         if let Some(rest) = line.strip_prefix("→ Overall exposure level for ") {
             let score = rest.rsplit(": ").next().and_then(|s| s.split(' ').next());
             view.exposure = score.and_then(|s| s.replace('.', "").parse().ok());
+            in_dump = false;
         }
         if line.starts_with(['✓', '✗']) && line.contains(" NoNewPrivileges= ") {
             view.no_new_privileges = line.starts_with('✓');
@@ -113,10 +155,9 @@ pub fn systemd_view(args: &[&str]) -> SystemdView {
         if !in_dump || !line.starts_with("\t\t") {
             continue;
         }
-        let Some((key, value)) = line
-            .trim()
+        let Some((key, value)) = trimmed
             .split_once(": ")
-            .or_else(|| line.trim().strip_suffix(':').map(|k| (k, "")))
+            .or_else(|| trimmed.strip_suffix(':').map(|k| (k, "")))
         else {
             continue;
         };
@@ -126,13 +167,16 @@ pub fn systemd_view(args: &[&str]) -> SystemdView {
             "User" => view.user = Some(value),
             "Group" => view.group = Some(value),
             "DynamicUser" => view.dynamic_user = value == "yes",
-            "CapabilityBoundingSet" => view.bounding = Some(value),
+            "CapabilityBoundingSet" => {
+                view.bounding = (value.split_whitespace().count() < capcheck::caps::table().len())
+                    .then_some(value)
+            }
             "AmbientCapabilities" => view.ambient = value,
             "Secure Bits" => view.secure_bits = value,
             _ => {}
         }
     }
-    view
+    views
 }
 
 /// The same facts from capcheck's model, in the dump's notation.
@@ -151,7 +195,7 @@ pub fn capcheck_view(p: &capcheck::model::Privileges) -> SystemdView {
         user: p.user.value.clone(),
         group: p.group.value.clone(),
         dynamic_user: p.dynamic_user.value,
-        bounding: (bounding != CapSet::ALL).then(|| lower(bounding)),
+        bounding: (!bounding.has_all_known()).then(|| lower(bounding)),
         ambient: lower(p.ambient_capabilities.value),
         secure_bits: capcheck::model::values::secure_bit_names(p.secure_bits.value).join(" "),
         no_new_privileges: p.no_new_privileges(),
