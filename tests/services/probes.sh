@@ -283,28 +283,39 @@ earlyoom_report() {
     echo "pid $pid reports: ${line:0:70}"
 }
 
-# vnstatd: traffic on lo counted into its database. The probe pushes 32 MiB
-# through lo once; then each attempt asks vnstatd to write what it counted
-# (`systemctl reload`: SIGHUP, "flushing data to disk", the unit's own
-# ExecReload=) and reads the database: lo's total must be up by that much.
-# vnstatd reads the counters every 5 s here (UpdateInterval 5).
+# vnstatd: traffic on lo counted into its database. An attempt pushes 32 MiB
+# through lo, asks vnstatd to write what it counted (`systemctl reload`:
+# SIGHUP, "flushing data to disk", the unit's own ExecReload=) and reads the
+# database: lo's total must be up by 32 MiB since the first attempt.
+# vnstatd reads the counters every 5 s here (UpdateInterval 5), and traffic
+# before its first read after a start is not counted, so a push older than
+# one interval that did not show is repeated.
 vnstat_counts() {
     local now base
     if [ ! -e "$PROBE_STATE/base" ]; then
-        vnstat --json a -i lo 2>/dev/null | jq -r '.interfaces[0].traffic.total.rx // 0' >"$PROBE_STATE/base" ||
-            echo 0 >"$PROBE_STATE/base"
+        vnstat_rx >"$PROBE_STATE/base"
+    fi
+    base=$(cat "$PROBE_STATE/base")
+    if [ ! -e "$PROBE_STATE/pushed" ] || (($(date +%s) - $(mtime "$PROBE_STATE/pushed") > 6)); then
         timeout 10 nc -l 127.0.0.1 9999 >/dev/null &
         sleep 0.3
         head -c 32M /dev/zero | timeout 10 nc -N 127.0.0.1 9999 || true
         wait
+        touch "$PROBE_STATE/pushed"
     fi
-    base=$(cat "$PROBE_STATE/base")
     # A failed reload (no daemon) is not the verdict: the database is.
     timeout 10 systemctl reload vnstat.service >/dev/null 2>&1 || true
-    now=$(vnstat --json a -i lo 2>/dev/null | jq -r '.interfaces[0].traffic.total.rx // 0')
-    [ "${now:-0}" -ge $((base + 32 * 1024 * 1024)) ] ||
-        { echo "lo rx in the database: $base -> ${now:-?} bytes"; return 1; }
+    now=$(vnstat_rx)
+    [ "$now" -ge $((base + 32 * 1024 * 1024)) ] ||
+        { echo "lo rx in the database: $base -> $now bytes"; return 1; }
     echo "lo rx in the database: $base -> $now bytes"
+}
+
+# lo's received bytes in vnstat's database (0 when it cannot say).
+vnstat_rx() {
+    local rx
+    rx=$(vnstat --json a -i lo 2>/dev/null | jq -r '.interfaces[0].traffic.total.rx // 0' 2>/dev/null)
+    [[ "$rx" =~ ^[0-9]+$ ]] && echo "$rx" || echo 0
 }
 
 # tor: a SOCKS5 greeting on :9050 answered with "version 5, no auth". There
