@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod lane;
+
 use capcheck::load::targets::{resolve, Scope};
 use capcheck::model::{privileges, Privileges};
 use std::path::{Path, PathBuf};
