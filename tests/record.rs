@@ -734,6 +734,33 @@ fn record_command(extra: &[&str], argv: &[&str]) -> (Option<i32>, String, String
     )
 }
 
+/// A program still running at the timeout is stopped as systemd stops a
+/// service, SIGTERM first, and traced meanwhile: a root master that ends
+/// its worker (running as nobody) on SIGTERM needs CAP_KILL, and that is in
+/// the profile; the recording still counts as the run it was (still
+/// running at the timeout, the time it ran), and nothing is left.
+#[test]
+fn a_program_stopped_at_the_timeout_is_traced_shutting_down() {
+    require_recording!(
+        "a_program_stopped_at_the_timeout_is_traced_shutting_down",
+        ["setpriv", "sleep"]
+    );
+    let master = "setpriv --reuid=65534 --regid=65534 --clear-groups sleep 302.75 & \
+                  worker=$!; trap 'kill $worker; wait $worker; exit 0' TERM; wait";
+    let (code, profile, stderr) = record_command(
+        &["--user", "root", "--timeout", "2s"],
+        &["/bin/sh", "-c", master],
+    );
+    assert_eq!(code, Some(0), "{stderr}\n{profile}");
+    assert!(
+        profile.contains("[capabilities.CAP_KILL]"),
+        "the master's kill of its worker at SIGTERM:\n{profile}"
+    );
+    let outcome = recording_value(&profile, "outcome").unwrap_or_default();
+    assert!(outcome.contains("still running after 2.0s"), "{outcome}");
+    assert!(survivors("sleep 302.75").is_empty(), "the worker is gone");
+}
+
 /// A recording is evidence only when the program worked: exit 0, still
 /// running (itself or the daemon it forked) at the end, and the probe
 /// passing when there is one. Otherwise capcheck exits 1 and marks the

@@ -15,123 +15,23 @@
 
 mod common;
 
+use common::lane;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
 
 const TEST: &str = "real_daemons_work_as_shipped_and_after_fix";
 
-fn lane_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/services")
-}
-
-/// Why the lane cannot run here, if it cannot.
-fn missing_prerequisite() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root".to_string());
-    }
-    let missing: Vec<&str> = ["mmdebstrap", "systemd-nspawn", "python3"]
-        .into_iter()
-        .filter(|tool| {
-            !std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        })
-        .collect();
-    (!missing.is_empty()).then(|| format!("{} not installed", missing.join(", ")))
-}
-
-/// The daemons of daemons.tsv, in its order.
-fn daemons() -> Vec<String> {
-    std::fs::read_to_string(lane_dir().join("daemons.tsv"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.split('\t').next().unwrap().to_string())
-        .filter(|name| name != "name")
-        .collect()
-}
-
-fn run_logged(script: &str, args: &[&str], log: &Path) -> (bool, String) {
-    let file = std::fs::File::create(log).unwrap();
-    let status = Command::new("bash")
-        .arg(lane_dir().join(script))
-        .args(args)
-        .stdout(file.try_clone().unwrap())
-        .stderr(file)
-        .status()
-        .unwrap();
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    (status.success(), text)
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
 #[test]
 fn real_daemons_work_as_shipped_and_after_fix() {
-    if std::env::var("CAPCHECK_SERVICES").as_deref() == Ok("skip") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the real-systemd lane (CAPCHECK_SERVICES=skip)"
-        );
-        return common::skip(TEST, "CAPCHECK_SERVICES=skip");
+    if lane::skipped(TEST, &["mmdebstrap", "systemd-nspawn", "python3"]) {
+        return;
     }
-    if let Some(why) = missing_prerequisite() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the real-systemd lane: {why}"
-        );
-        return common::skip(TEST, &why);
-    }
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("services");
-    std::fs::create_dir_all(&out).unwrap();
-
-    let started = Instant::now();
-    let (built, log) = run_logged("build-rootfs.sh", &[], &out.join("build-rootfs.log"));
-    assert!(built, "build-rootfs.sh failed:\n{}", tail(&log, 40));
-    println!(
-        "rootfs: {} ({:.0} s)",
-        log.lines().last().unwrap_or_default(),
-        started.elapsed().as_secs_f64()
-    );
-
-    let started = Instant::now();
-    let out_arg = out.to_str().unwrap();
-    let (ran, log) = run_logged(
-        "run.sh",
-        &[
-            "--capcheck",
-            env!("CARGO_BIN_EXE_capcheck"),
-            "--out",
-            out_arg,
-            "--modes",
-            "shipped,default,unsafe",
-        ],
-        &out.join("run.log"),
-    );
-    println!("lane: {:.0} s", started.elapsed().as_secs_f64());
-    // The summary and the daemon x mode table; the details stay in the file.
-    let report = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
-    let summary: Vec<&str> = report
-        .lines()
-        .take_while(|l| !l.starts_with("## "))
-        .collect();
-    println!("{}", summary.join("\n"));
-    println!("full report: {}", out.join("report.md").display());
-    assert!(ran, "run.sh failed:\n{}", tail(&log, 40));
+    let out = lane::out_dir("services");
+    lane::build("build-rootfs.sh", &out);
+    lane::run_lane(&out, &["--modes", "shipped,default,unsafe"]);
 
     // One record per daemon and mode.
     let mut results: BTreeMap<(String, String), serde_json::Value> = BTreeMap::new();
-    for line in std::fs::read_to_string(out.join("results.jsonl"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-    {
-        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+    for r in lane::results(&out) {
         let key = (
             r["daemon"].as_str().unwrap().to_string(),
             r["mode"].as_str().unwrap().to_string(),
@@ -139,7 +39,7 @@ fn real_daemons_work_as_shipped_and_after_fix() {
         results.insert(key, r);
     }
     let modes = ["shipped", "default", "unsafe"];
-    let daemons = daemons();
+    let daemons: Vec<String> = lane::daemons().into_iter().map(|d| d.name).collect();
     let absent: Vec<String> = daemons
         .iter()
         .flat_map(|d| modes.iter().map(move |m| (d, m)))

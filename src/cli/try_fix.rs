@@ -59,13 +59,39 @@ fn persist(fix: &UnitFix) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the drop-in these arguments plan is the one on trial: keeping
+/// must persist what was tried, not what other arguments would plan (a
+/// `try --keep UNIT` after a crash without the trial's `--profile`).
+fn same_as_tried(planned: &[u8], tried: &[u8], dropin: &std::path::Path) -> Result<(), String> {
+    if planned == tried {
+        Ok(())
+    } else {
+        Err(format!(
+            "the fix these arguments plan is not the one on trial in {}: give --keep the arguments the trial was started with (--profile, --cap, --user, --unsafe-fixes…), or --rollback",
+            dropin.display()
+        ))
+    }
+}
+
 /// Keeps a pending trial: the fix, planned again from the unit without
-/// the runtime drop-in, is written, and the drop-in goes.
+/// the runtime drop-in (and checked to be what was tried), is written, and
+/// the drop-in goes.
 fn keep(args: &TryArgs, marker: &Marker) -> Result<(), String> {
-    let unit = load(&args.unit, Some(marker))?;
-    persist(&plan(args, &unit)?)?;
+    let unit = load(&marker.unit, Some(marker))?;
+    let fix = plan(args, &unit)?;
+    let tried =
+        std::fs::read(&marker.dropin).map_err(|e| format!("{}: {e}", marker.dropin.display()))?;
+    let planned = plan_as_dropin(
+        &unit,
+        &fix,
+        marker.dropin.clone(),
+        &crate::system::TargetSystem::of(None),
+    )?;
+    same_as_tried(&planned, &tried, &marker.dropin)?;
+    persist(&fix)?;
     std::fs::remove_file(&marker.dropin)
         .map_err(|e| format!("{}: {e}", marker.dropin.display()))?;
+    trial::remove_empty_parent(&marker.dropin);
     systemd::systemctl(&["daemon-reload"])?;
     marker.forget();
     Ok(())
@@ -80,7 +106,15 @@ pub fn run(args: &TryArgs) -> ExitStatus {
         Err(e) => return fail(e),
     };
     let name = &args.unit;
-    if let Some(pending) = Marker::pending(name) {
+    // Markers are named after the unit's own name (an alias on the command
+    // line finds it too).
+    let canonical = load(name, None).map(|u| u.name.name.clone());
+    let pending = canonical
+        .as_ref()
+        .ok()
+        .and_then(|n| Marker::pending(n))
+        .or_else(|| Marker::pending(name));
+    if let Some(pending) = pending {
         let done = if args.rollback {
             pending
                 .roll_back()
@@ -178,5 +212,29 @@ pub fn run(args: &TryArgs) -> ExitStatus {
             println!("{}: interrupted; rolled back, it runs as before", unit.name);
             ExitStatus::Error
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_was_tried_is_kept() {
+        let dropin = std::path::Path::new("/run/systemd/system/a.service.d/99-capcheck-try.conf");
+        assert!(same_as_tried(
+            b"[Service]\nNoNewPrivileges=yes\n",
+            b"[Service]\nNoNewPrivileges=yes\n",
+            dropin
+        )
+        .is_ok());
+        let other = same_as_tried(
+            b"[Service]\nUser=www-data\n",
+            b"[Service]\nNoNewPrivileges=yes\n",
+            dropin,
+        )
+        .unwrap_err();
+        assert!(other.contains("not the one on trial"), "{other}");
+        assert!(other.contains("99-capcheck-try.conf"), "{other}");
     }
 }

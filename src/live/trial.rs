@@ -19,6 +19,39 @@ pub const DROPIN_NAME: &str = "99-capcheck-try.conf";
 /// Where markers of pending trials are kept.
 const MARKERS: &str = "/run/capcheck/try";
 
+/// One thing a trial does to the service or its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Stop,
+    WriteDropin,
+    RemoveDropin,
+    Reload,
+    Start,
+}
+
+/// What applying the drop-in does, in order. The running instance is
+/// stopped *before* the drop-in is in force: its `ExecStop=` runs with the
+/// settings it was started with (a de-rooted `ExecStop=` cannot signal a
+/// root daemon). The trial's instance is always started.
+fn apply_steps(was_active: bool) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if was_active {
+        steps.push(Step::Stop);
+    }
+    steps.extend([Step::WriteDropin, Step::Reload, Step::Start]);
+    steps
+}
+
+/// What rolling back does, in order: the trial's instance is stopped with
+/// the trial's settings, then the original runs again only if it ran.
+fn rollback_steps(was_active: bool) -> Vec<Step> {
+    let mut steps = vec![Step::Stop, Step::RemoveDropin, Step::Reload];
+    if was_active {
+        steps.push(Step::Start);
+    }
+    steps
+}
+
 /// What a trial changed, written before it changes anything.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Marker {
@@ -48,29 +81,59 @@ impl Marker {
         crate::fix::write::write_atomic(&path, None, &text, None)
     }
 
-    /// Undoes the trial: the drop-in goes, systemd reloads, the service
-    /// runs (or stays stopped) as before.
-    pub fn roll_back(&self) -> Result<(), String> {
-        match std::fs::remove_file(&self.dropin) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(format!("{}: {e}", self.dropin.display()))
+    /// Does one step of a trial to this marker's unit.
+    fn step(&self, step: Step, dropin: &[u8]) -> Result<(), String> {
+        match step {
+            Step::Stop => systemd::systemctl(&["stop", "--", &self.unit]),
+            Step::Start => systemd::systemctl(&["start", "--", &self.unit]),
+            Step::Reload => systemd::systemctl(&["daemon-reload"]),
+            Step::WriteDropin => crate::fix::write::write_atomic(&self.dropin, None, dropin, None),
+            Step::RemoveDropin => {
+                match std::fs::remove_file(&self.dropin) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(format!("{}: {e}", self.dropin.display()))
+                    }
+                    _ => {}
+                }
+                remove_empty_parent(&self.dropin);
+                Ok(())
             }
-            _ => {}
         }
-        if let Some(dir) = self.dropin.parent() {
-            let _ = std::fs::remove_dir(dir); // only when empty
+    }
+
+    /// Undoes the trial: the trial's instance stops, the drop-in goes,
+    /// systemd reloads, the service runs (or stays stopped) as before.
+    /// Every step is tried even when one fails (a unit that does not stop
+    /// cleanly must still lose the drop-in); the first error is returned
+    /// and the marker stays, so that `--rollback` can be run again.
+    pub fn roll_back(&self) -> Result<(), String> {
+        let mut first_error = None;
+        for step in rollback_steps(self.was_active) {
+            if let Err(e) = self.step(step, &[]) {
+                first_error.get_or_insert(e);
+            }
         }
-        systemd::systemctl(&["daemon-reload"])?;
-        let verb = if self.was_active { "restart" } else { "stop" };
-        systemd::systemctl(&[verb, "--", &self.unit])?;
-        let _ = std::fs::remove_file(Marker::path(&self.unit));
-        Ok(())
+        match first_error {
+            Some(e) => Err(e),
+            None => {
+                let _ = std::fs::remove_file(Marker::path(&self.unit));
+                Ok(())
+            }
+        }
     }
 
     /// The trial is over and its drop-in stays where it is (or was made
     /// persistent by the caller, who removes it).
     pub fn forget(&self) {
         let _ = std::fs::remove_file(Marker::path(&self.unit));
+    }
+}
+
+/// Removes the drop-in's directory once it is empty (a runtime `NAME.d`
+/// capcheck made).
+pub fn remove_empty_parent(dropin: &Path) {
+    if let Some(dir) = dropin.parent() {
+        let _ = std::fs::remove_dir(dir); // fails unless empty
     }
 }
 
@@ -124,14 +187,14 @@ pub fn attempt(request: &Request, interrupts: &Interrupts) -> Result<(Verdict, M
         marker.roll_back()?;
         Ok((Verdict::Broken { why, journal }, marker.clone()))
     };
-    if let Err(e) = crate::fix::write::write_atomic(&marker.dropin, None, request.dropin, None)
-        .and_then(|()| systemd::systemctl(&["daemon-reload"]))
-    {
-        marker.roll_back()?;
-        return Err(e);
-    }
-    if let Err(e) = systemd::systemctl(&["restart", "--", unit]) {
-        return broken(format!("it did not start: {e}"));
+    for step in apply_steps(marker.was_active) {
+        if let Err(e) = marker.step(step, request.dropin) {
+            if step == Step::Start {
+                return broken(format!("it did not start: {e}"));
+            }
+            marker.roll_back()?;
+            return Err(e);
+        }
     }
     let started = State::read(unit)?;
     if !started.is_active() {
@@ -194,5 +257,40 @@ fn run_probe(probe: &str, interrupts: &Interrupts) -> Result<(), String> {
             return Err("interrupted".to_string());
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn position(steps: &[Step], step: Step) -> usize {
+        steps.iter().position(|s| *s == step).expect("the step")
+    }
+
+    #[test]
+    fn each_instance_is_stopped_with_the_settings_it_started_with() {
+        for was_active in [true, false] {
+            let apply = apply_steps(was_active);
+            assert_eq!(
+                apply.contains(&Step::Stop),
+                was_active,
+                "only a running service is stopped"
+            );
+            if was_active {
+                assert!(position(&apply, Step::Stop) < position(&apply, Step::WriteDropin));
+            }
+            assert!(position(&apply, Step::WriteDropin) < position(&apply, Step::Reload));
+            assert_eq!(apply.last(), Some(&Step::Start));
+
+            let back = rollback_steps(was_active);
+            assert_eq!(back[0], Step::Stop, "the trial's instance stops first");
+            assert!(position(&back, Step::RemoveDropin) < position(&back, Step::Reload));
+            assert_eq!(
+                back.contains(&Step::Start),
+                was_active,
+                "the original runs again only if it ran"
+            );
+        }
     }
 }

@@ -265,6 +265,77 @@ fn exited_zero(status: libc::c_int) -> bool {
     libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
 }
 
+/// How long a program stopped at the timeout gets to end by itself after
+/// SIGTERM before its tree is killed (systemd's TimeoutStopSec= is 90 s;
+/// daemons end in well under a second, a slow machine needs more).
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The oldest of `pids` (the daemon a forking start left, its master).
+fn oldest(pids: &[i32]) -> Option<i32> {
+    let start_time = |pid: &i32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // After the command name: state is field 3, starttime field 22.
+        stat.rsplit(") ")
+            .next()
+            .and_then(|rest| rest.split(' ').nth(19))
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    };
+    pids.iter().copied().min_by_key(|p| (start_time(p), *p))
+}
+
+/// Stops a program still running at the timeout as systemd stops a
+/// service: SIGTERM to its main process (or, once that has exited, to the
+/// oldest process of its tree: the daemon it forked), then to whatever is
+/// left when that one has ended, up to STOP_GRACE, while the trace is still
+/// read (`tick`): what shutting down needs is recorded too (a root master
+/// signalling workers that run as another user needs CAP_KILL). What is
+/// left after that is killed by the caller. Returns whether the main
+/// process was reaped meanwhile.
+fn stop_gracefully(
+    main: i32,
+    main_alive: bool,
+    tree: &ProcessTree,
+    tick: &mut dyn FnMut() -> bool,
+) -> bool {
+    let mut main_reaped = false;
+    let first = if main_alive {
+        Some(main)
+    } else {
+        oldest(&tree.members(&[]))
+    };
+    let Some(first) = first else {
+        return false;
+    };
+    // SAFETY: signalling a process of the tree capcheck started.
+    unsafe { libc::kill(first, libc::SIGTERM) };
+    let deadline = Instant::now() + STOP_GRACE;
+    let mut rest_signalled = false;
+    loop {
+        while let Some((ended, _)) = reap_any() {
+            main_reaped |= ended == main;
+        }
+        let members = tree.members(&[]);
+        let main_left = main_alive && !main_reaped;
+        if members.is_empty() && !main_left {
+            break;
+        }
+        if !rest_signalled && !main_left && !members.contains(&first) {
+            // The first one ended and left others: they get theirs.
+            for pid in &members {
+                // SAFETY: as above.
+                unsafe { libc::kill(*pid, libc::SIGTERM) };
+            }
+            rest_signalled = true;
+        }
+        if Instant::now() >= deadline || !tick() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    main_reaped
+}
+
 /// The probe: not started, running (its pid), or done.
 enum ProbeState {
     Waiting,
@@ -425,19 +496,14 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    // What the run was when capcheck stopped it: how it ended is judged
+    // from this, not from how it took being stopped.
+    let seconds = begun.elapsed().as_secs_f64();
     let probe_pid = match probe_state {
         ProbeState::Running(p) => vec![p],
         _ => Vec::new(),
     };
     let others_running = tree.members(&probe_pid).iter().any(|p| *p != pid);
-    tree.end(&probe_pid);
-    if main_status.is_none() {
-        // The main process was still running: killed with the tree (in
-        // case the tree could not hold it, directly too).
-        // SAFETY: killing our own child.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-        wait(pid, 0);
-    }
     if let ProbeState::Running(p) = probe_state {
         // SAFETY: killing the probe, our own child.
         unsafe { libc::kill(p, libc::SIGKILL) };
@@ -446,6 +512,18 @@ pub fn run(
             passed: false,
             status: "did not finish before the program was stopped".to_string(),
         });
+    }
+    let mut main_reaped = main_status.is_some();
+    if stopped == Some(Stop::Timeout) {
+        main_reaped |= stop_gracefully(pid, main_status.is_none(), tree, tick);
+    }
+    tree.end(&[]);
+    if !main_reaped {
+        // The main process was still running: killed with the tree (in
+        // case the tree could not hold it, directly too).
+        // SAFETY: killing our own child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        wait(pid, 0);
     }
     // The orphans killed with the tree.
     while reap_any().is_some() {}
@@ -466,7 +544,7 @@ pub fn run(
         stopped,
         others_running,
         left_failed,
-        seconds: begun.elapsed().as_secs_f64(),
+        seconds,
         probe: match probe_state {
             ProbeState::Done(result) => Some(result),
             _ => probe.map(|_| ProbeResult {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod lane;
 pub mod oracle;
 
 use capcheck::load::targets::{resolve, Scope};

@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Runs inside the booted container as capcheck-lane.service (run.sh writes
-# the unit and /etc/capcheck-lane.env): for each daemon of daemons.tsv, one
-# at a time, start it as shipped and probe it, then (in a fixing mode) let
-# capcheck fix it, restart it and probe it again; then stop it before the
-# next one. Appends one JSON object per daemon and mode to
+# Runs inside the booted container or VM as capcheck-lane.service (run.sh
+# writes the unit and /etc/capcheck-lane.env): for each daemon of
+# daemons.tsv, one at a time, start it as shipped and probe it, then (in a
+# fixing mode) let capcheck fix it, restart it and probe it again; then stop
+# it before the next one. Appends one JSON object per daemon and mode to
 # /out/results.jsonl and keeps the evidence under /out/MODE/DAEMON/.
 #
-#   inside.sh            all daemons (the unit's ExecStart)
-#   inside.sh --one N    daemon N only (run by the former, under a timeout)
+#   inside.sh              the boot's work (the unit's ExecStart)
+#   inside.sh --one N      daemon N only (run by the former, under a timeout)
+#   inside.sh --probe N T  one probe run of daemon N (retried for its wait)
+#                          for T (recording: the daemon runs outside
+#                          systemd); what `capcheck record --probe` and
+#                          `capcheck try --probe` run
+#   inside.sh --try S      try scenario S (see try_lane), under a timeout
+#   inside.sh --attach     the record --attach test (see attach_lane)
 #
 # /etc/capcheck-lane.env sets LANE_BOOT (a name), LANE_MODES (shipped,
-# default, unsafe: at most one fixing mode per boot), LANE_ONLY (daemon
-# names, empty for all), LANE_CHECK_PROBES (1: instead of fixing, check
-# each probe fails with its daemon stopped) and LANE_SETTLE (seconds).
+# default, unsafe, record: at most one fixing mode per boot; or try; plus
+# attach), LANE_ONLY (daemon names, empty for all), LANE_CHECK_PROBES (1:
+# instead of fixing, check each probe fails with its daemon stopped),
+# LANE_SETTLE (seconds) and LANE_CONSOLE (1: progress on /dev/console too,
+# where run.sh reads it from a VM's serial console).
 set -euo pipefail
 
 lane=/lane
@@ -25,21 +33,33 @@ daemon_timeout=${LANE_DAEMON_TIMEOUT:-600}
 
 log() {
     printf '%s [%s] %s\n' "$(date +%T)" "$LANE_BOOT" "$*" >>"$out/progress.log"
+    if [ "${LANE_CONSOLE:-0}" = 1 ]; then
+        printf '%s [%s] %s\n' "$(date +%T)" "$LANE_BOOT" "$*" >/dev/console 2>/dev/null || true
+    fi
 }
 
 has_mode() {
     [[ ,$LANE_MODES, == *,$1,* ]]
 }
 
-# The fixing mode of this boot (default or unsafe), or nothing.
+# The fixing mode of this boot (default, unsafe or record), or nothing.
 fix_mode() {
-    if has_mode default; then echo default; elif has_mode unsafe; then echo unsafe; fi
+    if has_mode default; then
+        echo default
+    elif has_mode unsafe; then
+        echo unsafe
+    elif has_mode record; then
+        echo record
+    fi
 }
 
-# daemons.tsv's rows: name unit packages wait probe (tab-separated).
+# daemons.tsv's rows: name unit packages wait probe record (tab-separated).
 rows() {
-    awk -F'\t' '!/^#/ && $1 != "name" && NF >= 5' "$lane/daemons.tsv"
+    awk -F'\t' '!/^#/ && $1 != "name" && NF >= 6' "$lane/daemons.tsv"
 }
+
+# Where the record mode keeps the profiles it records.
+profiles=/var/lib/capcheck-lane
 
 # --- facts about a unit -------------------------------------------------
 
@@ -120,11 +140,17 @@ run_probe() {
     PROBE_STATE=$(mktemp -d "/run/lane/probe.XXXXXX")
     export PROBE_TOKEN PROBE_START PROBE_STATE
     # A unit that failed or stopped gets a few attempts, not its whole wait
-    # (nothing will start it again), except when the probe must fail.
+    # (nothing will start it again), except when the probe must fail, and
+    # during `record` (tag recording), which runs the daemon outside
+    # systemd (the probes then find its process by name:
+    # PROBE_OUTSIDE_SYSTEMD).
+    PROBE_OUTSIDE_SYSTEMD=0
     case $tag:$(prop "${PROBE_UNIT:?}" ActiveState) in
         down:*) ;;
+        recording:*) PROBE_OUTSIDE_SYSTEMD=1 ;;
         *:failed | *:inactive) ((wait <= 3)) || wait=3 ;;
     esac
+    export PROBE_OUTSIDE_SYSTEMD
     deadline=$((SECONDS + wait))
     while :; do
         # One attempt, in its own shell and under a hard timeout.
@@ -176,10 +202,17 @@ json_or_null() {
 
 # --- one daemon -----------------------------------------------------------
 
+# The row of daemon $1: sets unit, wait, probe and record.
+row_of() {
+    local row
+    row=$(rows | awk -F'\t' -v n="$1" '$1 == n')
+    [ -n "$row" ] || { echo "inside.sh: no daemon $1 in daemons.tsv" >&2; return 1; }
+    IFS=$'\t' read -r _ unit _ wait probe record <<<"$row"
+}
+
 one() {
-    local name=$1 unit wait probe row
-    row=$(rows | awk -F'\t' -v n="$name" '$1 == n')
-    IFS=$'\t' read -r name unit _ wait probe <<<"$row"
+    local name=$1 unit wait probe record
+    row_of "$name"
     export PROBE_UNIT=$unit
     mkdir -p /run/lane
 
@@ -190,6 +223,11 @@ one() {
 
     local mode dir state_before works_before probe_before before_secs exp_before
     mode=$(fix_mode)
+    if [ "$mode" = record ] && [ "$record" != yes ] &&
+        ! { [[ $record == optional:* ]] && [[ ,${LANE_ONLY:-}, == *,$name,* ]]; }; then
+        log "$name: not recorded ($record)"
+        return
+    fi
     log "$name: start $unit as shipped"
     started_at=$(date '+%F %T')
     state_before=$(start_unit "$unit" start)
@@ -207,7 +245,7 @@ one() {
         [ "$works_before" = true ] || journal=$(journal_tail "$unit")
         echo "$journal" >"$dir/journal.txt"
         ids=$(main_ids "$unit")
-        emit --arg mode shipped --argjson changed false \
+        emit '{}' --arg mode shipped --argjson changed false \
             --argjson works_before "$works_before" --argjson works_after "$works_before" \
             --arg state_after "$state_before" --arg probe_after "$probe_before" \
             --argjson probe_seconds "$before_secs" \
@@ -219,25 +257,80 @@ one() {
             --arg settings "$(cat "$dir/settings.txt")" --arg unit "$unit" --arg daemon "$name"
     fi
 
+    local extra='{}'
+    if [ "$mode" = record ]; then
+        # record starts the unit's commands itself: systemd's copy must be
+        # down (ports, pid files).
+        log "$name: stopped $(stop_unit "$unit") for the recording"
+        record_daemon "$name" "$unit"
+        extra=$recorded
+    fi
     if [ -n "$mode" ]; then
-        fix_and_probe "$name" "$unit" "$wait" "$probe" "$mode" "$works_before" "$probe_before" "$exp_before"
+        fix_and_probe "$name" "$unit" "$wait" "$probe" "$mode" "$works_before" "$probe_before" "$exp_before" "$extra"
     fi
     log "$name: stopped $(stop_unit "$unit")"
 }
 
+# record mode (a VM: tracefs cannot see a container's processes):
+# `capcheck record --unit` of the stopped daemon, with its probe, into
+# $profiles/NAME.toml. Sets recorded (JSON: the exit status, the profile's
+# text, and whether the recording took /dev/log).
+record_daemon() {
+    local name=$1 unit=$2 dir=$out/record/$1 rc=0 devlog devlog_after notes=''
+    mkdir -p "$dir" "$profiles"
+    rm -f "$profiles/$name.toml"
+    devlog=$(readlink /dev/log || true)
+    log "$name: capcheck record --unit $unit"
+    # What the recorded program prints goes to these files (it inherits
+    # capcheck's standard output and error), not to the journal: probes
+    # that read a daemon's log read them then.
+    export PROBE_PROGRAM_OUTPUT="$dir/record.out $dir/record.err"
+    timeout -k 10 180 capcheck record --unit "$unit" --timeout 25s \
+        --probe "$lane/inside.sh --probe $name recording" -o "$profiles/$name.toml" \
+        >"$dir/record.out" 2>"$dir/record.err" || rc=$?
+    unset PROBE_PROGRAM_OUTPUT
+    echo "$rc" >"$dir/record.rc"
+    cp "$profiles/$name.toml" "$dir/profile.toml" 2>/dev/null || true
+    # Started outside systemd, with no socket handed over, rsyslogd binds
+    # /dev/log itself (replacing journald's link); once it is gone nothing
+    # could log. The link is put back, and the result says so.
+    devlog_after=$(readlink /dev/log || true)
+    if [ "$devlog_after" != "$devlog" ]; then
+        ln -sfn "$devlog" /dev/log
+        notes="the recorded daemon replaced /dev/log (put back)"
+    fi
+    log "$name: record exit $rc$([ -n "$notes" ] && echo "; $notes")"
+    recorded=$(jq -cn --argjson rc "$rc" --arg profile "$(cat "$dir/profile.toml" 2>/dev/null)" \
+        --arg err "$(tail -n 20 "$dir/record.err")" --arg notes "$notes" \
+        '{record_exit: $rc, profile: $profile, record_stderr: $err,
+          record_notes: (if $notes == "" then null else $notes end)}')
+}
+
 # capcheck fix (JSON, then --write), then the restart and the probe.
+# Arguments: name unit wait probe mode works_before probe_before
+# exposure_before [extra JSON, merged into the record].
 fix_and_probe() {
-    local name=$1 unit=$2 wait=$3 probe=$4 mode=$5 works_before=$6 probe_before=$7 exp_before=$8
+    local name=$1 unit=$2 wait=$3 probe=$4 mode=$5 works_before=$6 probe_before=$7 exp_before=$8 extra=${9:-'{}'}
     local dir=$out/$mode/$name flags=() rc changed state exp_after ids journal='' kind applicability notes planned
     mkdir -p "$dir"
     echo "$probe_before" >"$dir/probe-before.txt"
-    [ "$mode" = unsafe ] && flags=(--unsafe-fixes)
+    case $mode in
+        unsafe) flags=(--unsafe-fixes) ;;
+        record) flags=(--profile "$profiles/$name.toml") ;;
+    esac
     snapshot
-    timeout 120 capcheck fix --format json --color never "${flags[@]}" "$unit" \
-        >"$dir/fix.json" 2>"$dir/fix-json.err" || true
     rc=0
-    timeout 120 capcheck fix --write --color never "${flags[@]}" "$unit" \
-        >"$dir/write.out" 2>"$dir/write.err" || rc=$?
+    if [ "$mode" = record ]; then
+        # One call (the VM is slow): the JSON is what --write applied.
+        timeout 120 capcheck fix --write --format json --color never "${flags[@]}" "$unit" \
+            >"$dir/fix.json" 2>"$dir/write.err" || rc=$?
+        cp "$dir/fix.json" "$dir/write.out"
+    else
+        timeout 120 capcheck fix --format json --color never "${flags[@]}" "$unit" \
+            >"$dir/fix.json" 2>"$dir/fix-json.err" || true
+        timeout 120 capcheck fix --write --color never "${flags[@]}" "$unit" \
+            >"$dir/write.out" 2>"$dir/write.err" || rc=$?
+    fi
     echo "$rc" >"$dir/write.rc"
     changes_since_snapshot >"$dir/diff"
     changed=false
@@ -263,8 +356,15 @@ fix_and_probe() {
     notes=$(jq -r '[.[]? | (.notes? // [])[]?, (.error? // empty) | tostring] | join("; ")' "$dir/fix.json" 2>/dev/null || true)
     # What the JSON planned, to compare with what --write did.
     planned=$(jq '[.[]? | (.changes? // [])[]?] | length' "$dir/fix.json" 2>/dev/null || echo null)
-    log "$name: $mode: $state, probe $probe_ok ($probe_out)"
-    emit --arg mode "$mode" --argjson changed "$changed" \
+    # A fixed daemon must also stop: one that cannot end its workers any
+    # more (a missing CAP_KILL) holds systemd until TimeoutStopSec= and is
+    # killed (Result=timeout).
+    local stop_started=$SECONDS
+    stop_unit "$unit" >/dev/null
+    extra=$(jq -c --argjson secs "$((SECONDS - stop_started))" --arg result "$(prop "$unit" Result)" \
+        '. + {stop_seconds: $secs, stop_result: $result}' <<<"$extra")
+    log "$name: $mode: $state, probe $probe_ok ($probe_out); stopped in $((SECONDS - stop_started)) s ($(jq -r .stop_result <<<"$extra"))"
+    emit "$extra" --arg mode "$mode" --argjson changed "$changed" \
         --argjson works_before "$works_before" --argjson works_after "$probe_ok" \
         --arg state_after "$state" --arg probe_after "$probe_out" \
         --argjson probe_seconds "$probe_secs" \
@@ -303,9 +403,12 @@ check_probe() {
           probe_seconds_down: $probe_seconds_down}' >>"$out/results.jsonl"
 }
 
-# Appends one record. Arguments: jq --arg/--argjson pairs (see callers).
+# Appends one record. Arguments: a JSON object merged into it, then jq
+# --arg/--argjson pairs (see callers).
 emit() {
-    jq -cn "$@" '
+    local extra=$1
+    shift
+    jq -cn --argjson extra "$extra" "$@" '
         ($ids | split(" ")) as $id
         | ($settings | split("\n") | map(select(contains("=")) | capture("^(?<key>[^=]+)=(?<value>.*)$")) | from_entries) as $s
         | {daemon: $daemon, unit: $unit, mode: $mode, changed: $changed,
@@ -322,17 +425,348 @@ emit() {
            user_after: $s.User, dynamic_user_after: $s.DynamicUser,
            bounding_after: $s.CapabilityBoundingSet, ambient_after: $s.AmbientCapabilities,
            no_new_privileges_after: $s.NoNewPrivileges, nrestarts_after: ($s.NRestarts | tonumber? // null),
-           diff: $diff, journal: $journal}' >>"$out/results.jsonl"
+           diff: $diff, journal: $journal} + $extra' >>"$out/results.jsonl"
 }
 
-# --- all daemons ---------------------------------------------------------
+# --- try (a container: `capcheck try` needs systemd, not tracing) ----------
+#
+# Three trials of nginx in boot "try", and a check after a reboot on the
+# same overlay (boot "try-reboot"):
+#   broken    `try --unsafe-fixes --profile` of a profile recorded as
+#             www-data: nginx de-rooted cannot write its pid file; try must
+#             roll back, print the journal, exit non-zero
+#   killed    `try --settle 30s` killed with SIGKILL once the restart with
+#             the drop-in happened; `try --rollback` restores the original
+#   keep      `try --keep` of the default plan (confine): persistent drop-in,
+#             no runtime one; nginx is enabled for the reboot
+#   reboot    after the reboot nginx started by itself with the kept fix
 
-if [ "${1:-}" = --one ]; then
-    one "$2"
-    exit
-fi
+try_unit=nginx.service
+try_dropin_dir=/run/systemd/system/nginx.service.d
+try_marker=/run/capcheck/try/nginx.service.json
+try_persistent=/etc/systemd/system/nginx.service.d/50-capcheck.conf
+
+# The files left in the runtime drop-in directory, one per line.
+try_runtime_left() {
+    find "$try_dropin_dir" -mindepth 1 2>/dev/null || true
+}
+
+# nginx as shipped, up and probed: sets works_before, probe_before,
+# exp_before, bounding_before.
+try_start_shipped() {
+    started_at=$(date '+%F %T')
+    start_unit "$try_unit" start >/dev/null
+    run_probe nginx 10 "$1" shipped
+    works_before=$probe_ok probe_before=$probe_out
+    exp_before=$(exposure "$try_unit")
+    bounding_before=$(prop "$try_unit" CapabilityBoundingSet)
+}
+
+# Appends the record of a try scenario. Arguments: the scenario, then jq
+# --arg/--argjson pairs: try_exit (JSON), try_output, command, extra (JSON).
+try_emit() {
+    local scenario=$1 dir=$out/try/$1 state ids exp_after
+    shift
+    mkdir -p "$dir"
+    state=$(settled_state "$try_unit")
+    run_probe nginx 10 "$try_probe" try
+    exp_after=$(exposure "$try_unit")
+    ids=$(main_ids "$try_unit")
+    unit_settings "$try_unit" >"$dir/settings.txt"
+    systemctl show -p DropInPaths --value "$try_unit" >"$dir/dropins.txt"
+    local journal=''
+    [ "$probe_ok" = true ] || journal=$(journal_tail "$try_unit")
+    log "nginx: try $scenario: $state, probe $probe_ok ($probe_out)"
+    jq -cn --arg scenario "$scenario" --arg unit "$try_unit" \
+        --argjson works_before "${works_before:-null}" --arg probe_before "${probe_before:-}" \
+        --argjson works_after "$probe_ok" --arg probe_after "$probe_out" --arg state_after "$state" \
+        --argjson exposure_before "$(json_or_null "${exp_before:-}")" \
+        --argjson exposure_after "$(json_or_null "$exp_after")" \
+        --arg bounding_before "${bounding_before:-}" \
+        --arg settings "$(cat "$dir/settings.txt")" --arg ids "$ids" \
+        --arg dropin_paths "$(cat "$dir/dropins.txt")" \
+        --arg runtime_left "$(try_runtime_left)" \
+        --argjson marker_left "$([ -e "$try_marker" ] && echo true || echo false)" \
+        --arg persistent "$(cat "$try_persistent" 2>/dev/null)" \
+        --argjson persistent_exists "$([ -e "$try_persistent" ] && echo true || echo false)" \
+        --arg journal "$journal" "$@" '
+        ($ids | split(" ")) as $id
+        | ($settings | split("\n") | map(select(contains("=")) | capture("^(?<key>[^=]+)=(?<value>.*)$")) | from_entries) as $s
+        | {daemon: "nginx", unit: $unit, mode: "try", scenario: $scenario, command: $command,
+           try_exit: $try_exit, try_output: $try_output,
+           journal_in_output: ($try_output | test("(?m)^journal:\n(.*\n)*.*nginx\\[[0-9]+\\]: ")),
+           works_before: $works_before, probe_before: $probe_before,
+           works_after: $works_after, probe_after: $probe_after, state_after: $state_after,
+           exposure_before: $exposure_before, exposure_after: $exposure_after,
+           uid_after: (if ($id[0] // "") == "" then null else ($id[0] | tonumber) end),
+           capeff_after: (if ($id[1] // "") == "" then null else $id[1] end),
+           user_after: $s.User, bounding_before: $bounding_before,
+           bounding_after: $s.CapabilityBoundingSet, ambient_after: $s.AmbientCapabilities,
+           no_new_privileges_after: $s.NoNewPrivileges, nrestarts_after: ($s.NRestarts | tonumber? // null),
+           dropin_paths: $dropin_paths,
+           runtime_dropins_left: ($runtime_left | split("\n") | map(select(. != ""))),
+           marker_left: $marker_left, persistent_dropin_exists: $persistent_exists,
+           persistent_dropin: (if $persistent == "" then null else $persistent end),
+           journal: $journal} + $extra' >>"$out/results.jsonl"
+}
+
+# Runs `capcheck try ARGS` to completion: sets try_rc and try_output.
+try_run() {
+    local dir=$1
+    shift
+    mkdir -p "$dir"
+    try_rc=0
+    timeout -k 10 240 capcheck try "$@" >"$dir/try.out" 2>&1 || try_rc=$?
+    try_output=$(cat "$dir/try.out")
+    log "nginx: capcheck try $*: exit $try_rc"
+}
+
+try_broken() {
+    local dir=$out/try/broken profile=$profiles/www-data.toml
+    try_start_shipped "$try_probe"
+    mkdir -p "$profiles"
+    # A profile as if nginx had been recorded as www-data, successfully:
+    # with --unsafe-fixes it moves nginx, which needs root, to www-data.
+    printf '%s\n' '[recording]' 'identity = "user"' 'user = "www-data"' 'succeeded = true' \
+        'complete = true' '' '[capabilities.CAP_NET_BIND_SERVICE]' 'granted = 1' >"$profile"
+    local args=("$try_unit" --unsafe-fixes --profile "$profile" --settle 10s --probe "$lane/inside.sh --probe nginx try")
+    try_run "$dir" "${args[@]}"
+    try_emit broken --argjson try_exit "$try_rc" --arg try_output "$try_output" \
+        --arg command "capcheck try ${args[*]}" --argjson extra "$(jq -cn --arg p "$(cat "$profile")" '{profile: $p}')"
+}
+
+try_killed() {
+    local dir=$out/try/killed pid_before try_pid rc=0 deadline restarted=false
+    mkdir -p "$dir"
+    try_start_shipped "$try_probe"
+    pid_before=$(prop "$try_unit" MainPID)
+    capcheck try "$try_unit" --settle 30s >"$dir/try.out" 2>&1 &
+    try_pid=$!
+    # The restart with the drop-in happened: the drop-in is there, and a new
+    # main process runs with its setting.
+    deadline=$((SECONDS + 60))
+    while ((SECONDS < deadline)); do
+        if [ -e "$try_dropin_dir/99-capcheck-try.conf" ] && [ "$(prop "$try_unit" ActiveState)" = active ] &&
+            [ "$(prop "$try_unit" NoNewPrivileges)" = yes ] && [ "$(prop "$try_unit" MainPID)" != "$pid_before" ]; then
+            restarted=true
+            break
+        fi
+        sleep 0.2
+    done
+    # Into the settle time, then SIGKILL: nothing of try can clean up.
+    sleep 2
+    local during
+    during=$(prop "$try_unit" CapabilityBoundingSet)
+    kill -KILL "$try_pid" 2>/dev/null || true
+    wait "$try_pid" || rc=$?
+    local pending_dropin pending_marker
+    pending_dropin=$([ -e "$try_dropin_dir/99-capcheck-try.conf" ] && echo true || echo false)
+    pending_marker=$([ -e "$try_marker" ] && echo true || echo false)
+    log "nginx: try killed (exit $rc; restarted with the drop-in: $restarted; pending drop-in $pending_dropin, marker $pending_marker)"
+    local killed_output
+    killed_output=$(cat "$dir/try.out")
+    mv "$dir/try.out" "$dir/killed-try.out"
+    # --keep with arguments that plan another fix (the broken one's) must
+    # refuse: what is kept is what was tried. The trial stays pending.
+    local other_rc=0 still_pending
+    timeout -k 10 120 capcheck try "$try_unit" --keep --unsafe-fixes --profile "$profiles/www-data.toml" \
+        >"$dir/keep-other.out" 2>&1 || other_rc=$?
+    still_pending=$([ -e "$try_marker" ] && [ -e "$try_dropin_dir/99-capcheck-try.conf" ] && echo true || echo false)
+    log "nginx: try --keep with other arguments: exit $other_rc, still pending: $still_pending"
+    try_run "$dir" --rollback "$try_unit"
+    try_emit killed --argjson try_exit "$try_rc" --arg try_output "$try_output" \
+        --arg command "capcheck try --rollback $try_unit (after SIGKILL of capcheck try $try_unit --settle 30s)" \
+        --argjson extra "$(jq -cn --argjson killed_exit "$rc" --argjson restarted "$restarted" \
+            --argjson pending_dropin "$pending_dropin" --argjson pending_marker "$pending_marker" \
+            --arg bounding_during "$during" --arg killed_output "$killed_output" \
+            --arg left "$(pgrep -a -x capcheck || true)" \
+            --argjson keep_other_exit "$other_rc" --arg keep_other_output "$(cat "$dir/keep-other.out")" \
+            --argjson still_pending "$still_pending" \
+            '{killed_exit: $killed_exit, restarted_with_dropin: $restarted,
+              keep_other_exit: $keep_other_exit, keep_other_output: $keep_other_output,
+              pending_after_keep_other: $still_pending,
+              pending_dropin_after_kill: $pending_dropin, pending_marker_after_kill: $pending_marker,
+              bounding_during_trial: $bounding_during, killed_output: $killed_output,
+              capcheck_left: $left}')"
+}
+
+try_keep() {
+    local dir=$out/try/keep
+    mkdir -p "$dir"
+    # Started at boot after the reboot, with whatever was kept.
+    systemctl enable "$try_unit" >"$dir/enable.out" 2>&1
+    try_start_shipped "$try_probe"
+    snapshot
+    local args=("$try_unit" --keep --settle 10s --probe "$lane/inside.sh --probe nginx try")
+    try_run "$dir" "${args[@]}"
+    changes_since_snapshot >"$dir/diff"
+    try_emit keep --argjson try_exit "$try_rc" --arg try_output "$try_output" \
+        --arg command "capcheck try ${args[*]}" \
+        --argjson extra "$(jq -cn --arg diff "$(cat "$dir/diff")" --arg planned "$(capcheck fix --diff "$try_unit" 2>&1)" \
+            '{diff: $diff, fix_after: $planned}')"
+}
+
+try_reboot() {
+    local state deadline
+    # nginx was started by the boot; wait until it is no longer starting.
+    deadline=$((SECONDS + 60))
+    while state=$(prop "$try_unit" ActiveState); [[ $state == activating || $state == inactive ]]; do
+        ((SECONDS < deadline)) || break
+        sleep 0.5
+    done
+    works_before='' probe_before='' exp_before='' bounding_before=''
+    try_emit reboot --argjson try_exit null --arg try_output '' \
+        --arg command "(reboot; nginx enabled)" \
+        --argjson extra "$(jq -cn --arg enabled "$(systemctl is-enabled "$try_unit" 2>&1)" \
+            --arg fix_after "$(capcheck fix --diff "$try_unit" 2>&1)" \
+            '{enabled: $enabled, fix_after: $fix_after}')"
+}
+
+try_scenario() {
+    mkdir -p /run/lane
+    export PROBE_UNIT=$try_unit
+    try_probe=$(rows | awk -F'\t' '$1 == "nginx" { print $5 }')
+    case $1 in
+        broken) try_broken ;;
+        killed) try_killed ;;
+        keep) try_keep ;;
+        reboot) try_reboot ;;
+        *) echo "inside.sh: no try scenario $1" >&2; return 2 ;;
+    esac
+}
+
+try_lane() {
+    local scenarios=(broken killed keep)
+    [ "$LANE_BOOT" = try-reboot ] && scenarios=(reboot)
+    local scenario
+    for scenario in "${scenarios[@]}"; do
+        log "nginx: try scenario $scenario"
+        if ! timeout -k 10 "$daemon_timeout" "$0" --try "$scenario"; then
+            log "nginx: ERROR: try scenario $scenario failed or timed out"
+            jq -e --arg s "$scenario" 'select(.mode == "try" and .scenario == $s)' \
+                "$out/results.jsonl" >/dev/null 2>&1 && continue
+            jq -cn --arg s "$scenario" --arg journal "$(journal_tail "$try_unit")" \
+                '{daemon: "nginx", unit: "nginx.service", mode: "try", scenario: $s,
+                  error: "the lane run of this scenario failed or timed out", works_after: null, journal: $journal}' \
+                >>"$out/results.jsonl"
+        fi
+    done
+}
+
+# --- record --attach (a VM) ----------------------------------------------
+#
+# nginx and chrony run under systemd with a probe loop driving them; each
+# is recorded with `record --unit U --attach --duration 20s`, nginx with a
+# `systemctl reload` while it is recorded. Then: no capcheck process and
+# no tracing of capcheck's left.
+
+attach_one() {
+    local name=$1 unit=$2 reload=$3 dir=$out/attach/$1 rec rc=0 deadline reloaded=false
+    local profile=$profiles/attach-$name.toml
+    mkdir -p "$dir" "$profiles"
+    rm -f "$profile"
+    started_at=$(date '+%F %T')
+    local state
+    state=$(start_unit "$unit" start)
+    local pid_before restarts_before
+    pid_before=$(prop "$unit" MainPID) restarts_before=$(prop "$unit" NRestarts)
+    log "$name: $state; capcheck record --unit $unit --attach --duration 20s"
+    capcheck record --unit "$unit" --attach --duration 20s -o "$profile" \
+        >"$dir/record.out" 2>"$dir/record.err" &
+    rec=$!
+    if [ "$reload" = 1 ]; then
+        # The reload once the recording is on (its instance traces), so
+        # that what a reload does is in the profile.
+        deadline=$((SECONDS + 60))
+        until [ "$(cat "/sys/kernel/tracing/instances/capcheck-$rec/tracing_on" 2>/dev/null)" = 1 ]; do
+            ((SECONDS < deadline)) || break
+            sleep 0.2
+        done
+        sleep 3
+        if timeout 60 systemctl reload "$unit" >"$dir/reload.out" 2>&1; then
+            reloaded=true
+        fi
+        log "$name: systemctl reload $unit: $reloaded"
+    fi
+    wait "$rec" || rc=$?
+    cp "$profile" "$dir/profile.toml" 2>/dev/null || true
+    run_probe "$name" 10 "$(rows | awk -F'\t' -v n="$name" '$1 == n { print $5 }')" attach
+    log "$name: record --attach exit $rc; probe after: $probe_ok"
+    jq -cn --arg daemon "$name" --arg unit "$unit" --argjson record_exit "$rc" \
+        --arg profile "$(cat "$profile" 2>/dev/null)" --arg err "$(tail -n 20 "$dir/record.err")" \
+        --argjson reloaded "$reloaded" --argjson reload_asked "$([ "$reload" = 1 ] && echo true || echo false)" \
+        --argjson works_after "$probe_ok" --arg probe_after "$probe_out" \
+        --arg state_after "$(prop "$unit" ActiveState)" \
+        --argjson same_run "$([ "$(prop "$unit" MainPID)" = "$pid_before" ] && [ "$(prop "$unit" NRestarts)" = "$restarts_before" ] && echo true || echo false)" \
+        --arg ids "$(main_ids "$unit")" \
+        '($ids | split(" ")) as $id
+        | {daemon: $daemon, unit: $unit, mode: "attach", record_exit: $record_exit, profile: $profile,
+           record_stderr: $err, reload_asked: $reload_asked, reloaded: $reloaded,
+           works_after: $works_after, probe_after: $probe_after, state_after: $state_after,
+           same_run: $same_run, uid_after: ($id[0] | tonumber? // null),
+           capeff_after: (if ($id[1] // "") == "" then null else $id[1] end)}' >"$dir/result.json"
+}
+
+attach_lane() {
+    local load_pid tracefs=/sys/kernel/tracing
+    mkdir -p "$out/attach" /run/lane
+    export PROBE_UNIT=nginx.service
+    # The load: a request to nginx and a report from chronyd, all the time.
+    (
+        while :; do
+            curl -s -o /dev/null --max-time 2 http://127.0.0.1/ || true
+            timeout 5 chronyc -n tracking >/dev/null 2>&1 || true
+            sleep 0.2
+        done
+    ) &
+    load_pid=$!
+    attach_one nginx nginx.service 1
+    export PROBE_UNIT=chrony.service
+    attach_one chrony chrony.service 0
+    kill "$load_pid" 2>/dev/null || true
+    wait "$load_pid" 2>/dev/null || true
+    local left instances kprobes
+    left=$(pgrep -a -x capcheck || true)
+    instances=$(find "$tracefs/instances" -mindepth 1 -maxdepth 1 -name 'capcheck-*' 2>/dev/null || true)
+    kprobes=$(grep capcheck_ "$tracefs/kprobe_events" 2>/dev/null || true)
+    log "attach: capcheck left: [${left}], instances: [${instances}], kprobes: [${kprobes}]"
+    local name
+    for name in nginx chrony; do
+        jq -c --arg left "$left" --arg instances "$instances" --arg kprobes "$kprobes" \
+            '. + {capcheck_left: $left, tracing_instances_left: $instances, kprobes_left: $kprobes}' \
+            "$out/attach/$name/result.json" >>"$out/results.jsonl"
+        systemctl stop "$(jq -r .unit "$out/attach/$name/result.json")" || true
+    done
+}
+
+# One run of a daemon's probe, retried for its wait; TAG says who asks
+# (record: the daemon runs outside systemd).
+probe_once() {
+    local name=$1 tag=$2 unit wait probe record
+    row_of "$name"
+    export PROBE_UNIT=$unit
+    mkdir -p /run/lane
+    run_probe "$name" "$wait" "$probe" "$tag"
+    echo "$probe_out"
+    [ "$probe_ok" = true ]
+}
+
+# --- the boot's work -------------------------------------------------------
+
+case ${1:-} in
+    --one) one "$2"; exit ;;
+    --probe) probe_once "$2" "$3"; exit ;;
+    --try) try_scenario "$2"; exit ;;
+    --attach) attach_lane; exit ;;
+esac
 
 log "boot up: modes=$LANE_MODES only=${LANE_ONLY:-all} check_probes=${LANE_CHECK_PROBES:-0}"
+if has_mode try; then
+    try_lane
+    log "boot done"
+    touch "$out/boot-$LANE_BOOT.done"
+    exit
+fi
 while IFS=$'\t' read -r name unit _; do
     if [ -n "${LANE_ONLY:-}" ] && [[ ,$LANE_ONLY, != *,$name,* ]]; then
         continue
@@ -342,6 +776,7 @@ while IFS=$'\t' read -r name unit _; do
         log "$name: ERROR: its run failed or timed out"
         journal=$(journal_tail "$unit")
         modes=${LANE_MODES//,/ }
+        modes=${modes//attach/}
         [ "${LANE_CHECK_PROBES:-0}" = 1 ] && modes="probe-check"
         for mode in $modes; do
             # Only the modes it did not get to.
@@ -354,5 +789,17 @@ while IFS=$'\t' read -r name unit _; do
         timeout 120 systemctl stop "$unit" >/dev/null 2>&1 || true
     fi
 done < <(rows)
+if has_mode attach; then
+    if ! timeout -k 10 "$daemon_timeout" "$0" --attach; then
+        log "attach: ERROR: the record --attach test failed or timed out"
+        for name in nginx chrony; do
+            jq -e --arg d "$name" 'select(.daemon == $d and .mode == "attach")' \
+                "$out/results.jsonl" >/dev/null 2>&1 && continue
+            jq -cn --arg daemon "$name" \
+                '{daemon: $daemon, mode: "attach", error: "the record --attach test failed or timed out", works_after: null}' \
+                >>"$out/results.jsonl"
+        done
+    fi
+fi
 log "boot done"
 touch "$out/boot-$LANE_BOOT.done"

@@ -7,6 +7,10 @@
 #   PROBE_TOKEN  unique per probe run (a mail subject, a log line, a file)
 #   PROBE_START  epoch seconds when the run began: older evidence is stale
 #   PROBE_STATE  a directory of this run's own
+#   PROBE_OUTSIDE_SYSTEMD  1 when `capcheck record` runs the daemon itself
+#                (not systemd): the probes that look at "the unit's main
+#                process" find it by name, and read what it printed from
+#   PROBE_PROGRAM_OUTPUT   the files its output goes to (not the journal)
 # Every probe was checked to fail with its daemon (and the daemon's
 # sockets) stopped: `run.sh --check-probes` repeats that check.
 # shellcheck shell=bash
@@ -49,6 +53,29 @@ expect() {
 # Seconds since the epoch when FILE was last modified (0 if it is absent).
 mtime() {
     stat -c %Y "$1" 2>/dev/null || echo 0
+}
+
+# The daemon's process: the unit's main process (0 if none); under
+# `record`, the program's oldest process of that name.
+daemon_pid() {
+    local pid
+    if [ "${PROBE_OUTSIDE_SYSTEMD:-0}" = 1 ]; then
+        pid=$(pgrep -o -x "$2" || true)
+    else
+        pid=$(systemctl show -p MainPID --value "$1")
+    fi
+    echo "${pid:-0}"
+}
+
+# What the process $1 logged since epoch second $2: its journal; under
+# `record`, the files its output goes to (the whole recording's).
+daemon_log() {
+    if [ "${PROBE_OUTSIDE_SYSTEMD:-0}" = 1 ]; then
+        # shellcheck disable=SC2086 # a list of files
+        cat ${PROBE_PROGRAM_OUTPUT:-} 2>/dev/null || true
+    else
+        journalctl -q -o cat "_PID=$1" --since "@$2"
+    fi
 }
 
 # --- probes -----------------------------------------------------------------
@@ -212,9 +239,9 @@ syslog_line() {
 # device exits, and its restarts change the PID.
 haveged_ready() {
     local pid
-    pid=$(systemctl show -p MainPID --value haveged.service)
-    [ "${pid:-0}" != 0 ] || { echo "no main process"; return 1; }
-    journalctl -q -o cat "_PID=$pid" | grep -q 'tot tests.*A:1/1 B:1/1' ||
+    pid=$(daemon_pid haveged.service haveged)
+    [ "$pid" != 0 ] || { echo "no main process"; return 1; }
+    daemon_log "$pid" 0 | grep -q 'tot tests.*A:1/1 B:1/1' ||
         { echo "pid $pid logged no passing health test"; return 1; }
     find "/proc/$pid/fd" -lname /dev/random 2>/dev/null | grep -q . ||
         { echo "pid $pid does not hold /dev/random"; return 1; }
@@ -276,9 +303,9 @@ iperf3_run() {
 # by the unit's current main process.
 earlyoom_report() {
     local pid line
-    pid=$(systemctl show -p MainPID --value earlyoom.service)
-    [ "${pid:-0}" != 0 ] || { echo "no main process"; return 1; }
-    line=$(journalctl -q -o cat "_PID=$pid" --since "@$PROBE_START" | grep -m 1 '^mem avail') ||
+    pid=$(daemon_pid earlyoom.service earlyoom)
+    [ "$pid" != 0 ] || { echo "no main process"; return 1; }
+    line=$(daemon_log "$pid" "$PROBE_START" | grep -m 1 '^mem avail') ||
         { echo "no memory report from pid $pid since the probe began"; return 1; }
     echo "pid $pid reports: ${line:0:70}"
 }

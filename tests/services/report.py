@@ -3,16 +3,19 @@
 
 Usage: tests/services/report.py OUT
 
-A summary per mode, a table daemon x mode, the probe check (if run), and
-for each daemon that does not work (or broke) its state, probe output,
-capcheck's change and the end of its journal.
+A summary per mode, a table daemon x mode, a table per fixing mode (the
+record mode's with the recorded profiles), the `capcheck try` scenarios,
+the `record --attach` recordings, the probe check (if run), and for each
+daemon that does not work (or broke) its state, probe output, capcheck's
+change and the end of its journal.
 """
 
 import json
 import sys
 from pathlib import Path
 
-MODES = ["shipped", "default", "unsafe"]
+MODES = ["shipped", "default", "unsafe", "record"]
+FLAGS = {"default": "", "unsafe": " --unsafe-fixes", "record": " --profile NAME.toml"}
 
 
 def daemon_order(lane: Path) -> list[str]:
@@ -27,18 +30,23 @@ def daemon_order(lane: Path) -> list[str]:
     return names
 
 
-def load(out: Path) -> tuple[dict, dict]:
-    """(results by (daemon, mode), probe checks by daemon); the last record wins."""
-    results, checks = {}, {}
+def load(out: Path) -> tuple[dict, dict, dict, dict]:
+    """(results by (daemon, mode), probe checks by daemon, try results by
+    scenario, attach results by daemon); the last record wins."""
+    results, checks, tries, attached = {}, {}, {}, {}
     for line in (out / "results.jsonl").read_text().splitlines():
         if not line.strip():
             continue
         r = json.loads(line)
         if r.get("mode") == "probe-check":
             checks[r["daemon"]] = r
+        elif r.get("mode") == "try":
+            tries[r.get("scenario")] = r
+        elif r.get("mode") == "attach":
+            attached[r["daemon"]] = r
         else:
             results[(r["daemon"], r["mode"])] = r
-    return results, checks
+    return results, checks, tries, attached
 
 
 def works(r: dict) -> str:
@@ -60,6 +68,8 @@ def exposure(r: dict) -> str:
 
     if r.get("mode") == "shipped" or before == after:
         return num(before)
+    if before is None:
+        return num(after)
     return f"{num(before)}→{num(after)}"
 
 
@@ -97,6 +107,29 @@ def cell(r: dict | None) -> str:
     return " · ".join(parts)
 
 
+def changes(diff) -> str:
+    """The settings a diff adds, in a few words (resets left out)."""
+    added = []
+    for line in str(diff or "").splitlines():
+        if line.startswith("+++") or not line.startswith("+"):
+            continue
+        line = line[1:].strip()
+        if "=" not in line or line.startswith("#"):
+            continue
+        key, value = line.split("=", 1)
+        if value:
+            added.append(f"{key}={value}")
+    return short("; ".join(added), 200) if added else ""
+
+
+def caps(names) -> str:
+    return " ".join(c.removeprefix("CAP_") for c in names or []) or "none"
+
+
+def recording(r: dict) -> dict:
+    return r.get("recording") or {}
+
+
 def ids(r: dict) -> str:
     uid, cap = r.get("uid_after"), r.get("capeff_after")
     if uid is None:
@@ -108,7 +141,7 @@ def main() -> int:
     out = Path(sys.argv[1])
     lane = Path(__file__).resolve().parent
     order = daemon_order(lane)
-    results, checks = load(out)
+    results, checks, tries, attached = load(out)
     modes = [m for m in MODES if any(k[1] == m for k in results)]
     meta = {}
     if (out / "meta.json").exists():
@@ -155,17 +188,74 @@ def main() -> int:
         for m in modes:
             if m == "shipped":
                 continue
-            w(f"## Mode {m}: `capcheck fix --write{' --unsafe-fixes' if m == 'unsafe' else ''}`")
+            w(f"## Mode {m}: `capcheck fix --write{FLAGS[m]}`")
             w()
-            w("| daemon | changed | fix | works | exposure | uid / CapEff after | User= after | note |")
-            w("|---|---|---|---|---|---|---|---|")
+            w("| daemon | fix | what changed | works | exposure | uid / CapEff after | note |")
+            w("|---|---|---|---|---|---|---|")
             for d in order:
                 r = results.get((d, m))
                 if r is None:
                     continue
-                w(f"| {d} | {'yes' if r.get('changed') else 'no'} | {kind(r)} | {works(r)} | "
-                  f"{exposure(r)} | {ids(r)} | {r.get('user_after') or ''} | {note(r)} |")
+                what = changes(r.get("diff")) if r.get("changed") else "nothing"
+                w(f"| {d} | {kind(r)} | {what} | {works(r)} | "
+                  f"{exposure(r)} | {ids(r)} | {note(r)} |")
             w()
+            if m == "record":
+                w("### The recorded profiles (`capcheck record --unit UNIT --probe PROBE --timeout 25s`)")
+                w()
+                w("| daemon | exit | succeeded | identity | needed (granted) | only denied | outcome | note |")
+                w("|---|---|---|---|---|---|---|---|")
+                for d in order:
+                    r = results.get((d, m))
+                    if r is None:
+                        continue
+                    rec = recording(r)
+                    who = rec.get("user") or rec.get("identity") or ""
+                    w(f"| {d} | {r.get('record_exit')} | {rec.get('succeeded')} | {who} | "
+                      f"{caps(r.get('profile_needed'))} | {caps(r.get('profile_possibly'))} | "
+                      f"{short(rec.get('outcome'), 60)} | {short(r.get('record_notes') or '', 60)} |")
+                w()
+
+    if tries:
+        w("## `capcheck try` (nginx)")
+        w()
+        w("| scenario | command | exit | journal in output | works after | runtime drop-ins left | "
+          "marker left | persistent drop-in | CapabilityBoundingSet after | exposure |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for name in ("broken", "killed", "keep", "reboot"):
+            r = tries.get(name)
+            if r is None:
+                continue
+            if r.get("error"):
+                w(f"| {name} | | | | ERROR | | | | | {short(r['error'])} |")
+                continue
+            bounding = r.get("bounding_after") or ""
+            bounding = "all" if len(bounding.split()) >= 40 else bounding.replace("cap_", "")
+            code = "—" if r.get("try_exit") is None else r.get("try_exit")
+            w(f"| {name} | {short(r.get('command'), 80)} | {code} | "
+              f"{'yes' if r.get('journal_in_output') else 'no'} | {works(r)} | "
+              f"{len(r.get('runtime_dropins_left') or [])} | {'yes' if r.get('marker_left') else 'no'} | "
+              f"{'yes' if r.get('persistent_dropin_exists') else 'no'} | {bounding} | {exposure(r)} |")
+        w()
+
+    if attached:
+        w("## `capcheck record --attach` (running daemons, under load)")
+        w()
+        w("| daemon | exit | succeeded | identity | needed (granted) | only denied | reload while recorded | "
+          "same run after | works after | capcheck left | tracing left |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|")
+        for d, r in attached.items():
+            if r.get("error"):
+                w(f"| {d} | ERROR: {short(r['error'])} | | | | | | | | | |")
+                continue
+            rec = recording(r)
+            who = f"{rec.get('identity', '')} {rec.get('user', '')}".strip()
+            left = (r.get("tracing_instances_left") or "") + (r.get("kprobes_left") or "")
+            w(f"| {d} | {r.get('record_exit')} | {rec.get('succeeded')} | {who} | "
+              f"{caps(r.get('profile_needed'))} | {caps(r.get('profile_possibly'))} | "
+              f"{'yes' if r.get('reloaded') else 'no'} | {r.get('same_run')} | {works(r)} | "
+              f"{short(r.get('capcheck_left')) or 'none'} | {short(left) or 'none'} |")
+        w()
 
     if checks:
         w("## Probe check: each probe with its daemon up, then stopped")

@@ -2,26 +2,37 @@
 # The real-systemd lane: boots systemd 252 as PID 1 in systemd-nspawn on an
 # overlay of the cached Debian 12 tree (build-rootfs.sh) and, inside
 # (inside.sh), probes every daemon of daemons.tsv as shipped and after
-# `capcheck fix --write` [--unsafe-fixes]. Writes OUT/results.jsonl and
-# OUT/report.md (report.py).
+# `capcheck fix --write` [--unsafe-fixes]; tries `capcheck try` on nginx;
+# and boots the same tree with Debian's kernel in qemu (build-vm.sh), where
+# `capcheck record` can trace, to fix daemons from their recorded profiles
+# and to test `record --attach`. Writes OUT/results.jsonl and OUT/report.md
+# (report.py).
 #
 # Usage: tests/services/run.sh --capcheck PATH --out DIR
-#            [--modes shipped,default,unsafe] [--only nginx,ssh]
-#            [--check-probes] [--boot-timeout SECONDS] [--settle SECONDS]
+#            [--modes shipped,default,unsafe,try,record,attach] [--only nginx,ssh]
+#            [--check-probes] [--boot-timeout SECONDS] [--vm-timeout SECONDS]
+#            [--settle SECONDS]
 #
-# Boots: "main" does shipped then default for each daemon; "unsafe", on a
-# fresh overlay, probes as shipped again and then fixes with
+# Boots: "main" (nspawn) does shipped then default for each daemon;
+# "unsafe", on a fresh overlay, probes as shipped again and then fixes with
 # --unsafe-fixes. --check-probes adds a boot "check" that verifies each
-# probe fails with its daemon stopped. Needs root, mmdebstrap,
-# systemd-nspawn (systemd-container) and python3.
+# probe fails with its daemon stopped. "try" runs the `capcheck try`
+# scenarios, and "try-reboot" boots the same overlay again to see what was
+# kept. "vm" (qemu) runs record (record, fix --profile, probe, for the
+# daemons daemons.tsv marks) and attach (record --attach of running
+# daemons). Needs root, mmdebstrap and python3; systemd-nspawn
+# (systemd-container) for the nspawn boots; qemu-system-x86_64, mkfs.ext4
+# and debugfs (e2fsprogs) for the VM.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 capcheck='' out='' modes='' only='' check_probes=0
 boot_timeout=${CAPCHECK_SERVICES_BOOT_TIMEOUT:-1200} settle=3
+# The VM runs under TCG (nested KVM hangs here): everything is slower.
+vm_timeout=${CAPCHECK_SERVICES_VM_TIMEOUT:-2700}
 
 usage() {
-    sed -n '8,10p' "${BASH_SOURCE[0]}" | cut -c3- >&2
+    sed -n '11,14p' "${BASH_SOURCE[0]}" | cut -c3- >&2
     exit 2
 }
 
@@ -33,6 +44,7 @@ while [ $# -gt 0 ]; do
         --only) only=$2; shift 2 ;;
         --check-probes) check_probes=1; shift ;;
         --boot-timeout) boot_timeout=$2; shift 2 ;;
+        --vm-timeout) vm_timeout=$2; shift 2 ;;
         --settle) settle=$2; shift 2 ;;
         -h | --help) usage ;;
         *) echo "run.sh: unknown argument $1" >&2; usage ;;
@@ -43,11 +55,17 @@ if [ -z "$capcheck" ] || [ -z "$out" ]; then usage; fi
 [ -n "$modes" ] || [ "$check_probes" = 1 ] || modes=shipped,default,unsafe
 [ -x "$capcheck" ] || { echo "run.sh: $capcheck is not an executable" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root" >&2; exit 2; }
-for tool in systemd-nspawn mmdebstrap python3; do
-    command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 2; }
-done
+tools=(mmdebstrap python3)
 for mode in ${modes//,/ }; do
-    case $mode in shipped | default | unsafe) ;; *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;; esac
+    case $mode in
+        shipped | default | unsafe | try) tools+=(systemd-nspawn) ;;
+        record | attach) tools+=(qemu-system-x86_64 mkfs.ext4 debugfs) ;;
+        *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;;
+    esac
+done
+[ "$check_probes" = 0 ] || tools+=(systemd-nspawn)
+for tool in "${tools[@]}"; do
+    command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 2; }
 done
 if [ -n "$only" ]; then
     known=$(awk -F'\t' '!/^#/ && $1 != "name" { print $1 }' "$here/daemons.tsv")
@@ -61,12 +79,14 @@ rootfs=$("$here/build-rootfs.sh")
 mkdir -p "$out"
 out=$(realpath "$out")
 # A run starts from nothing: old results would mix with new ones.
-rm -rf "$out/shipped" "$out/default" "$out/unsafe" "$out/probe-check" \
-    "$out"/boot-* "$out/results.jsonl" "$out/progress.log" "$out/report.md"
+rm -rf "$out/shipped" "$out/default" "$out/unsafe" "$out/probe-check" "$out/try" \
+    "$out/record" "$out/attach" "$out"/boot-* "$out/results.jsonl" "$out/progress.log" \
+    "$out/report.md" "$out/meta.json"
 touch "$out/results.jsonl" "$out/progress.log"
 
-# The current boot's resources, released by cleanup whatever happens.
-work='' machine='' nspawn_pid='' tail_pid='' container_ns=''
+# The current boot's resources, released by cleanup whatever happens
+# (keep_work=1: the overlay stays for the next boot, which reuses it).
+work='' machine='' nspawn_pid='' tail_pid='' container_ns='' qemu_pid='' keep_work=0
 own_ns=$(readlink /proc/$$/ns/pid)
 
 # Notes the container's PID namespace: that of systemd-nspawn's child (the
@@ -121,12 +141,17 @@ cleanup() {
         sleep 0.5
     done
     container_ns=''
+    if [ -n "$qemu_pid" ]; then
+        kill -KILL "$qemu_pid" 2>/dev/null || true
+        wait "$qemu_pid" 2>/dev/null || true
+        qemu_pid=''
+    fi
     if [ -n "$tail_pid" ]; then
         kill "$tail_pid" 2>/dev/null || true
         wait "$tail_pid" 2>/dev/null || true
         tail_pid=''
     fi
-    if [ -n "$work" ]; then
+    if [ -n "$work" ] && [ "$keep_work" != 1 ]; then
         remove_work "$work"
         work=''
     fi
@@ -136,7 +161,7 @@ cleanup() {
         machine=''
     fi
 }
-trap cleanup EXIT
+trap 'keep_work=0; cleanup' EXIT
 trap 'exit 130' INT TERM
 
 # Work directories of runs that died without cleaning up (SIGKILL), and
@@ -151,27 +176,42 @@ for stale in /var/tmp/capcheck-services.*; do
         work=$stale
         cleanup
     done
+    for qemu_pid in $(pgrep -f "^qemu-system-x86_64 .*file=$stale/root.img"); do
+        work=$stale
+        cleanup
+    done
     remove_work "$stale"
 done
 
-# boot NAME MODES CHECK: one container run over a fresh overlay.
+# The lane's settings, for inside.sh, in the tree at $1: the boot's name,
+# its modes, whether it checks probes, and whether progress goes to the
+# console too.
+write_env() {
+    cat >"$1/etc/capcheck-lane.env" <<EOF
+LANE_BOOT=$2
+LANE_MODES=$3
+LANE_ONLY=$only
+LANE_CHECK_PROBES=$4
+LANE_SETTLE=$settle
+LANE_CONSOLE=$5
+EOF
+}
+
+# boot NAME MODES CHECK [KEEP]: one container run over a fresh overlay, or
+# over the one the previous boot kept (KEEP=1 keeps this one's).
 boot() {
-    local name=$1 boot_modes=$2 check=$3 rc=0 started=$SECONDS
-    work=$(mktemp -d /var/tmp/capcheck-services.XXXXXX)
-    echo $$ >"$work/owner"
+    local name=$1 boot_modes=$2 check=$3 keep=${4:-0} rc=0 started=$SECONDS
+    if [ -z "$work" ]; then
+        work=$(mktemp -d /var/tmp/capcheck-services.XXXXXX)
+        echo $$ >"$work/owner"
+        mkdir "$work/upper" "$work/work" "$work/merged"
+        mount -t overlay overlay \
+            -o "lowerdir=$rootfs,upperdir=$work/upper,workdir=$work/work" "$work/merged"
+    fi
     machine=capcheck-lane-$$-$name
-    mkdir "$work/upper" "$work/work" "$work/merged"
-    mount -t overlay overlay \
-        -o "lowerdir=$rootfs,upperdir=$work/upper,workdir=$work/work" "$work/merged"
 
     local etc=$work/merged/etc
-    cat >"$etc/capcheck-lane.env" <<EOF
-LANE_BOOT=$name
-LANE_MODES=$boot_modes
-LANE_ONLY=$only
-LANE_CHECK_PROBES=$check
-LANE_SETTLE=$settle
-EOF
+    write_env "$work/merged" "$name" "$boot_modes" "$check" 0
     # Ordered after multi-user.target: the boot is over when the lane begins.
     cat >"$etc/systemd/system/capcheck-lane.service" <<EOF
 [Unit]
@@ -187,7 +227,7 @@ StandardError=append:/out/boot-$name.log
 ExecStopPost=/bin/systemctl poweroff --no-block
 EOF
     mkdir -p "$etc/systemd/system/multi-user.target.wants"
-    ln -s ../capcheck-lane.service "$etc/systemd/system/multi-user.target.wants/"
+    ln -sfn ../capcheck-lane.service "$etc/systemd/system/multi-user.target.wants/"
 
     echo "run.sh: boot '$name' (modes $boot_modes${only:+, only $only})" >&2
     tail --pid=$$ -n 0 -F "$out/progress.log" >&2 2>/dev/null &
@@ -221,10 +261,100 @@ EOF
     # The container's journal, for what the excerpts do not show.
     journalctl -D "$work/upper/var/log/journal" -o short-monotonic --no-pager \
         >"$out/boot-$name.journal" 2>&1 || true
+    keep_work=$keep
     cleanup
+    keep_work=0
     if [ ! -e "$out/boot-$name.done" ]; then
         echo "run.sh: boot '$name' did not finish (exit $rc after $((SECONDS - started)) s;" \
             "timeout ${boot_timeout} s); see $out/boot-$name.{log,console,journal}" >&2
+        return 1
+    fi
+    echo "run.sh: boot '$name' done in $((SECONDS - started)) s" >&2
+    timings="$timings boot $name $((SECONDS - started)) s;"
+}
+
+# boot_vm NAME MODES: one qemu run of the tree with Debian's cloud kernel
+# (build-vm.sh's layer) and capcheck, the lane and the settings copied in;
+# a second disk carries /out back (read with debugfs, no loop device).
+boot_vm() {
+    local name=$1 boot_modes=$2 rc=0 started=$SECONDS vm
+    vm=$("$here/build-vm.sh")
+    work=$(mktemp -d /var/tmp/capcheck-services.XXXXXX)
+    echo $$ >"$work/owner"
+    mkdir "$work/upper" "$work/work" "$work/merged" "$work/out"
+    mount -t overlay overlay \
+        -o "lowerdir=$vm/layer:$rootfs,upperdir=$work/upper,workdir=$work/work" "$work/merged"
+    local root=$work/merged
+    # What nspawn would bind: the binary, the lane (read-only there: a copy
+    # here), /out (the second disk, by fstab).
+    install -m 0755 "$capcheck" "$root/usr/local/bin/capcheck"
+    cp -a "$here" "$root/lane"
+    mkdir -p "$root/out"
+    echo '/dev/vdb /out ext4 rw 0 2' >>"$root/etc/fstab"
+    write_env "$root" "$name" "$boot_modes" 0 1
+    # As in boot(); /out must be mounted first.
+    cat >"$root/etc/systemd/system/capcheck-lane.service" <<EOF
+[Unit]
+Description=capcheck real-systemd lane ($name)
+After=multi-user.target
+RequiresMountsFor=/out
+
+[Service]
+Type=oneshot
+TimeoutStartSec=infinity
+ExecStart=/lane/inside.sh
+StandardOutput=append:/out/boot-$name.log
+StandardError=append:/out/boot-$name.log
+ExecStopPost=/bin/systemctl poweroff --no-block
+EOF
+    mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
+    ln -sfn ../capcheck-lane.service "$root/etc/systemd/system/multi-user.target.wants/"
+    # The disks: the tree, sparse, with room for the daemons' state; an
+    # empty one for the results.
+    mkfs.ext4 -q -F -L capcheck-root -d "$root" "$work/root.img" 4G >/dev/null
+    umount "$root"
+    mkfs.ext4 -q -F -L capcheck-out "$work/out.img" 512M >/dev/null
+
+    echo "run.sh: boot '$name' in qemu (modes $boot_modes${only:+, only $only}; $(cat "$vm/kernel-version"))" >&2
+    # TCG (nested KVM hangs on these machines), as tests/vm/kprobe_fallback.sh.
+    qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 3072 \
+        -kernel "$vm/vmlinuz" -initrd "$vm/initrd.img" \
+        -append "root=/dev/vda rw console=ttyS0 panic=-1" \
+        -nographic -no-reboot -nic none \
+        -drive "file=$work/root.img,format=raw,if=virtio" \
+        -drive "file=$work/out.img,format=raw,if=virtio" \
+        </dev/null >"$out/boot-$name.console" 2>&1 &
+    qemu_pid=$!
+    # Progress: inside.sh also writes it to the serial console.
+    tail --pid="$qemu_pid" -n +1 -F "$out/boot-$name.console" 2>/dev/null |
+        grep --line-buffered -a " \[$name\] " >&2 &
+    tail_pid=$!
+    # The hard timeout: qemu ends at once on SIGTERM (the VM is lost, its
+    # results with it), SIGKILL 30 s later if it did not.
+    local deadline=$((SECONDS + vm_timeout)) term_sent=''
+    while kill -0 "$qemu_pid" 2>/dev/null; do
+        if [ -z "$term_sent" ] && ((SECONDS >= deadline)); then
+            echo "run.sh: boot '$name' timed out after $vm_timeout s; stopping it" >&2
+            kill -TERM "$qemu_pid" 2>/dev/null || true
+            term_sent=$SECONDS
+        elif [ -n "$term_sent" ] && ((SECONDS >= term_sent + 30)); then
+            kill -KILL "$qemu_pid" 2>/dev/null || true
+        fi
+        sleep 1
+    done
+    wait "$qemu_pid" || rc=$?
+    qemu_pid=''
+
+    # The results disk, and the VM's journal from the root disk.
+    debugfs -R "rdump / $work/out" "$work/out.img" >"$work/rdump.log" 2>&1 || true
+    debugfs -R "rdump /var/log/journal $work" "$work/root.img" >>"$work/rdump.log" 2>&1 || true
+    journalctl -D "$work/journal" -o short-monotonic --no-pager \
+        >"$out/boot-$name.journal" 2>&1 || true
+    python3 "$here/merge-vm.py" "$work/out" "$out" || rc=$?
+    cleanup
+    if [ ! -e "$out/boot-$name.done" ]; then
+        echo "run.sh: boot '$name' did not finish (exit $rc after $((SECONDS - started)) s;" \
+            "timeout ${vm_timeout} s); see $out/boot-$name.{log,console,journal}" >&2
         return 1
     fi
     echo "run.sh: boot '$name' done in $((SECONDS - started)) s" >&2
@@ -250,6 +380,19 @@ if [ -n "$main_modes" ]; then
 fi
 if [[ ,$modes, == *,unsafe,* ]]; then
     boot unsafe unsafe 0 || status=1
+fi
+if [[ ,$modes, == *,try,* ]]; then
+    # The second boot reuses the first one's overlay: a reboot.
+    if boot try try 0 1; then
+        boot try-reboot try 0 || status=1
+    else
+        status=1
+    fi
+    cleanup
+fi
+vm_modes=$(tr "," "\n" <<<"$modes" | { grep -x -e record -e attach || true; } | paste -sd, -)
+if [ -n "$vm_modes" ]; then
+    boot_vm vm "$vm_modes" || status=1
 fi
 
 python3 - "$out/meta.json" "$("$capcheck" --version 2>&1 | head -n 1) ($capcheck)" \

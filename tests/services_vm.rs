@@ -1,0 +1,218 @@
+//! `capcheck record` on real daemons under a real systemd:
+//! tests/services/run.sh --modes record,attach boots the lane's Debian 12
+//! tree with Debian's Linux 6.1 cloud kernel in qemu (TCG), where tracefs
+//! sees the daemons (it cannot in nspawn's PID namespace), with systemd
+//! 252 as PID 1 (docs/services.md). Asserted here:
+//!
+//! - record: every daemon daemons.tsv marks for recording (the root
+//!   daemons fix does not leave alone) worked as shipped, was recorded with
+//!   its probe by `record --unit` (exit 0, [recording] succeeded and
+//!   complete, through the kprobe fallback: 6.1 has no cap_capable
+//!   tracepoint), and still works after `fix --write --profile` of that
+//!   profile, restarted by systemd: none is broken, and each still stops
+//!   cleanly (systemd's Result=success, no stop timeout); the others are
+//!   not recorded;
+//! - attach: `record --unit nginx.service --attach --duration 20s` under
+//!   load with a `systemctl reload` while recording: succeeded, as root,
+//!   and the reload's new workers switching to www-data show as
+//!   CAP_SETUID and CAP_SETGID; the same for chrony.service (chronyd runs
+//!   with -x here, so it never sets the clock): succeeded, as _chrony, no
+//!   CAP_SYS_TIME, and nothing beyond what its process holds; both
+//!   services kept running (same main process, no restart) and work; and
+//!   afterwards no capcheck process, no capcheck tracefs instance and no
+//!   capcheck kprobe is left.
+//!
+//! Needs root, mmdebstrap, python3, qemu-system-x86_64, mkfs.ext4 and
+//! debugfs (CI installs them; elsewhere the test prints that it skips).
+//! Results in target/tmp/services-vm/. CAPCHECK_SERVICES=skip skips it on
+//! purpose.
+
+mod common;
+
+use capcheck::caps::CapSet;
+use common::lane;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+const TEST: &str = "recorded_profiles_fix_real_daemons_and_attach_records_running_ones";
+
+fn names(list: &Value) -> BTreeSet<String> {
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The capabilities of a `/proc/PID/status` CapEff value.
+fn effective(hex: &Value) -> BTreeSet<String> {
+    let bits = u64::from_str_radix(hex.as_str().unwrap_or("0"), 16).unwrap();
+    CapSet(bits).iter().map(|c| c.name.clone()).collect()
+}
+
+#[test]
+fn recorded_profiles_fix_real_daemons_and_attach_records_running_ones() {
+    let tools = [
+        "mmdebstrap",
+        "python3",
+        "qemu-system-x86_64",
+        "mkfs.ext4",
+        "debugfs",
+    ];
+    if lane::skipped(TEST, &tools) {
+        return;
+    }
+    let out = lane::out_dir("services-vm");
+    lane::build("build-rootfs.sh", &out);
+    lane::build("build-vm.sh", &out);
+    lane::run_lane(&out, &["--modes", "record,attach"]);
+
+    let results = lane::results(&out);
+    let errors: Vec<String> = results
+        .iter()
+        .filter(|r| r.get("error").is_some_and(|e| !e.is_null()))
+        .map(|r| format!("{}/{}: {}", r["daemon"], r["mode"], r["error"]))
+        .collect();
+    assert!(errors.is_empty(), "lane errors: {errors:?}");
+
+    // record: every daemon marked, and only those.
+    let recorded: BTreeMap<String, &Value> = results
+        .iter()
+        .filter(|r| r["mode"] == "record")
+        .map(|r| (r["daemon"].as_str().unwrap().to_string(), r))
+        .collect();
+    let daemons = lane::daemons();
+    let marked: Vec<&str> = daemons
+        .iter()
+        .filter(|d| d.record == "yes")
+        .map(|d| d.name.as_str())
+        .collect();
+    assert!(marked.len() >= 10, "a representative set: {marked:?}");
+    assert_eq!(
+        recorded.keys().map(String::as_str).collect::<Vec<_>>(),
+        {
+            let mut m = marked.clone();
+            m.sort();
+            m
+        },
+        "recorded exactly the daemons daemons.tsv marks"
+    );
+    let mut problems = Vec::new();
+    for name in &marked {
+        let r = recorded[*name];
+        let rec = &r["recording"];
+        if r["works_before"] != true {
+            problems.push(format!(
+                "{name}: does not work as shipped (the lane is broken)"
+            ));
+        }
+        if r["record_exit"] != 0
+            || rec["succeeded"] != true
+            || rec["complete"] != true
+            || rec["identity"] != "root"
+        {
+            problems.push(format!(
+                "{name}: recording: exit {}, {rec}\n{}",
+                r["record_exit"],
+                r["record_stderr"].as_str().unwrap_or_default()
+            ));
+        }
+        if rec["source"] != "kprobe" {
+            problems.push(format!(
+                "{name}: not recorded through the kprobe fallback: {}",
+                rec["source"]
+            ));
+        }
+        if rec["probe-passed"] != true {
+            problems.push(format!("{name}: the probe did not pass while recorded"));
+        }
+        if r["fix_exit"] != 0 {
+            problems.push(format!(
+                "{name}: fix --profile exited {}: {}",
+                r["fix_exit"], r["fix_notes"]
+            ));
+        }
+        if r["works_after"] != true {
+            problems.push(format!(
+                "{name}: BROKEN by fix --profile: {} ({})\n{}\n{}",
+                r["state_after"], r["probe_after"], r["diff"], r["journal"]
+            ));
+        }
+        // Stopping is part of working: a fixed daemon that cannot end its
+        // workers holds systemd until TimeoutStopSec= (Result=timeout).
+        if r["stop_result"] != "success" {
+            problems.push(format!(
+                "{name}: after fix --profile it does not stop cleanly: Result={} after {} s",
+                r["stop_result"], r["stop_seconds"]
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+
+    // attach.
+    let attached: BTreeMap<String, &Value> = results
+        .iter()
+        .filter(|r| r["mode"] == "attach")
+        .map(|r| (r["daemon"].as_str().unwrap().to_string(), r))
+        .collect();
+    for name in ["nginx", "chrony"] {
+        let r = attached
+            .get(name)
+            .unwrap_or_else(|| panic!("no attach result for {name}"));
+        let rec = &r["recording"];
+        assert_eq!(r["record_exit"], 0, "{name}: {}", r["record_stderr"]);
+        assert_eq!(rec["succeeded"], true, "{name}: {rec}");
+        assert_eq!(rec["complete"], true, "{name}: {rec}");
+        assert_eq!(rec["source"], "kprobe", "{name}: {rec}");
+        assert!(
+            rec["attached"].as_str().is_some_and(|a| a.ends_with('s')),
+            "{name}: {rec}"
+        );
+        assert_eq!(
+            r["same_run"], true,
+            "{name}: restarted while recorded (--attach must not touch it)"
+        );
+        assert_eq!(
+            r["works_after"], true,
+            "{name}: does not work after: {}",
+            r["probe_after"]
+        );
+        assert_eq!(r["capcheck_left"], "", "a capcheck process is left");
+        assert_eq!(
+            r["tracing_instances_left"], "",
+            "a tracefs instance is left"
+        );
+        assert_eq!(r["kprobes_left"], "", "capcheck kprobes are left");
+    }
+    let nginx = attached["nginx"];
+    assert_eq!(
+        nginx["reloaded"], true,
+        "the reload happened while recorded"
+    );
+    assert_eq!(nginx["recording"]["identity"], "root");
+    assert_eq!(nginx["recording"]["uid"], 0);
+    let needed = names(&nginx["profile_needed"]);
+    for cap in ["CAP_SETUID", "CAP_SETGID"] {
+        assert!(
+            needed.contains(cap),
+            "nginx's reload (new workers as www-data) shows {cap}: {needed:?}\n{}",
+            nginx["profile"]
+        );
+    }
+    let chrony = attached["chrony"];
+    assert_eq!(chrony["recording"]["identity"], "user");
+    assert_eq!(chrony["recording"]["user"], "_chrony");
+    assert_eq!(chrony["recording"]["uid"], chrony["uid_after"]);
+    let needed = names(&chrony["profile_needed"]);
+    assert!(
+        !needed.contains("CAP_SYS_TIME"),
+        "chronyd runs with -x: it never sets the clock: {needed:?}"
+    );
+    let holds = effective(&chrony["capeff_after"]);
+    assert!(
+        needed.is_subset(&holds),
+        "chronyd as _chrony holds {holds:?}; the recording claims {needed:?}"
+    );
+}
