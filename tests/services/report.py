@@ -108,7 +108,8 @@ def cell(r: dict | None) -> str:
 
 
 def changes(diff) -> str:
-    """The settings a diff adds, in a few words (resets left out)."""
+    """The settings a diff adds, in a few words: resets left out, but an
+    empty bounding set (a reset nothing follows) said."""
     added = []
     for line in str(diff or "").splitlines():
         if line.startswith("+++") or not line.startswith("+"):
@@ -119,6 +120,12 @@ def changes(diff) -> str:
         key, value = line.split("=", 1)
         if value:
             added.append(f"{key}={value}")
+        elif key == "CapabilityBoundingSet":
+            added.append(f"{key}= (empty)")
+    # A reset followed by a value is only a reset.
+    added = [a for i, a in enumerate(added)
+             if not (a.endswith("= (empty)")
+                     and any(b.startswith(a.split("=")[0] + "=") for b in added[i + 1:]))]
     return short("; ".join(added), 200) if added else ""
 
 

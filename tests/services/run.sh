@@ -89,6 +89,27 @@ touch "$out/results.jsonl" "$out/progress.log"
 work='' machine='' nspawn_pid='' tail_pid='' container_ns='' qemu_pid='' keep_work=0
 own_ns=$(readlink /proc/$$/ns/pid)
 
+# Waits for the boot's process $1 (nspawn or qemu) under a hard timeout of
+# $2 seconds: SIGTERM at the deadline, SIGKILL 30 s later; $4 runs each
+# second meanwhile. Polling keeps run.sh's own INT/TERM traps prompt.
+# Returns the process's exit status.
+wait_with_deadline() {
+    local pid=$1 timeout=$2 name=$3 each_second=$4
+    local deadline=$((SECONDS + timeout)) term_sent=''
+    while kill -0 "$pid" 2>/dev/null; do
+        "$each_second"
+        if [ -z "$term_sent" ] && ((SECONDS >= deadline)); then
+            echo "run.sh: boot '$name' timed out after $timeout s; stopping it" >&2
+            kill -TERM "$pid" 2>/dev/null || true
+            term_sent=$SECONDS
+        elif [ -n "$term_sent" ] && ((SECONDS >= term_sent + 30)); then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        sleep 1
+    done
+    wait "$pid"
+}
+
 # Notes the container's PID namespace: that of systemd-nspawn's child (the
 # container's init) once it differs from ours.
 note_container_ns() {
@@ -241,21 +262,8 @@ EOF
         </dev/null >"$out/boot-$name.console" 2>&1 &
     nspawn_pid=$!
     # The hard timeout: SIGTERM makes nspawn power the container off,
-    # SIGKILL 30 s later ends it (and cleanup what is left of it). Polling
-    # keeps run.sh's own INT/TERM traps prompt.
-    local deadline=$((SECONDS + boot_timeout)) term_sent=''
-    while kill -0 "$nspawn_pid" 2>/dev/null; do
-        note_container_ns
-        if [ -z "$term_sent" ] && ((SECONDS >= deadline)); then
-            echo "run.sh: boot '$name' timed out after $boot_timeout s; stopping it" >&2
-            kill -TERM "$nspawn_pid" 2>/dev/null || true
-            term_sent=$SECONDS
-        elif [ -n "$term_sent" ] && ((SECONDS >= term_sent + 30)); then
-            kill -KILL "$nspawn_pid" 2>/dev/null || true
-        fi
-        sleep 1
-    done
-    wait "$nspawn_pid" || rc=$?
+    # SIGKILL 30 s later ends it (and cleanup what is left of it).
+    wait_with_deadline "$nspawn_pid" "$boot_timeout" "$name" note_container_ns || rc=$?
     nspawn_pid=''
 
     # The container's journal, for what the excerpts do not show.
@@ -331,18 +339,7 @@ EOF
     tail_pid=$!
     # The hard timeout: qemu ends at once on SIGTERM (the VM is lost, its
     # results with it), SIGKILL 30 s later if it did not.
-    local deadline=$((SECONDS + vm_timeout)) term_sent=''
-    while kill -0 "$qemu_pid" 2>/dev/null; do
-        if [ -z "$term_sent" ] && ((SECONDS >= deadline)); then
-            echo "run.sh: boot '$name' timed out after $vm_timeout s; stopping it" >&2
-            kill -TERM "$qemu_pid" 2>/dev/null || true
-            term_sent=$SECONDS
-        elif [ -n "$term_sent" ] && ((SECONDS >= term_sent + 30)); then
-            kill -KILL "$qemu_pid" 2>/dev/null || true
-        fi
-        sleep 1
-    done
-    wait "$qemu_pid" || rc=$?
+    wait_with_deadline "$qemu_pid" "$vm_timeout" "$name" true || rc=$?
     qemu_pid=''
 
     # The results disk, and the VM's journal from the root disk.
