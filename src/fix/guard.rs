@@ -146,6 +146,20 @@ pub fn widenings(
             names(bounding_more)
         ));
     }
+    // An ambient capability the bounding set masks today is still a grant
+    // in waiting: it is held as soon as the bounding set allows it.
+    let ambient_more = a
+        .ambient_capabilities
+        .value
+        .difference(b.ambient_capabilities.value)
+        .difference(b_all)
+        .intersection(CapSet::KNOWN);
+    if !ambient_more.is_empty() {
+        out.push(format!(
+            "the ambient set would gain {}, which no command holds today",
+            names(ambient_more)
+        ));
+    }
     if b.no_new_privileges() && !a.no_new_privileges()
         || b.no_new_privileges_at_runtime() && !a.no_new_privileges_at_runtime()
     {
@@ -226,6 +240,12 @@ mod tests {
                 format!("{WEB}AmbientCapabilities=CAP_NET_BIND_SERVIC\n"),
                 format!("{WEB}AmbientCapabilities=CAP_NET_BIND_SERVICE\n"),
                 "the main process would hold CAP_NET_BIND_SERVICE at exec",
+            ),
+            // Masked by the bounding set, but granted once it allows it.
+            (
+                format!("{WEB}AmbientCapabilities=NET_BIND_SERVICE\nCapabilityBoundingSet=\n"),
+                format!("{WEB}AmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=\n"),
+                "the ambient set would gain CAP_NET_BIND_SERVICE",
             ),
             (
                 format!("{WEB}CapabilityBoundingSet=CAP_CHOWN\n"),
