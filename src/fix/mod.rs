@@ -111,13 +111,93 @@ pub struct TargetSummary {
 /// this many passes means fixes that undo each other.
 const MAX_LINT_PASSES: usize = 10;
 
+/// How many times a fix is planned again on its own result (`fix_unit`).
+const MAX_FIX_ROUNDS: usize = 3;
+
+/// The start of the note about a lint fix the guard left out.
+const LEFT_OUT: &str = "a suggested fix was left out";
+
 /// Plans the fix of one unit. Nothing is written.
+///
+/// One fix can make another acceptable: a misspelled `user=` naming a user
+/// the system lacks is left as it is, until the plan puts `DynamicUser=` in
+/// force, under which the name need not exist. So the result is fixed again
+/// until a round leaves it alone, as a second `capcheck fix` would; the
+/// rounds together must still widen nothing. Only edits of the unit's own
+/// files are folded in: a new drop-in or sysusers.d file is the next run's.
 pub fn fix_unit(
     unit: &Unit,
     rules: &Rules,
     checks: &CheckOptions,
     options: &FixOptions,
 ) -> UnitFix {
+    let mut result = fix_once(unit, rules, checks, options);
+    let own: BTreeMap<PathBuf, Vec<u8>> = unit
+        .files()
+        .map(|f| (f.path.clone(), f.tree.source.bytes.to_vec()))
+        .collect();
+    let original_model = privileges(unit);
+    for _ in 1..MAX_FIX_ROUNDS {
+        let in_own_files =
+            |changes: &[FileChange]| changes.iter().all(|c| own.contains_key(&c.path));
+        if result.error.is_some() || result.changes.is_empty() || !in_own_files(&result.changes) {
+            break;
+        }
+        let mut texts = own.clone();
+        texts.extend(
+            result
+                .changes
+                .iter()
+                .map(|c| (c.path.clone(), c.after.clone())),
+        );
+        let again = fix_once(&rebuild(unit, &texts, None), rules, checks, options);
+        if again.error.is_some() || again.changes.is_empty() || !in_own_files(&again.changes) {
+            break;
+        }
+        texts.extend(
+            again
+                .changes
+                .iter()
+                .map(|c| (c.path.clone(), c.after.clone())),
+        );
+        let fixed = rebuild(unit, &texts, None);
+        let after = privileges(&fixed);
+        let created: Vec<String> = result
+            .plan
+            .iter()
+            .filter_map(|p| p.create_user.clone())
+            .collect();
+        if !after.loaded
+            || !guard::widenings(
+                (unit, &original_model),
+                (&fixed, &after),
+                &options.system,
+                &created,
+            )
+            .is_empty()
+        {
+            break;
+        }
+        for change in again.changes {
+            match result.changes.iter_mut().find(|c| c.path == change.path) {
+                Some(earlier) => earlier.after = change.after,
+                None => result.changes.push(change),
+            }
+        }
+        result
+            .changes
+            .retain(|c| c.before.as_deref() != Some(c.after.as_slice()));
+        result.applicability = result.applicability.max(again.applicability);
+        // What was left out earlier and taken now is no longer left out.
+        result
+            .notes
+            .retain(|n| !n.starts_with(LEFT_OUT) || again.notes.contains(n));
+    }
+    result
+}
+
+/// One round of `fix_unit`: lint-carried fixes, then the plan.
+fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOptions) -> UnitFix {
     let mut result = UnitFix {
         unit: unit.name.name.clone(),
         changes: Vec::new(),
@@ -189,7 +269,7 @@ pub fn fix_unit(
             };
             match refusal {
                 Some(why) => {
-                    let note = format!("a suggested fix was left out: {why}");
+                    let note = format!("{LEFT_OUT}: {why}");
                     if !result.notes.contains(&note) {
                         result.notes.push(note);
                     }
