@@ -132,15 +132,17 @@ pub fn fix_unit(
     options: &FixOptions,
 ) -> UnitFix {
     let mut result = fix_once(unit, rules, checks, options);
-    let own: BTreeMap<PathBuf, Vec<u8>> = unit
-        .files()
-        .map(|f| (f.path.clone(), f.tree.source.bytes.to_vec()))
-        .collect();
+    let own = file_texts(unit);
     let original_model = privileges(unit);
+    // A round whose edits can be folded in: no error, and edits of the
+    // unit's own files only.
+    let foldable = |fix: &UnitFix| {
+        fix.error.is_none()
+            && !fix.changes.is_empty()
+            && fix.changes.iter().all(|c| own.contains_key(&c.path))
+    };
     for _ in 1..MAX_FIX_ROUNDS {
-        let in_own_files =
-            |changes: &[FileChange]| changes.iter().all(|c| own.contains_key(&c.path));
-        if result.error.is_some() || result.changes.is_empty() || !in_own_files(&result.changes) {
+        if !foldable(&result) {
             break;
         }
         let mut texts = own.clone();
@@ -151,7 +153,7 @@ pub fn fix_unit(
                 .map(|c| (c.path.clone(), c.after.clone())),
         );
         let again = fix_once(&rebuild(unit, &texts, None), rules, checks, options);
-        if again.error.is_some() || again.changes.is_empty() || !in_own_files(&again.changes) {
+        if !foldable(&again) {
             break;
         }
         texts.extend(
@@ -218,10 +220,7 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
     {
         return result;
     }
-    let mut texts: BTreeMap<PathBuf, Vec<u8>> = unit
-        .files()
-        .map(|f| (f.path.clone(), f.tree.source.bytes.to_vec()))
-        .collect();
+    let mut texts = file_texts(unit);
     let originals = texts.clone();
     let allowed = if options.unsafe_fixes {
         Applicability::Guess
@@ -442,10 +441,7 @@ pub fn plan_as_dropin(
     }
     let header = format!("Written by capcheck try: the planned fix of {}.", unit.name);
     let bytes = edits::dropin_text(plan, &header).into_bytes();
-    let texts: BTreeMap<PathBuf, Vec<u8>> = unit
-        .files()
-        .map(|f| (f.path.clone(), f.tree.source.bytes.to_vec()))
-        .collect();
+    let texts = file_texts(unit);
     let before = privileges(unit);
     let fixed = rebuild(unit, &texts, Some((path, bytes.clone())));
     let after = privileges(&fixed);
@@ -491,6 +487,13 @@ fn apply_edits(texts: &mut BTreeMap<PathBuf, Vec<u8>>, all: &[Edit]) -> Result<(
         texts.insert(path.to_path_buf(), new);
     }
     Ok(())
+}
+
+/// The unit's files and their contents as read.
+fn file_texts(unit: &Unit) -> BTreeMap<PathBuf, Vec<u8>> {
+    unit.files()
+        .map(|f| (f.path.clone(), f.tree.source.bytes.to_vec()))
+        .collect()
 }
 
 /// The unit with some files' contents replaced, and maybe a new drop-in.
