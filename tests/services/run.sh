@@ -26,7 +26,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-capcheck='' out='' modes='' only='' check_probes=0
+capcheck='' out='' modes='' only='' skip='' check_probes=0
 boot_timeout=${CAPCHECK_SERVICES_BOOT_TIMEOUT:-1200} settle=3
 # The VM runs under TCG (nested KVM hangs here): everything is slower.
 vm_timeout=${CAPCHECK_SERVICES_VM_TIMEOUT:-2700}
@@ -215,7 +215,31 @@ LANE_ONLY=$only
 LANE_CHECK_PROBES=$4
 LANE_SETTLE=$settle
 LANE_CONSOLE=$5
+LANE_SKIP=$skip
 EOF
+}
+
+# The unit that runs inside.sh in the tree at $1 for boot $2, ordered after
+# multi-user.target (the boot is over when the lane begins); $3, if given,
+# is one more [Unit] line.
+write_lane_unit() {
+    local units=$1/etc/systemd/system
+    cat >"$units/capcheck-lane.service" <<EOF
+[Unit]
+Description=capcheck real-systemd lane ($2)
+After=multi-user.target
+${3:-}
+
+[Service]
+Type=oneshot
+TimeoutStartSec=infinity
+ExecStart=/lane/inside.sh
+StandardOutput=append:/out/boot-$2.log
+StandardError=append:/out/boot-$2.log
+ExecStopPost=/bin/systemctl poweroff --no-block
+EOF
+    mkdir -p "$units/multi-user.target.wants"
+    ln -sfn ../capcheck-lane.service "$units/multi-user.target.wants/"
 }
 
 # boot NAME MODES CHECK [KEEP]: one container run over a fresh overlay, or
@@ -231,24 +255,8 @@ boot() {
     fi
     machine=capcheck-lane-$$-$name
 
-    local etc=$work/merged/etc
     write_env "$work/merged" "$name" "$boot_modes" "$check" 0
-    # Ordered after multi-user.target: the boot is over when the lane begins.
-    cat >"$etc/systemd/system/capcheck-lane.service" <<EOF
-[Unit]
-Description=capcheck real-systemd lane ($name)
-After=multi-user.target
-
-[Service]
-Type=oneshot
-TimeoutStartSec=infinity
-ExecStart=/lane/inside.sh
-StandardOutput=append:/out/boot-$name.log
-StandardError=append:/out/boot-$name.log
-ExecStopPost=/bin/systemctl poweroff --no-block
-EOF
-    mkdir -p "$etc/systemd/system/multi-user.target.wants"
-    ln -sfn ../capcheck-lane.service "$etc/systemd/system/multi-user.target.wants/"
+    write_lane_unit "$work/merged" "$name"
 
     echo "run.sh: boot '$name' (modes $boot_modes${only:+, only $only})" >&2
     tail --pid=$$ -n 0 -F "$out/progress.log" >&2 2>/dev/null &
@@ -281,11 +289,72 @@ EOF
     timings="$timings boot $name $((SECONDS - started)) s;"
 }
 
+# Sends the QMP command $1 to the running VM (best effort).
+# shellcheck disable=SC2317 # (called by watch_vm)
+qmp() {
+    python3 - "$work/qmp.sock" "$1" <<'EOF' || true
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+for command in ("qmp_capabilities", sys.argv[2]):
+    f.write(json.dumps({"execute": command}) + "\n")
+    f.flush()
+    f.readline()
+EOF
+}
+
+# The last $2 lines of the console $1 that say something: kernel messages,
+# systemd's status lines and the lane's progress, without escape sequences
+# or the "start job running" spinner.
+console_excerpt() {
+    sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\r/\n/g' "$1" |
+        grep -a -v -e 'Job capcheck-lane' -e '^[[:space:]]*$' | tail -n "$2"
+}
+
+# The part of the VM lane that progress lines $1 were at: "attach", a
+# daemon's name, or "boot" (none began).
+current_part() {
+    if grep -q '^[0-9:]* \[[^]]*\] attach: ' "$1"; then
+        echo attach
+        return
+    fi
+    local part
+    part=$(sed -n 's/^[0-9:]* \[[^]]*\] \([a-z0-9-]*\): .*/\1/p' "$1" | tail -n 1)
+    echo "${part:-boot}"
+}
+
+# How long the VM may go without a progress line before it counts as hung:
+# the longest step (a recording, with its own 180 s timeout) logs within
+# 190 s, and steps log every 30 s at most in practice.
+stall_limit=${CAPCHECK_SERVICES_VM_STALL:-240}
+
+# Each second of a VM boot: when no progress line came for stall_limit s,
+# an NMI makes the guest kernel panic with a backtrace on the console (it
+# boots with unknown_nmi_panic), which ends qemu; SIGTERM 30 s later if not.
+# shellcheck disable=SC2317 # (called by wait_with_deadline)
+watch_vm() {
+    if [ -n "$stall_at" ]; then
+        ((SECONDS < stall_at + 30)) || kill -TERM "$qemu_pid" 2>/dev/null || true
+        return 0
+    fi
+    local last
+    last=$(stat -c %Y "$work/progress" 2>/dev/null) || return 0
+    if (($(date +%s) - last >= stall_limit)); then
+        stall_at=$SECONDS
+        echo "run.sh: boot '$name' made no progress for $stall_limit s (at $(current_part "$work/progress")); an NMI for the guest's backtraces" >&2
+        qmp inject-nmi
+    fi
+}
+
 # boot_vm NAME MODES: one qemu run of the tree with Debian's cloud kernel
 # (build-vm.sh's layer) and capcheck, the lane and the settings copied in;
-# a second disk carries /out back (read with debugfs, no loop device).
+# a second disk carries /out back (read with debugfs, no loop device). A
+# boot that hung leaves OUT/boot-NAME.stalled, naming the part it was at.
 boot_vm() {
-    local name=$1 boot_modes=$2 rc=0 started=$SECONDS vm
+    local name=$1 boot_modes=$2 rc=0 started=$SECONDS vm stall_at=''
     vm=$("$here/build-vm.sh")
     work=$(mktemp -d /var/tmp/capcheck-services.XXXXXX)
     echo $$ >"$work/owner"
@@ -300,62 +369,112 @@ boot_vm() {
     mkdir -p "$root/out"
     echo '/dev/vdb /out ext4 rw 0 2' >>"$root/etc/fstab"
     write_env "$root" "$name" "$boot_modes" 0 1
-    # As in boot(); /out must be mounted first.
-    cat >"$root/etc/systemd/system/capcheck-lane.service" <<EOF
-[Unit]
-Description=capcheck real-systemd lane ($name)
-After=multi-user.target
-RequiresMountsFor=/out
-
-[Service]
-Type=oneshot
-TimeoutStartSec=infinity
-ExecStart=/lane/inside.sh
-StandardOutput=append:/out/boot-$name.log
-StandardError=append:/out/boot-$name.log
-ExecStopPost=/bin/systemctl poweroff --no-block
-EOF
-    mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
-    ln -sfn ../capcheck-lane.service "$root/etc/systemd/system/multi-user.target.wants/"
+    write_lane_unit "$root" "$name" RequiresMountsFor=/out
     # The disks: the tree, sparse, with room for the daemons' state; an
     # empty one for the results.
     mkfs.ext4 -q -F -L capcheck-root -d "$root" "$work/root.img" 4G >/dev/null
     umount "$root"
     mkfs.ext4 -q -F -L capcheck-out "$work/out.img" 512M >/dev/null
 
-    echo "run.sh: boot '$name' in qemu (modes $boot_modes${only:+, only $only}; $(cat "$vm/kernel-version"))" >&2
+    echo "run.sh: boot '$name' in qemu (modes $boot_modes${only:+, only $only}${skip:+, without $skip}; $(cat "$vm/kernel-version"))" >&2
     # TCG (nested KVM hangs on these machines), as tests/vm/kprobe_fallback.sh.
     qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 3072 \
         -kernel "$vm/vmlinuz" -initrd "$vm/initrd.img" \
-        -append "root=/dev/vda rw console=ttyS0 panic=-1" \
-        -nographic -no-reboot -nic none \
+        -append "root=/dev/vda rw console=ttyS0 panic=-1 unknown_nmi_panic=1 softlockup_all_cpu_backtrace=1" \
+        -nographic -no-reboot -nic none -qmp "unix:$work/qmp.sock,server=on,wait=off" \
         -drive "file=$work/root.img,format=raw,if=virtio" \
         -drive "file=$work/out.img,format=raw,if=virtio" \
         </dev/null >"$out/boot-$name.console" 2>&1 &
     qemu_pid=$!
-    # Progress: inside.sh also writes it to the serial console.
+    # Progress: inside.sh also writes it to the serial console; its lines
+    # go to run.sh's standard error and, for watch_vm, to $work/progress.
+    touch "$work/progress"
     tail --pid="$qemu_pid" -n +1 -F "$out/boot-$name.console" 2>/dev/null |
-        grep --line-buffered -a " \[$name\] " >&2 &
+        grep --line-buffered -a " \[$name\] " |
+        sed -u 's/\x1b\[[0-9;?]*[A-Za-z]//g' | tee -a "$work/progress" >&2 &
     tail_pid=$!
     # The hard timeout: qemu ends at once on SIGTERM (the VM is lost, its
     # results with it), SIGKILL 30 s later if it did not.
-    wait_with_deadline "$qemu_pid" "$vm_timeout" "$name" true || rc=$?
+    wait_with_deadline "$qemu_pid" "$vm_timeout" "$name" watch_vm || rc=$?
     qemu_pid=''
 
-    # The results disk, and the VM's journal from the root disk.
+    # The results disk, and the VM's journal from the root disk (a VM that
+    # was stopped left their ext4 journals unreplayed: e2fsck replays them).
+    e2fsck -fy "$work/out.img" >"$work/fsck.log" 2>&1 || true
+    e2fsck -fy "$work/root.img" >>"$work/fsck.log" 2>&1 || true
     debugfs -R "rdump / $work/out" "$work/out.img" >"$work/rdump.log" 2>&1 || true
     debugfs -R "rdump /var/log/journal $work" "$work/root.img" >>"$work/rdump.log" 2>&1 || true
     journalctl -D "$work/journal" -o short-monotonic --no-pager \
         >"$out/boot-$name.journal" 2>&1 || true
     python3 "$here/merge-vm.py" "$work/out" "$out" || rc=$?
+    timings="$timings boot $name $((SECONDS - started)) s;"
+    if [ ! -e "$out/boot-$name.done" ] && [ -n "$stall_at" ]; then
+        current_part "$work/progress" >"$out/boot-$name.stalled"
+    fi
     cleanup
     if [ ! -e "$out/boot-$name.done" ]; then
         echo "run.sh: boot '$name' did not finish (exit $rc after $((SECONDS - started)) s;" \
-            "timeout ${vm_timeout} s); see $out/boot-$name.{log,console,journal}" >&2
+            "timeout ${vm_timeout} s); see $out/boot-$name.{log,console,journal}; the console's end:" >&2
+        console_excerpt "$out/boot-$name.console" 30 | sed 's/^/    /' >&2
         return 1
     fi
     echo "run.sh: boot '$name' done in $((SECONDS - started)) s" >&2
-    timings="$timings boot $name $((SECONDS - started)) s;"
+}
+
+# The parts of the VM lane that have results: daemons (mode record) and
+# attach.
+finished_parts() {
+    python3 - "$out/results.jsonl" <<'EOF'
+import json, sys
+parts = set()
+for line in open(sys.argv[1]):
+    if line.strip():
+        r = json.loads(line)
+        if r.get("mode") in ("record", "attach"):
+            parts.add("attach" if r["mode"] == "attach" else r["daemon"])
+print(",".join(sorted(parts)))
+EOF
+}
+
+# Results saying that part $1 hung the VM again, in boot $2.
+stall_results() {
+    local part=$1 boot=$2 console=$out/boot-$2.console daemons mode=record
+    case $part in
+        boot) return 0 ;;
+        attach) daemons='nginx chrony' mode=attach ;;
+        *) daemons=$part ;;
+    esac
+    for daemon in $daemons; do
+        python3 - "$daemon" "$mode" "$boot" "$stall_limit" "$(console_excerpt "$console" 30)" \
+            >>"$out/results.jsonl" <<'EOF'
+import json, sys
+daemon, mode, boot, limit, console = sys.argv[1:]
+print(json.dumps({"daemon": daemon, "mode": mode, "works_after": None, "console": console,
+                  "error": f"the VM made no progress for {limit} s while this ran, "
+                           f"again in boot {boot}, which resumed after an earlier hang"}))
+EOF
+    done
+}
+
+# The VM boots. After one that hung (no progress: a guest that stopped
+# under TCG), a fresh boot resumes with the parts that have no result yet,
+# the hung part once more; the report notes each hang. A part that hangs
+# twice gets an error result instead.
+vm_lane() {
+    local boot_modes=$1 attempt=1 name=vm hung='' part
+    while :; do
+        boot_vm "$name" "$boot_modes" && return 0
+        [ -e "$out/boot-$name.stalled" ] || return 1
+        part=$(cat "$out/boot-$name.stalled")
+        vm_hangs="$vm_hangs boot $name hung at $part (no progress for $stall_limit s; console in boot-$name.console);"
+        if [[ ,$hung, == *,"$part",* ]] || ((attempt >= 3)); then
+            stall_results "$part" "$name"
+            return 1
+        fi
+        hung+=,$part
+        skip=$(finished_parts)
+        attempt=$((attempt + 1)) name=vm-$attempt
+    done
 }
 
 # What the report says it measured: the commit, and whether what capcheck
@@ -365,7 +484,7 @@ if [ -n "$(git -C "$here/../.." status --porcelain -- src Cargo.toml Cargo.lock 
     checkout="$checkout with uncommitted changes"
 fi
 run_started=$(date -u +%FT%TZ)
-timings=''
+timings='' vm_hangs=''
 
 status=0
 if [ "$check_probes" = 1 ]; then
@@ -389,13 +508,13 @@ if [[ ,$modes, == *,try,* ]]; then
 fi
 vm_modes=$(tr "," "\n" <<<"$modes" | { grep -x -e record -e attach || true; } | paste -sd, -)
 if [ -n "$vm_modes" ]; then
-    boot_vm vm "$vm_modes" || status=1
+    vm_lane "$vm_modes" || status=1
 fi
 
 python3 - "$out/meta.json" "$("$capcheck" --version 2>&1 | head -n 1) ($capcheck)" \
-    "$checkout" "$rootfs" "$run_started" "${timings# }" <<'EOF'
+    "$checkout" "$rootfs" "$run_started" "${timings# }" "${vm_hangs# }" <<'EOF'
 import json, sys
-keys = ["capcheck", "checkout", "rootfs", "started", "timings"]
+keys = ["capcheck", "checkout", "rootfs", "started", "timings", "vm hangs"]
 json.dump(dict(zip(keys, sys.argv[2:])), open(sys.argv[1], "w"), indent=1)
 EOF
 python3 "$here/report.py" "$out" >"$out/report.md" || status=1
