@@ -294,15 +294,18 @@ boot() {
 qmp() {
     python3 - "$work/qmp.sock" "$1" <<'EOF' || true
 import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(10)
-s.connect(sys.argv[1])
-f = s.makefile("rw")
-f.readline()
-for command in ("qmp_capabilities", sys.argv[2]):
-    f.write(json.dumps({"execute": command}) + "\n")
-    f.flush()
+try:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sys.argv[1])
+    f = s.makefile("rw")
     f.readline()
+    for command in ("qmp_capabilities", sys.argv[2]):
+        f.write(json.dumps({"execute": command}) + "\n")
+        f.flush()
+        f.readline()
+except OSError as e:
+    sys.exit(f"run.sh: qemu did not take {sys.argv[2]}: {e}")
 EOF
 }
 
@@ -333,11 +336,16 @@ stall_limit=${CAPCHECK_SERVICES_VM_STALL:-240}
 
 # Each second of a VM boot: when no progress line came for stall_limit s,
 # an NMI makes the guest kernel panic with a backtrace on the console (it
-# boots with unknown_nmi_panic), which ends qemu; SIGTERM 30 s later if not.
+# boots with unknown_nmi_panic), which ends qemu; SIGTERM 30 s later if not,
+# SIGKILL 30 s after that (a qemu that is stuck itself).
 # shellcheck disable=SC2317 # (called by wait_with_deadline)
 watch_vm() {
     if [ -n "$stall_at" ]; then
-        ((SECONDS < stall_at + 30)) || kill -TERM "$qemu_pid" 2>/dev/null || true
+        if ((SECONDS >= stall_at + 60)); then
+            kill -KILL "$qemu_pid" 2>/dev/null || true
+        elif ((SECONDS >= stall_at + 30)); then
+            kill -TERM "$qemu_pid" 2>/dev/null || true
+        fi
         return 0
     fi
     local last
