@@ -158,13 +158,19 @@ def main() -> int:
     w("# capcheck real-systemd lane")
     w()
     if meta:
-        for key in ("capcheck", "checkout", "rootfs", "started", "timings", "vm hangs"):
+        for key in ("capcheck", "checkout", "rootfs", "started", "timings", "vm hangs", "only"):
             if meta.get(key):
                 w(f"- {key}: {meta[key]}")
         w()
-    # The record mode leaves out the daemons daemons.tsv does not mark.
-    expected = {d: [m for m in modes if m != "record" or order[d] == "yes"] for d in order}
-    missing = [d for d in order if expected[d] and not any((d, m) in results for m in modes)]
+    # A run with --only has only those; the record mode leaves out the
+    # daemons daemons.tsv does not mark, unless named with --only.
+    only = set(filter(None, meta.get("only", "").split(",")))
+    expected = {
+        d: [m for m in modes if m != "record" or order[d] == "yes" or d in only]
+        for d in order
+        if not only or d in only
+    }
+    missing = [d for d in expected if expected[d] and not any((d, m) in results for m in modes)]
     if missing:
         w(f"**No result for: {', '.join(missing)}**")
         w()

@@ -520,9 +520,9 @@ if [ -n "$vm_modes" ]; then
 fi
 
 python3 - "$out/meta.json" "$("$capcheck" --version 2>&1 | head -n 1) ($capcheck)" \
-    "$checkout" "$rootfs" "$run_started" "${timings# }" "${vm_hangs# }" <<'EOF'
+    "$checkout" "$rootfs" "$run_started" "${timings# }" "${vm_hangs# }" "$only" <<'EOF'
 import json, sys
-keys = ["capcheck", "checkout", "rootfs", "started", "timings", "vm hangs"]
+keys = ["capcheck", "checkout", "rootfs", "started", "timings", "vm hangs", "only"]
 json.dump(dict(zip(keys, sys.argv[2:])), open(sys.argv[1], "w"), indent=1)
 EOF
 python3 "$here/report.py" "$out" >"$out/report.md" || status=1
