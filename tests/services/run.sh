@@ -309,11 +309,15 @@ except OSError as e:
 EOF
 }
 
+# The sed expression that removes terminal escape sequences (systemd's
+# colours and cursor moves on the console).
+no_escapes='s/\x1b\[[0-9;?]*[A-Za-z]//g'
+
 # The last $2 lines of the console $1 that say something: kernel messages,
 # systemd's status lines and the lane's progress, without escape sequences
 # or the "start job running" spinner.
 console_excerpt() {
-    sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\r/\n/g' "$1" |
+    sed -e "$no_escapes" -e 's/\r/\n/g' "$1" |
         grep -a -v -e 'Job capcheck-lane' -e '^[[:space:]]*$' | tail -n "$2"
 }
 
@@ -399,7 +403,7 @@ boot_vm() {
     touch "$work/progress"
     tail --pid="$qemu_pid" -n +1 -F "$out/boot-$name.console" 2>/dev/null |
         grep --line-buffered -a " \[$name\] " |
-        sed -u 's/\x1b\[[0-9;?]*[A-Za-z]//g' | tee -a "$work/progress" >&2 &
+        sed -u "$no_escapes" | tee -a "$work/progress" >&2 &
     tail_pid=$!
     # The hard timeout: qemu ends at once on SIGTERM (the VM is lost, its
     # results with it), SIGKILL 30 s later if it did not.
@@ -444,7 +448,8 @@ print(",".join(sorted(parts)))
 EOF
 }
 
-# Results saying that part $1 hung the VM again, in boot $2.
+# Results saying that part $1 hung the VM in boot $2, which was not resumed
+# (the part hung before, or the boots ran out).
 stall_results() {
     local part=$1 boot=$2 console=$out/boot-$2.console daemons mode=record
     case $part in
@@ -458,14 +463,14 @@ stall_results() {
 import json, sys
 daemon, mode, boot, limit, console = sys.argv[1:]
 print(json.dumps({"daemon": daemon, "mode": mode, "works_after": None, "console": console,
-                  "error": f"the VM made no progress for {limit} s while this ran, "
-                           f"again in boot {boot}, which resumed after an earlier hang"}))
+                  "error": f"the VM made no progress for {limit} s while this ran, in boot "
+                           f"{boot}, after an earlier hang; not resumed again"}))
 EOF
     done
 }
 
-# The VM boots. After one that hung (no progress: a guest that stopped
-# under TCG), a fresh boot resumes with the parts that have no result yet,
+# The VM boots. After one that hung (no progress; the cause of the one
+# hang seen is not known), a fresh boot resumes with the parts that have no result yet,
 # the hung part once more; the report notes each hang. A part that hangs
 # twice gets an error result instead.
 vm_lane() {
