@@ -90,23 +90,6 @@ fn compile_bind_low_port(dir: &Path) -> PathBuf {
     binary
 }
 
-fn ensure_user(name: &str) {
-    if Command::new("id")
-        .arg(name)
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        return;
-    }
-    let ok = Command::new("useradd")
-        .args(["--system", "--no-create-home", "--user-group", name])
-        .status()
-        .unwrap();
-    assert!(ok.success(), "useradd {name}");
-}
-
 /// `id FLAG USER`: the user's uid (-u) or group id (-g).
 fn id_of(flag: &str, user: &str) -> String {
     let o = Command::new("id").args([flag, user]).output().unwrap();
@@ -149,7 +132,7 @@ fn write_unit(dir: &Path, name: &str, body: &str) -> PathBuf {
 #[test]
 fn seed_blog_end_to_end() {
     require_recording!("seed_blog_end_to_end", ["cc", "id", "useradd"]);
-    ensure_user("captest");
+    common::ensure_user("captest");
     let dir = open_tempdir();
     let bin = compile_bind_low_port(dir.path());
     let bin = bin.to_str().unwrap();
@@ -248,7 +231,7 @@ fn ep_file_capabilities_outside_the_bounding_set() {
         "ep_file_capabilities_outside_the_bounding_set",
         ["cc", "setcap", "id", "useradd"]
     );
-    ensure_user("captest");
+    common::ensure_user("captest");
     let dir = open_tempdir();
     let bin = compile_bind_low_port(dir.path());
     let ok = Command::new("setcap")
@@ -292,7 +275,7 @@ fn ep_file_capabilities_outside_the_bounding_set() {
 #[test]
 fn records_exactly_the_command_as_the_user() {
     require_recording!("records_exactly_the_command_as_the_user", ["id", "useradd"]);
-    ensure_user("captest");
+    common::ensure_user("captest");
     let o = capcheck(&[
         "record",
         "--user",
@@ -330,7 +313,7 @@ fn a_unit_is_recorded_through_its_start_commands_as_its_user() {
         "a_unit_is_recorded_through_its_start_commands_as_its_user",
         ["id", "useradd"]
     );
-    ensure_user("captest");
+    common::ensure_user("captest");
     let dir = open_tempdir();
     let marks = dir.path().join("marks");
     std::fs::create_dir(&marks).unwrap();
@@ -536,7 +519,7 @@ fn a_units_environment_and_expanded_argv_reach_the_program() {
         "a_units_environment_and_expanded_argv_reach_the_program",
         ["id", "useradd"]
     );
-    ensure_user("captest");
+    common::ensure_user("captest");
     let dir = open_tempdir();
     let marks = marks_dir(dir.path());
     let env_file = dir.path().join("daemon.env");
@@ -632,7 +615,7 @@ fn each_command_runs_with_the_identity_systemd_gives_it() {
         "each_command_runs_with_the_identity_systemd_gives_it",
         ["id", "useradd", "getent", "sh"]
     );
-    ensure_user("captest");
+    common::ensure_user("captest");
     let dir = open_tempdir();
     let marks = marks_dir(dir.path());
     let id = |name: &str| format!("/bin/sh -c 'id -u > {}/{name}'", marks.display());

@@ -329,6 +329,12 @@ pub struct RecordArgs {
     #[arg(long, value_name = "NAME")]
     pub platform: Option<String>,
 
+    /// With --unit, for a service that runs as root: do not run it again
+    /// as the user that the recording's evidence would move it to (a fix
+    /// then keeps it root).
+    #[arg(long, requires = "unit")]
+    pub no_user_run: bool,
+
     /// The command to record, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,

@@ -63,6 +63,7 @@ pub fn planning(
         system: TargetSystem::of(root.as_deref()),
         root,
         unsafe_fixes: args.unsafe_fixes,
+        trial: false,
     };
     Ok((rules, options))
 }

@@ -8,6 +8,7 @@ mod record;
 mod rules;
 mod show;
 mod try_fix;
+mod user_run;
 
 use clap::Parser;
 use std::path::PathBuf;

@@ -1,21 +1,19 @@
 //! `capcheck record`, `capcheck run` and `capcheck profile`.
 
 use super::args::{ImportFormat, ProfileCommand, RecordArgs, RunArgs, ShowFormat};
+use super::user_run::UserRun;
 use super::ExitStatus;
 use crate::caps::CapSet;
 use crate::checks::platform;
 use crate::load::targets::{resolve, Scope};
 use crate::load::Unit;
-use crate::model::directories::{Directories, Kind};
-use crate::model::environment::{self, EnvironmentSettings};
-use crate::model::exec::{ExecCommand, Prefix};
-use crate::model::privileges;
+use crate::record::launch;
 use crate::record::profile::{Identity, RecordingMeta};
-use crate::record::{self, import, profile, tracefs, Request};
-use crate::run::credentials::{self, Credentials, UnitUser};
+use crate::record::{self, import, profile, tracefs};
+use crate::run::credentials;
 use crate::run::directories;
 use crate::run::tree::ProcessTree;
-use crate::run::{self, Interrupts, Outcome, Probe, Start};
+use crate::run::{self, Interrupts, Probe, Start};
 use std::path::Path;
 
 fn fail(message: impl std::fmt::Display) -> ExitStatus {
@@ -33,218 +31,6 @@ fn load_unit(name: &str, systemd: Option<&str>) -> Result<Unit, String> {
     }
     let target = targets.first().ok_or_else(|| format!("{name}: no unit"))?;
     Ok(target.load())
-}
-
-/// The commands `record --unit` and `run` start: ExecStartPre= then
-/// ExecStart=, as systemd starts a service.
-fn start_commands(
-    unit: &Unit,
-) -> Result<(crate::model::Privileges, Vec<crate::model::Command>), String> {
-    let model = privileges(unit);
-    if !model.loaded {
-        let why = model
-            .errors
-            .first()
-            .map(|e| e.message.clone())
-            .unwrap_or_default();
-        return Err(format!("{} does not load: {why}", unit.name));
-    }
-    let commands = ["ExecStartPre", "ExecStart"]
-        .iter()
-        .flat_map(|d| {
-            model
-                .commands
-                .iter()
-                .filter(move |c| c.directive == *d)
-                .cloned()
-        })
-        .collect::<Vec<_>>();
-    if commands.is_empty() {
-        return Err(format!("{} has no ExecStart=", unit.name));
-    }
-    Ok((model, commands))
-}
-
-/// One command to start, with what systemd would start it with.
-struct Planned {
-    directive: String,
-    path: String,
-    /// Before `$VAR` expansion.
-    argv: Vec<String>,
-    /// False for the `:` prefix and for a command given on the command
-    /// line (run as given).
-    expand: bool,
-    /// `|`: `argv` is a command line for `path`, the user's shell.
-    via_shell: bool,
-    /// The `-` prefix: a failure exit status is ignored.
-    ignore_failure: bool,
-    credentials: Credentials,
-}
-
-/// What runs and as whom: a unit's start commands, or one command.
-struct Plan {
-    commands: Vec<Planned>,
-    user: UnitUser,
-    environment: EnvironmentSettings,
-    unit: Option<String>,
-    /// RuntimeDirectory= and its kin, made before the first command.
-    directories: Vec<(Kind, Directories)>,
-}
-
-impl Plan {
-    /// The environment the commands get (one invocation: one
-    /// INVOCATION_ID); what systemd ignores in the settings is shown.
-    fn environment(&self) -> Result<Vec<String>, String> {
-        for ignored in &self.environment.ignored {
-            eprintln!("capcheck: note: {ignored}");
-        }
-        let invocation_id = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
-            .unwrap_or_default()
-            .trim()
-            .replace('-', "");
-        environment::build(
-            &self.environment,
-            &environment::ExecContext {
-                login: self.user.login.as_ref(),
-                root: Path::new("/"),
-                manager_environment: &|name| std::env::var(name).ok(),
-                invocation_id,
-            },
-        )
-    }
-
-    /// Says how the user was chosen when that is not plain.
-    fn explain_user(&self) {
-        if self.user.dynamic {
-            eprintln!(
-                "capcheck: DynamicUser=yes: running as uid {} (gid {}), an id of systemd's dynamic range {}-{} that no user or group has, as systemd would allocate",
-                self.user.uid,
-                self.user.gid,
-                credentials::DYNAMIC_UIDS.start(),
-                credentials::DYNAMIC_UIDS.end()
-            );
-        }
-    }
-}
-
-impl Planned {
-    fn argv(&self, environment: &[String]) -> Vec<String> {
-        let argv = if self.expand {
-            environment::expand_argv(&self.argv, environment)
-        } else {
-            self.argv.clone()
-        };
-        if self.via_shell {
-            ExecCommand::via_shell_argv(&argv)
-        } else {
-            argv
-        }
-    }
-}
-
-/// The start commands of a unit with the identity systemd gives each;
-/// `--user` (for `record`) runs every one as that user instead. Commands
-/// with `+` are left out when `with_privileged` is false.
-fn unit_plan(
-    name: &str,
-    systemd: Option<&str>,
-    user_override: Option<&str>,
-    with_privileged: bool,
-) -> Result<Plan, String> {
-    let unit = load_unit(name, systemd)?;
-    let (model, commands) = start_commands(&unit)?;
-    let user = match user_override {
-        Some(u) => credentials::named_user(u)?,
-        None => credentials::unit_user(&model)?,
-    };
-    let commands = commands
-        .iter()
-        .filter(|c| with_privileged || !c.command.has(Prefix::FullyPrivileged))
-        .map(|c| {
-            let mut credentials = credentials::for_command(&model, &user, c);
-            if user_override.is_some() {
-                credentials.setuid = true;
-                credentials.uid = user.uid;
-                credentials.gid = user.gid;
-            }
-            let via_shell = c.command.has(Prefix::ViaShell);
-            // A `|` command runs the user's login shell (/bin/sh for a
-            // placeholder one).
-            let login_shell = user.login.as_ref().and_then(|l| l.shell.clone());
-            Planned {
-                directive: c.directive.clone(),
-                path: match login_shell {
-                    Some(shell) if via_shell => shell,
-                    _ => c.command.path.clone(),
-                },
-                argv: c.command.argv.clone(),
-                via_shell,
-                expand: !c.command.has(Prefix::NoEnvExpand),
-                ignore_failure: c.command.has(Prefix::IgnoreFailure),
-                credentials,
-            }
-        })
-        .collect();
-    Ok(Plan {
-        commands,
-        user,
-        environment: model.environment.clone(),
-        unit: Some(model.unit.clone()),
-        directories: model.directories.clone(),
-    })
-}
-
-/// One command from the command line, as `user` with its groups.
-fn command_plan(argv: &[String], user: &str) -> Result<Plan, String> {
-    let user = credentials::named_user(user)?;
-    let credentials = Credentials {
-        setuid: true,
-        uid: user.uid,
-        gid: user.gid,
-        groups: user.groups.clone(),
-        sandbox: true,
-        bounding: CapSet::ALL,
-        ambient: CapSet::EMPTY,
-        secure_bits: 0,
-        no_new_privileges: false,
-    };
-    Ok(Plan {
-        commands: vec![Planned {
-            directive: "command".to_string(),
-            path: argv[0].clone(),
-            argv: argv.to_vec(),
-            via_shell: false,
-            expand: false,
-            ignore_failure: false,
-            credentials,
-        }],
-        user,
-        environment: EnvironmentSettings::default(),
-        unit: None,
-        directories: Vec::new(),
-    })
-}
-
-/// What a recording offers: the identity as planned, a full bounding set
-/// (less what the platform forbids), and for a user the broad candidate
-/// set as ambient capabilities (root has the bounding set anyway); no
-/// securebits or no_new_privs, which would hide needs.
-fn offered(planned: &Credentials, forbidden: CapSet) -> Credentials {
-    let candidates = CapSet::KNOWN
-        .difference(forbidden)
-        .intersection(record::own_bounding_set());
-    Credentials {
-        sandbox: true,
-        bounding: CapSet::ALL.difference(forbidden),
-        ambient: if planned.uid == 0 {
-            CapSet::EMPTY
-        } else {
-            candidates
-        },
-        secure_bits: 0,
-        no_new_privileges: false,
-        ..planned.clone()
-    }
 }
 
 fn caps_line(caps: &[&str]) -> String {
@@ -277,33 +63,36 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
     if let (Some(unit), true) = (&args.unit, args.attach) {
         return record_attached(args, unit);
     }
-    let plan = match (&args.unit, args.command.is_empty()) {
-        (Some(name), _) => unit_plan(name, None, args.user.as_deref(), false),
-        (None, true) => return fail("nothing to record: give -- CMD ARGS... or --unit"),
-        (None, false) => command_plan(&args.command, args.user.as_deref().unwrap_or("nobody")),
+    let unit = match args.unit.as_deref().map(|name| load_unit(name, None)) {
+        Some(Ok(u)) => Some(u),
+        Some(Err(e)) => return fail(e),
+        None => None,
     };
-    let plan = match plan {
+    let launch = match (&unit, args.command.is_empty()) {
+        (Some(unit), _) => launch::of_unit(unit, args.user.as_deref(), false),
+        (None, true) => return fail("nothing to record: give -- CMD ARGS... or --unit"),
+        (None, false) => {
+            launch::of_command(&args.command, args.user.as_deref().unwrap_or("nobody"))
+        }
+    };
+    let launch = match launch {
         Ok(p) if p.commands.is_empty() => {
             return fail("nothing to record: the unit starts only `+` commands")
         }
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    plan.explain_user();
-    let environment = match plan.environment() {
+    launch.explain_user();
+    let environment = match launch.environment() {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
-    let _directories = match directories::make(&plan.directories, plan.user.uid, plan.user.gid) {
-        Ok(made) => made,
-        Err(e) => return fail(e),
-    };
-    let main = plan.commands.last().expect("a command");
+    let main = launch.commands.last().expect("a command");
     let uid = main.credentials.uid;
     let user = if uid == 0 {
         "root".to_string()
     } else {
-        plan.user.display()
+        launch.user.display()
     };
     let mut doc = match &args.output {
         Some(path) => match profile::open(path) {
@@ -312,7 +101,7 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         },
         None => Default::default(),
     };
-    let command = plan
+    let command = launch
         .commands
         .iter()
         .map(|c| c.argv(&environment).join(" "))
@@ -320,7 +109,7 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         .join("; ");
     let mut meta = RecordingMeta {
         command: Some(command.clone()),
-        unit: plan.unit.clone(),
+        unit: launch.unit.clone(),
         identity: Some(Identity::of_uid(uid)),
         user: Some(user.clone()),
         uid: Some(uid),
@@ -344,70 +133,130 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         command: command.clone(),
         settle,
     });
-    let (mut succeeded, mut outcome, mut probe_passed) = (true, String::new(), None);
-    for (i, planned) in plan.commands.iter().enumerate() {
-        let is_main = i + 1 == plan.commands.len();
-        let argv = planned.argv(&environment);
-        let request = Request {
-            start: Start {
-                path: &planned.path,
-                argv: &argv,
-                environment: &environment,
-                credentials: &offered(&planned.credentials, forbidden),
-            },
+    let recorded = {
+        let _directories =
+            match directories::make(&launch.directories, launch.user.uid, launch.user.gid) {
+                Ok(made) => made,
+                Err(e) => return fail(e),
+            };
+        record::record_launch(
+            &launch,
+            &environment,
+            &|planned| launch::offered(planned, forbidden),
             timeout,
-            probe: probe.as_ref().filter(|_| is_main),
-            progress: true,
-        };
-        let recording = record::record(&request, &mut instance, &tree, &interrupts);
-        let run = &recording.run;
-        let started = !matches!(
-            run.outcome,
-            Outcome::ExecFailed { .. } | Outcome::SetupFailed { .. }
-        );
-        if started && !recording.summary.exec_seen {
-            return fail(format!(
-                "the trace saw nothing of {} (not even its exec): capcheck cannot see this process, which happens in a PID namespace; nothing was written",
-                argv.join(" ")
-            ));
-        }
-        report_checks(&argv.join(" "), &run.describe(), &recording.summary);
-        if let Some(p) = &run.probe {
-            eprintln!(
-                "  probe {}: {}",
-                if p.passed { "passed" } else { "failed" },
-                p.status
-            );
-            probe_passed = Some(p.passed);
-        }
-        profile::add(&mut doc, &recording.summary.caps);
-        let ok = run.succeeded() || (planned.ignore_failure && started);
-        outcome = if is_main {
-            run.describe()
-        } else {
-            format!(
-                "{}={}: {}",
-                planned.directive,
-                argv.join(" "),
-                run.describe()
-            )
-        };
-        if !ok || interrupts.seen() {
-            succeeded &= ok;
-            break;
+            probe.as_ref(),
+            &mut instance,
+            &tree,
+            &interrupts,
+            &mut report_command,
+        )
+    };
+    if let Some(command) = &recorded.blind {
+        return fail(format!(
+            "the trace saw nothing of {command} (not even its exec): capcheck cannot see this process, which happens in a PID namespace; nothing was written"
+        ));
+    }
+    let mut accesses = Vec::new();
+    for summary in &recorded.summaries {
+        profile::add(&mut doc, &summary.caps);
+        accesses.extend(summary.accesses.iter().cloned());
+    }
+    warn_unprobed(probe.is_none(), &accesses);
+    let objects = objects_traced(&instance);
+    let complete = !interrupts.seen();
+    meta.succeeded = Some(recorded.succeeded);
+    meta.outcome = Some(recorded.outcome.clone());
+    meta.probe_passed = probe
+        .as_ref()
+        .map(|_| recorded.probe_passed.unwrap_or(false));
+    meta.complete = Some(complete);
+    meta.source = Some(instance.source().to_string());
+    meta.coverage = Some("start".to_string());
+    meta.objects = Some(objects);
+    if let Err(e) = add_evidence(&mut doc, accesses) {
+        return fail(e);
+    }
+    if let Err(e) = profile::add_recording(&mut doc, &meta) {
+        return fail(e);
+    }
+    let usable = recorded.succeeded && complete && meta.objects.as_deref() == Some("traced");
+    if let (Some(unit), true, true) = (&unit, usable, args.user.is_none() && uid == 0) {
+        if !args.no_user_run {
+            let run = UserRun {
+                unit,
+                doc: &doc,
+                timeout,
+                probe: probe.as_ref(),
+                instance: &mut instance,
+                tree: &tree,
+                interrupts: &interrupts,
+            };
+            if let Some(result) = run.run() {
+                profile::set_deroot_run(
+                    &mut doc,
+                    &result.settings,
+                    result.works,
+                    &result.outcome,
+                    args.probe.as_deref(),
+                );
+            }
         }
     }
-    let source = instance.source().to_string();
     drop(instance);
     drop(tree);
-    let complete = !interrupts.seen();
     drop(interrupts);
-    meta.succeeded = Some(succeeded);
-    meta.outcome = Some(outcome);
-    meta.probe_passed = probe.as_ref().map(|_| probe_passed.unwrap_or(false));
-    meta.complete = Some(complete);
-    meta.source = Some(source);
     finish_profile(doc, &meta, args.output.as_deref())
+}
+
+/// A network daemon recorded without a probe served no client: what it
+/// does per client (a switch to the client's user, files it opens then)
+/// is not in the recording.
+fn warn_unprobed(unprobed: bool, accesses: &[crate::record::access::Access]) {
+    let mut ports: Vec<u16> = accesses.iter().filter_map(|a| a.port).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    if unprobed && !ports.is_empty() {
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        eprintln!(
+            "capcheck: warning: it listens on port {} and no --probe served a client: what it does per client is not recorded, and a fix from this profile may refuse clients",
+            ports.join(", ")
+        );
+    }
+}
+
+/// What a recorded command did, on standard error.
+pub fn report_command(what: &str, run: &run::Run, summary: &record::trace::Summary) {
+    report_checks(what, &run.describe(), summary);
+    if let Some(p) = &run.probe {
+        eprintln!(
+            "  probe {}: {}",
+            if p.passed { "passed" } else { "failed" },
+            p.status
+        );
+    }
+}
+
+/// The `[recording]` table's `objects`: "traced", or why not.
+fn objects_traced(instance: &tracefs::Instance) -> String {
+    instance
+        .objects_missing
+        .clone()
+        .unwrap_or_else(|| "traced".to_string())
+}
+
+/// The user name of a uid on this host (the number when it has none).
+fn user_name(uid: u32) -> String {
+    credentials::account(&uid.to_string()).map_or_else(|_| uid.to_string(), |a| a.name)
+}
+
+/// Adds what the program did to what, with what is at each path now,
+/// to the profile.
+fn add_evidence(
+    doc: &mut toml_edit::DocumentMut,
+    accesses: Vec<crate::record::access::Access>,
+) -> Result<(), String> {
+    let kept = crate::record::access::keep_evidence(accesses, &crate::record::access::HostFiles);
+    profile::add_accesses(doc, &kept, &user_name)
 }
 
 /// What a recording found, on standard error.
@@ -488,6 +337,7 @@ fn record_attached(args: &RecordArgs, unit: &str) -> ExitStatus {
         Err(e) => return fail(e),
     };
     let source = instance.source().to_string();
+    let objects = objects_traced(&instance);
     drop(instance);
     let user = credentials::account(&attached.uid.to_string())
         .map_or_else(|_| format!("uid {}", attached.uid), |a| a.name);
@@ -506,6 +356,9 @@ fn record_attached(args: &RecordArgs, unit: &str) -> ExitStatus {
     report_checks(unit, &outcome, &attached.summary);
     profile::header(&mut doc, &format!("{unit}, running (as {user})"));
     profile::add(&mut doc, &attached.summary.caps);
+    if let Err(e) = add_evidence(&mut doc, attached.summary.accesses.clone()) {
+        return fail(e);
+    }
     let meta = RecordingMeta {
         unit: Some(unit.to_string()),
         attached: Some(format!("{:.1}s", attached.elapsed.as_secs_f64())),
@@ -516,6 +369,8 @@ fn record_attached(args: &RecordArgs, unit: &str) -> ExitStatus {
         outcome: Some(outcome),
         complete: Some(!attached.interrupted),
         source: Some(source),
+        coverage: Some("running".to_string()),
+        objects: Some(objects),
         ..RecordingMeta::default()
     };
     finish_profile(doc, &meta, args.output.as_deref())
@@ -526,7 +381,9 @@ pub fn run(args: &RunArgs) -> ExitStatus {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
-    let plan = match unit_plan(&args.unit, args.systemd.as_deref(), None, true) {
+    let plan = match load_unit(&args.unit, args.systemd.as_deref())
+        .and_then(|unit| launch::of_unit(&unit, None, true))
+    {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
@@ -589,11 +446,12 @@ fn print_run(directive: &str, r: &run::Run) {
 }
 
 pub fn profile(command: &ProfileCommand) -> ExitStatus {
-    let (observations, meta, output, what) = match command {
+    let (observations, accesses, meta, output, what) = match command {
         ProfileCommand::Merge { inputs, output } => {
             // The inputs' [recording] tables merge as recordings into one
             // profile do: one identity, failed or incomplete if any was.
             let mut merged = toml_edit::DocumentMut::new();
+            let mut accesses = Vec::new();
             for input in inputs {
                 let doc = match profile::open(input) {
                     Ok(doc) if input.exists() => doc,
@@ -606,6 +464,10 @@ pub fn profile(command: &ProfileCommand) -> ExitStatus {
                     return fail(format!("{}: {e}", input.display()));
                 }
                 profile::add(&mut merged, &profile::observations(&doc));
+                match profile::accesses(&doc) {
+                    Ok(a) => accesses.extend(a),
+                    Err(e) => return fail(format!("{}: {e}", input.display())),
+                }
             }
             let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
             let meta = match profile::recording(&merged) {
@@ -614,6 +476,7 @@ pub fn profile(command: &ProfileCommand) -> ExitStatus {
             };
             (
                 profile::observations(&merged),
+                accesses,
                 meta,
                 output,
                 format!("merged from {}", names.join(", ")),
@@ -634,7 +497,13 @@ pub fn profile(command: &ProfileCommand) -> ExitStatus {
                 ..RecordingMeta::default()
             };
             match parsed {
-                Ok(o) => (o, meta, output, format!("imported from {}", file.display())),
+                Ok(o) => (
+                    o,
+                    Vec::new(),
+                    meta,
+                    output,
+                    format!("imported from {}", file.display()),
+                ),
                 Err(e) => return fail(format!("{}: {e}", file.display())),
             }
         }
@@ -648,6 +517,9 @@ pub fn profile(command: &ProfileCommand) -> ExitStatus {
         return fail(format!("{}: {e}", output.display()));
     }
     profile::add(&mut doc, &observations);
+    if let Err(e) = profile::add_accesses(&mut doc, &accesses, &user_name) {
+        return fail(format!("{}: {e}", output.display()));
+    }
     let before = std::fs::read(output).ok();
     match crate::fix::write::write_atomic(
         output,

@@ -18,6 +18,21 @@ use std::path::{Path, PathBuf};
 pub struct Wanted {
     pub key: &'static str,
     pub value: Option<String>,
+    /// How the value goes in.
+    pub placement: Placement,
+}
+
+/// How a wanted value goes in beside the assignments already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// It replaces them (the last one edited, the others removed).
+    Replace,
+    /// A new line adds it to a list (`RuntimeDirectory=`), which keeps
+    /// the entries already there.
+    Add,
+    /// A new line before every other command of the key: it must run
+    /// first (`ExecStartPre=+` that prepares a file the next one opens).
+    First,
 }
 
 /// A capability set as a value: names by number, space-separated.
@@ -31,7 +46,15 @@ pub fn capset_value(set: CapSet) -> String {
 /// The settings to change, leaving out those already right.
 pub fn wanted(model: &Privileges, plan: &Plan) -> Vec<Wanted> {
     let mut out = Vec::new();
-    let mut want = |key: &'static str, value: Option<String>| out.push(Wanted { key, value });
+    let mut want_as = |key: &'static str, value: Option<String>, placement: Placement| {
+        out.push(Wanted {
+            key,
+            value,
+            placement,
+        })
+    };
+    let mut want =
+        |key: &'static str, value: Option<String>| want_as(key, value, Placement::Replace);
     let user_is = |name: &str| model.user.value.as_deref() == Some(name);
     match &plan.identity {
         Identity::Keep => {}
@@ -63,6 +86,33 @@ pub fn wanted(model: &Privileges, plan: &Plan) -> Vec<Wanted> {
     // DynamicUser=yes already implies it.
     if plan.no_new_privileges && !model.no_new_privileges() {
         want("NoNewPrivileges", Some("yes".to_string()));
+    }
+    for (key, value) in plan.protections.settings() {
+        want(key, Some(value));
+    }
+    if let Some(d) = &plan.replaces_root {
+        if let Some(group) = &d.group {
+            want("Group", Some(group.clone()));
+        }
+        if !d.groups.is_empty() {
+            want_as(
+                "SupplementaryGroups",
+                Some(d.groups.join(" ")),
+                Placement::Add,
+            );
+        }
+        for (kind, name) in &d.directories {
+            let has = model
+                .directories
+                .iter()
+                .any(|(k, dirs)| k == kind && dirs.paths.contains(name));
+            if !has {
+                want_as(kind.setting(), Some(name.clone()), Placement::Add);
+            }
+        }
+        for command in &d.prepare {
+            want_as("ExecStartPre", Some(command.clone()), Placement::First);
+        }
     }
     out
 }
@@ -133,7 +183,19 @@ pub fn in_place(unit: &Unit, wanted: &[Wanted]) -> Result<Vec<Edit>, String> {
     let own = unit.name.unit_type.own_section().unwrap_or("Service");
     let mut edits = Vec::new();
     let mut inserts: Vec<String> = Vec::new();
+    let mut first_lines: Vec<String> = Vec::new();
     for w in wanted {
+        match (w.placement, &w.value) {
+            (Placement::Add, Some(value)) => {
+                inserts.push(format!("{}={value}", w.key));
+                continue;
+            }
+            (Placement::First, Some(value)) => {
+                first_lines.push(format!("{}={value}", w.key));
+                continue;
+            }
+            _ => {}
+        }
         let mut found: Vec<(usize, &Assignment)> = Vec::new();
         for (i, f) in files.iter().enumerate() {
             for a in &f.assignments {
@@ -166,6 +228,35 @@ pub fn in_place(unit: &Unit, wanted: &[Wanted]) -> Result<Vec<Edit>, String> {
         }
         if let (Some(value), None) = (&w.value, last) {
             inserts.push(format!("{}={value}", w.key));
+        }
+    }
+    if let Some(first) = wanted.iter().find(|w| w.placement == Placement::First) {
+        // Before the first command of the key, in the order systemd reads
+        // the files; where there is none, with the other new lines.
+        let existing = files.iter().enumerate().find_map(|(i, f)| {
+            f.assignments
+                .iter()
+                .find(|a| {
+                    let section = f.section_of(a);
+                    a.key == first.key && section.known && section.name == own
+                })
+                .map(|a| (i, a))
+        });
+        match existing {
+            Some((i, _)) if !owned(unit, i, files[i]) => {
+                return Err(format!(
+                    "{}= is set in {}, which other units share",
+                    first.key,
+                    files[i].path.display()
+                ))
+            }
+            Some((i, a)) => {
+                let file = files[i];
+                let eol = eol_of(file);
+                let text: String = first_lines.iter().map(|l| format!("{l}{eol}")).collect();
+                edits.push(edit(file, a.span.start..a.span.start, text));
+            }
+            None => inserts.extend(first_lines),
         }
     }
     if !inserts.is_empty() {
@@ -209,8 +300,11 @@ fn insertion(file: &UnitFile, own: &str, lines: &[String]) -> Edit {
     edit(file, at..at, format!("{lead}{body}"))
 }
 
-/// The drop-in that sets the plan exactly: each list reset first.
-pub fn dropin_text(plan: &Plan, header: &str) -> String {
+/// The drop-in that sets the plan exactly: each capability list reset
+/// first; list settings added to; commands that must run first put
+/// before the unit's own, which are listed again after a reset (a
+/// drop-in's commands otherwise run after the unit's).
+pub fn dropin_text(model: &Privileges, plan: &Plan, header: &str) -> String {
     let mut out = format!("# {header}\n[Service]\n");
     match &plan.identity {
         Identity::Keep => {}
@@ -231,6 +325,45 @@ pub fn dropin_text(plan: &Plan, header: &str) -> String {
     }
     if plan.no_new_privileges {
         out.push_str("NoNewPrivileges=yes\n");
+    }
+    let others: Vec<Wanted> = wanted(model, plan)
+        .into_iter()
+        .filter(|w| {
+            !matches!(
+                w.key,
+                "User"
+                    | "DynamicUser"
+                    | "AmbientCapabilities"
+                    | "CapabilityBoundingSet"
+                    | "NoNewPrivileges"
+            )
+        })
+        .collect();
+    let mut first = Vec::new();
+    for w in &others {
+        let Some(value) = &w.value else { continue };
+        match w.placement {
+            Placement::First => first.push(format!("{}={value}", w.key)),
+            _ => out.push_str(&format!("{}={value}\n", w.key)),
+        }
+    }
+    if let Some(key) = others
+        .iter()
+        .find(|w| w.placement == Placement::First)
+        .map(|w| w.key)
+    {
+        let own: Vec<String> = model
+            .commands
+            .iter()
+            .filter(|c| c.directive == key)
+            .map(|c| format!("{key}={}", c.origin.value))
+            .collect();
+        if !own.is_empty() {
+            out.push_str(&format!("{key}=\n"));
+        }
+        for line in first.iter().chain(&own) {
+            out.push_str(&format!("{line}\n"));
+        }
     }
     out
 }

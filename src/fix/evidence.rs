@@ -8,6 +8,7 @@ use super::knowledge::{self, Basis, Program, Runs};
 use crate::caps::{self, CapSet};
 use crate::model::exec::Prefix;
 use crate::model::Privileges;
+use crate::record::access::Access;
 use crate::record::profile::{Identity, RecordingMeta};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -17,8 +18,14 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Evidence {
-    /// A recorded (or hand-written) capability profile.
-    Profile { path: PathBuf, granted: u64 },
+    /// A recorded (or hand-written) capability profile, with what the
+    /// checks were for when the recording traced it.
+    Profile {
+        path: PathBuf,
+        granted: u64,
+        #[serde(skip_serializing_if = "Vec::is_empty", rename = "for")]
+        uses: Vec<String>,
+    },
     /// A row of the knowledge base.
     KnowledgeBase { program: String, source: String },
     /// An argument: a port below 1024 needs CAP_NET_BIND_SERVICE.
@@ -32,8 +39,16 @@ pub enum Evidence {
 impl std::fmt::Display for Evidence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Evidence::Profile { path, granted } => {
-                write!(f, "profile {} (granted {granted}×)", path.display())
+            Evidence::Profile {
+                path,
+                granted,
+                uses,
+            } => {
+                write!(f, "profile {} (granted {granted}×", path.display())?;
+                if !uses.is_empty() {
+                    write!(f, ": {}", uses.join("; "))?;
+                }
+                f.write_str(")")
             }
             Evidence::KnowledgeBase { program, source } => {
                 write!(f, "knowledge base: {program} ({source})")
@@ -79,6 +94,36 @@ pub struct Needed {
     pub needs_privileged_exec: Vec<String>,
     /// What the evidence rests on, for the report.
     pub basis: Vec<String>,
+    /// What the program did to what, from recordings that traced it.
+    pub accesses: Vec<Access>,
+    /// A recording saw the program's start (not only the running daemon,
+    /// as `record --attach` does).
+    pub start_seen: bool,
+    /// A recording saw only the running program, not its start.
+    pub attach_only: bool,
+    /// A run as a user with a de-root plan, from a profile.
+    pub deroot_run: Option<DeRootRun>,
+    /// The capabilities come from recorded profiles.
+    pub from_profiles: bool,
+    /// The ports a daemon recorded without a probe listened on (its work
+    /// per client is not in the recording).
+    pub unprobed_ports: Option<String>,
+}
+
+/// The `[de-root]` table `capcheck record --unit` writes after it ran the
+/// program again as a user, with the unit settings a de-root plan gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DeRootRun {
+    /// The unit settings the run had, as unit lines.
+    pub settings: Vec<String>,
+    /// The run worked (and its probe passed, when there was one).
+    pub works: bool,
+    /// How it went ("still running after 25.0s", the failure).
+    #[serde(default)]
+    pub outcome: String,
+    #[serde(default)]
+    pub probe: Option<String>,
 }
 
 impl Needed {
@@ -148,6 +193,11 @@ pub struct Profile {
     /// Loaded with `--force` although its run failed or was cut short.
     #[serde(skip)]
     pub forced: Option<String>,
+    /// The `[[access]]` tables (read with the record module's reader).
+    #[serde(skip)]
+    pub accesses: Vec<Access>,
+    #[serde(default, rename = "de-root")]
+    pub deroot_run: Option<DeRootRun>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -162,6 +212,9 @@ pub struct ProfileEntry {
     #[serde(default)]
     pub call_sites: Vec<String>,
     pub needed: Option<bool>,
+    /// What the checks were for, as a person reads it.
+    #[serde(default, rename = "for")]
+    pub uses: Vec<String>,
 }
 
 impl Profile {
@@ -169,10 +222,16 @@ impl Profile {
     /// cut short, is not evidence: refused unless `force`.
     pub fn load(path: &Path, force: bool) -> Result<Profile, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Profile::parse(&text, path, force)
+    }
+
+    /// Reads a profile's text (`path` names it in messages).
+    pub fn parse(text: &str, path: &Path, force: bool) -> Result<Profile, String> {
         let error = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-        let mut profile: Profile = toml_edit::de::from_str(&text).map_err(|e| error(&e))?;
+        let mut profile: Profile = toml_edit::de::from_str(text).map_err(|e| error(&e))?;
         let doc: toml_edit::DocumentMut = text.parse().map_err(|e| error(&e))?;
         profile.recording = crate::record::profile::recording(&doc).map_err(|e| error(&e))?;
+        profile.accesses = crate::record::profile::accesses(&doc).map_err(|e| error(&e))?;
         for name in profile.capabilities.keys() {
             if caps::by_name(name).is_none() {
                 return Err(format!("{}: unknown capability '{name}'", path.display()));
@@ -226,15 +285,10 @@ impl Profile {
     }
 
     /// Capabilities the profile says are needed, with their grant counts.
-    pub fn needed(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
+    pub fn needed(&self) -> impl Iterator<Item = (u8, &ProfileEntry)> + '_ {
         self.capabilities.iter().filter_map(|(name, e)| {
             let needed = e.needed.unwrap_or(e.granted > 0);
-            needed.then(|| {
-                (
-                    caps::by_name(name).expect("checked at load").number,
-                    e.granted,
-                )
-            })
+            needed.then(|| (caps::by_name(name).expect("checked at load").number, e))
         })
     }
 }
@@ -307,13 +361,15 @@ pub fn gather(model: &Privileges, profiles: &[Profile], extra: &[u8]) -> Result<
         return Ok(needed);
     }
     if !profiles.is_empty() {
+        needed.from_profiles = true;
         for profile in profiles {
-            for (cap, granted) in profile.needed() {
+            for (cap, entry) in profile.needed() {
                 needed.add(
                     cap,
                     Evidence::Profile {
                         path: profile.path.clone(),
-                        granted,
+                        granted: entry.granted,
+                        uses: entry.uses.clone(),
                     },
                 );
             }
@@ -333,7 +389,27 @@ pub fn gather(model: &Privileges, profiles: &[Profile], extra: &[u8]) -> Result<
             needed
                 .basis
                 .push(format!("profile {}", profile.path.display()));
+            let r = &profile.recording;
+            let covers = |what: &str| r.coverage.as_deref().is_some_and(|c| c.contains(what));
+            needed.start_seen |= covers("start");
+            if r.objects.as_deref() == Some("traced") {
+                needed.accesses.extend(profile.accesses.iter().cloned());
+            }
+            let mut ports: Vec<u16> = profile.accesses.iter().filter_map(|a| a.port).collect();
+            ports.sort_unstable();
+            ports.dedup();
+            if r.probe.is_none() && r.coverage.is_some() && !ports.is_empty() {
+                let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+                needed.unprobed_ports = Some(ports.join(", "));
+            }
+            if profile.deroot_run.is_some() {
+                needed.deroot_run = profile.deroot_run.clone();
+            }
         }
+        needed.attach_only = !needed.start_seen
+            && profiles
+                .iter()
+                .any(|p| p.recording.coverage.as_deref() == Some("running"));
         // A recording runs ExecStartPre= and ExecStart=; other commands
         // are covered when they run one of those programs, or by the
         // knowledge base.

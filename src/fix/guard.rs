@@ -72,6 +72,29 @@ const GRANTS: [&str; 10] = [
     "SocketBindAllow",
 ];
 
+/// Settings that hand a service's user files or groups: a fix adds them
+/// only when it moves the service off root, whose uid 0 had every file
+/// and group already.
+const OWNERSHIPS: [&str; 6] = [
+    "RuntimeDirectory",
+    "StateDirectory",
+    "CacheDirectory",
+    "LogsDirectory",
+    "Group",
+    "SupplementaryGroups",
+];
+
+/// Settings that make parts of the file system read-only or hidden: while
+/// none is set, everything is writable, and `ReadWritePaths=` cannot open
+/// more than that.
+const CLOSING: [&str; 5] = [
+    "ProtectSystem",
+    "ProtectHome",
+    "ReadOnlyPaths",
+    "InaccessiblePaths",
+    "TemporaryFileSystem",
+];
+
 /// The values of `key`'s assignments in the unit's own section, in the
 /// order systemd reads them.
 fn assignments(unit: &Unit, key: &str) -> Vec<String> {
@@ -165,14 +188,30 @@ pub fn widenings(
     {
         out.push("no_new_privs would be off".to_string());
     }
-    for key in RESTRICTIONS.iter().chain(&GRANTS) {
+    let off_root = b.runs_as_root() && !a.runs_as_root();
+    // ReadWritePaths= reopens only what a protection closed: it grants
+    // nothing while nothing was closed (DynamicUser= implies
+    // ProtectSystem=strict), and it comes with the ProtectSystem= the fix
+    // switches on.
+    let nothing_closed = !b.dynamic_user.value
+        && CLOSING
+            .iter()
+            .all(|key| assignments(before_unit, key).iter().all(|v| turns_off(v)));
+    let protects_now = {
+        let will = assignments(after_unit, "ProtectSystem");
+        !will.is_empty() && will.iter().all(|v| !turns_off(v))
+    };
+    for key in RESTRICTIONS.iter().chain(&GRANTS).chain(&OWNERSHIPS) {
         let (was, will) = (assignments(before_unit, key), assignments(after_unit, key));
         if was == will {
             continue;
         }
         let switched_on =
             RESTRICTIONS.contains(key) && was.is_empty() && will.iter().all(|v| !turns_off(v));
-        if !switched_on {
+        let handed_by_root = OWNERSHIPS.contains(key) && off_root;
+        let reopened_within_all =
+            *key == "ReadWritePaths" && was.is_empty() && nothing_closed && protects_now;
+        if !switched_on && !handed_by_root && !reopened_within_all {
             out.push(format!(
                 "{key}= would change from {was:?} to {will:?}; a fix never changes it"
             ));

@@ -3,12 +3,14 @@
 //! give the plan, and take privileges away only, by reading the result
 //! back the way systemd would.
 
+pub mod deroot;
 pub mod diff;
 pub mod edits;
 pub mod evidence;
 pub mod guard;
 pub mod knowledge;
 pub mod plan;
+pub mod protect;
 pub mod write;
 
 use crate::checks::CheckOptions;
@@ -38,6 +40,8 @@ pub struct FixOptions {
     pub unsafe_fixes: bool,
     /// The users of the system the unit runs on.
     pub system: TargetSystem,
+    /// Planning for `capcheck try` (see [`plan::Inputs::trial`]).
+    pub trial: bool,
 }
 
 impl Default for FixOptions {
@@ -50,6 +54,7 @@ impl Default for FixOptions {
             root: None,
             unsafe_fixes: false,
             system: TargetSystem::of(None),
+            trial: false,
         }
     }
 }
@@ -312,6 +317,8 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
         intended_user: plan::intended_user(&unit),
         pins_uid: plan::pins_uid(&unit),
         privileged_binaries: privileged_binaries(&model, checks),
+        trial: options.trial,
+        present: own_settings(&unit),
     };
     let plan = plan::plan(&inputs, &needed);
     result.kind = Some(plan.kind);
@@ -365,7 +372,10 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
                     unit.name,
                     needed.basis.join(", ")
                 );
-                dropin = Some((path, edits::dropin_text(&plan, &header).into_bytes()));
+                dropin = Some((
+                    path,
+                    edits::dropin_text(&model, &plan, &header).into_bytes(),
+                ));
             }
         }
         if let Some(user) = &plan.create_user {
@@ -440,9 +450,9 @@ pub fn plan_as_dropin(
         ));
     }
     let header = format!("Written by capcheck try: the planned fix of {}.", unit.name);
-    let bytes = edits::dropin_text(plan, &header).into_bytes();
-    let texts = file_texts(unit);
     let before = privileges(unit);
+    let bytes = edits::dropin_text(&before, plan, &header).into_bytes();
+    let texts = file_texts(unit);
     let fixed = rebuild(unit, &texts, Some((path, bytes.clone())));
     let after = privileges(&fixed);
     if let Some(problem) = mismatch(&before, &after, plan) {
@@ -456,6 +466,50 @@ pub fn plan_as_dropin(
         ));
     }
     Ok(bytes)
+}
+
+/// The keys the unit's own section sets, in any of its files.
+fn own_settings(unit: &Unit) -> std::collections::BTreeSet<String> {
+    let Some(own) = unit.name.unit_type.own_section() else {
+        return Default::default();
+    };
+    unit.files()
+        .flat_map(|f| {
+            f.assignments
+                .iter()
+                .filter(move |a| {
+                    let section = f.section_of(a);
+                    section.known && section.name == own
+                })
+                .map(|a| a.key.clone())
+        })
+        .collect()
+}
+
+/// The unit as its fix leaves it: the changed files and the new drop-in
+/// (a sysusers.d file is not part of the unit).
+pub fn fixed_unit(unit: &Unit, fix: &UnitFix) -> Unit {
+    let mut texts = file_texts(unit);
+    let mut dropin = None;
+    for change in &fix.changes {
+        // A fragment reached through a link is written through it.
+        let path = match (&unit.fragment_link, unit.fragment_path()) {
+            (Some(link), Some(fragment)) if *link == change.path => fragment.to_path_buf(),
+            _ => change.path.clone(),
+        };
+        if let Some(text) = texts.get_mut(&path) {
+            *text = change.after.clone();
+        } else if change.path.extension().is_some_and(|x| x == "conf")
+            && change
+                .path
+                .parent()
+                .and_then(|d| d.file_name())
+                .is_some_and(|d| d.to_string_lossy().ends_with(".d"))
+        {
+            dropin = Some((change.path.clone(), change.after.clone()));
+        }
+    }
+    rebuild(unit, &texts, dropin)
 }
 
 /// Exec binaries of commands that switch user (neither `+` nor `!`) that

@@ -11,8 +11,10 @@
 //! Neither ever grants: what the evidence needs beyond what the unit has
 //! is reported as missing.
 
+use super::deroot::{self, DeRoot, NewUser, Verdict};
 use super::evidence::{Described, Needed};
 use super::knowledge::Runs;
+use super::protect::{self, Protections};
 use crate::caps::CapSet;
 use crate::finding::Applicability;
 use crate::model::exec::Prefix;
@@ -95,6 +97,13 @@ pub struct Plan {
     /// What was deliberately left as it is, and why.
     pub left_alone: Vec<String>,
     pub applicability: Applicability,
+    /// For a service moved off root by the evidence of why it needed root:
+    /// the settings that replace root (directories, a prepared file,
+    /// groups), and that evidence.
+    pub replaces_root: Option<DeRoot>,
+    /// For a service that keeps root: filesystem protections from the
+    /// evidence.
+    pub protections: Protections,
 }
 
 /// What the plan is made from besides the evidence.
@@ -114,6 +123,14 @@ pub struct Inputs<'a> {
     pub pins_uid: bool,
     /// Exec binaries that are setuid, setgid or have file capabilities.
     pub privileged_binaries: Vec<String>,
+    /// Planning for `capcheck try`, which proves a plan under systemd and
+    /// rolls it back if it fails: a de-root plan no run as the user has
+    /// proved yet, and a confinement from a recording that missed the
+    /// start, are tried.
+    pub trial: bool,
+    /// The settings the unit's own section has (a protection is added
+    /// only where the unit has none).
+    pub present: std::collections::BTreeSet<String>,
 }
 
 /// The last non-root `User=` the unit's files name.
@@ -175,6 +192,8 @@ impl Plan {
             missing: Vec::new(),
             left_alone: Vec::new(),
             applicability: Applicability::Safe,
+            replaces_root: None,
+            protections: Protections::default(),
         }
     }
 }
@@ -211,6 +230,21 @@ pub fn plan(inputs: &Inputs, needed: &Needed) -> Plan {
             vec!["the whole unit".to_string()],
         );
     }
+    if let Some(ports) = needed
+        .unprobed_ports
+        .as_ref()
+        .filter(|_| !inputs.guesses && !inputs.trial)
+    {
+        return nothing(
+            format!(
+                "it was recorded without a probe while it listens on port {ports}: what it does \
+                 per client (a switch to the client's user) is not in the recording, so a fix \
+                 from it could refuse clients (record again with --probe, or --unsafe-fixes, or \
+                 `capcheck try`)"
+            ),
+            Vec::new(),
+        );
+    }
     let applicability = if needed.complete && !needed.reasoned {
         Applicability::EvidenceBased
     } else if inputs.guesses {
@@ -235,7 +269,15 @@ pub fn plan(inputs: &Inputs, needed: &Needed) -> Plan {
             Vec::new(),
         );
     };
-    let need = needed.set();
+    if needed.attach_only && model.starts_as_root(&main.command) && !inputs.trial {
+        return nothing(
+            "the recording was attached to the running daemon and did not see its start: \
+             a bounding set from it could lack what the start needs (record the start with \
+             `record --unit` and `profile merge` the two, or let `capcheck try` decide)"
+                .to_string(),
+            Vec::new(),
+        );
+    }
     let mut left_alone = Vec::new();
     let mut plan = if model.starts_as_root(&main.command) {
         from_root(
@@ -255,6 +297,12 @@ pub fn plan(inputs: &Inputs, needed: &Needed) -> Plan {
         )
     };
     plan.applicability = applicability;
+    // What the planned process needs: for a move off root by the evidence
+    // of why root was needed, what the user uses; else what was seen.
+    let need = plan
+        .replaces_root
+        .as_ref()
+        .map_or_else(|| needed.set(), |d| d.ambient);
     // Never more than the unit has: the bounding set only shrinks, and an
     // ambient capability outside it (dropped at exec today) goes away.
     let starts_as_root = model.starts_as_root(&main.command);
@@ -291,6 +339,10 @@ pub fn plan(inputs: &Inputs, needed: &Needed) -> Plan {
     } else {
         true
     };
+    if plan.kind == Kind::Confine && starts_as_root && needed.start_seen {
+        plan.protections =
+            protect::protections(&needed.accesses, &|key| inputs.present.contains(key));
+    }
     if plan.kind == Kind::Confine {
         for c in model
             .commands
@@ -320,7 +372,7 @@ fn from_root(
         ..Plan::new(Kind::Confine, Identity::Keep, reason)
     };
     let asked = inputs.choice.user.is_some() || inputs.choice.dynamic_user;
-    let mut keep_root = |why: String| {
+    let keep_root = |why: String, left_alone: &mut Vec<String>| {
         if asked {
             left_alone.push(format!(
                 "--user/--dynamic-user: {why}; moving it needs --unsafe-fixes and a profile recorded as that user"
@@ -331,32 +383,139 @@ fn from_root(
     if no_setuid {
         return keep_root(
             "ExecStart=! starts the program as root, and it switches user itself".to_string(),
+            left_alone,
         );
     }
     let needs_root = needed
         .program
         .filter(|p| matches!(p.runs, Runs::DropsPrivileges | Runs::Root));
     let (named, why) = match &needed.described {
-        Described::Root { why } => return keep_root(why.clone()),
+        Described::Root { why } => {
+            let before = left_alone.len();
+            return match deroot_by_evidence(inputs, needed, left_alone) {
+                Some(d) => deroot_plan(inputs, d),
+                None => {
+                    let mut plan = keep_root(why.clone(), left_alone);
+                    // The recording's own word on the identity replaces
+                    // the generic one.
+                    if left_alone.len() > before {
+                        plan.left_alone.clear();
+                    }
+                    plan
+                }
+            };
+        }
         // A profile recorded as a user, for a program known to need root:
         // moved only with --unsafe-fixes.
         Described::User { .. } if needs_root.is_some() && !inputs.guesses => {
             let program = needs_root.expect("checked");
-            return keep_root(format!("{} needs root (knowledge base)", program.name()));
+            return keep_root(
+                format!("{} needs root (knowledge base)", program.name()),
+                left_alone,
+            );
+        }
+        // A row that only reasons is no evidence that the program works
+        // as a user: even --unsafe-fixes keeps it root.
+        Described::User { .. } if needed.reasoned && !needed.from_profiles && !asked => {
+            return keep_root(
+                "the knowledge base only reasons that it runs unprivileged: a move off root needs evidence"
+                    .to_string(),
+                left_alone,
+            );
         }
         Described::User { name, why } => (name.clone(), why.clone()),
         Described::Unknown if asked => (None, "asked for".to_string()),
-        Described::Unknown if needed.complete && !needed.reasoned => {
+        // Without evidence of what it needs, confining it is a guess that
+        // would break it as surely as a move off root.
+        Described::Unknown if !needed.complete => {
+            return nothing(
+                "no evidence of what the program needs or who it must run as: \
+                 --unsafe-fixes guesses neither (record it: `capcheck record --unit`)"
+                    .to_string(),
+                Vec::new(),
+            )
+        }
+        Described::Unknown => {
             return confine(
-                "the evidence names capabilities, not an identity: the program keeps root"
+                "the evidence names capabilities, not an identity: the program keeps root \
+                 (nothing moves it off root on a guess)"
                     .to_string(),
             )
         }
-        Described::Unknown => (None, "guess: nothing says it needs root".to_string()),
     };
     let (identity, create_user, reason) = pick_user(inputs, named, why);
     Plan {
         create_user,
+        ..Plan::new(Kind::DeRoot, identity, reason)
+    }
+}
+
+/// The move off root that the evidence of why the program needed root
+/// allows, when a run as the user proved it (or for a trial, which proves
+/// it); otherwise None, and why is left in `left_alone`.
+fn deroot_by_evidence(
+    inputs: &Inputs,
+    needed: &Needed,
+    left_alone: &mut Vec<String>,
+) -> Option<DeRoot> {
+    if needed.accesses.is_empty() || !needed.start_seen {
+        return None;
+    }
+    let verdict = deroot::analyze(&deroot::Input {
+        accesses: &needed.accesses,
+        needed: needed.set(),
+        unit_prefix: inputs.unit_prefix,
+        system: inputs.system,
+    });
+    let d = match verdict {
+        Verdict::Root(reasons) => {
+            left_alone.push(format!(
+                "the identity: root stays, by the recording: {}",
+                reasons.join("; ")
+            ));
+            return None;
+        }
+        Verdict::DeRoot(d) => d,
+    };
+    let settings = d.settings();
+    let shown = settings.join(", ");
+    match &needed.deroot_run {
+        Some(run) if run.settings == settings && run.works => Some(d),
+        Some(run) if run.settings == settings => {
+            left_alone.push(format!(
+                "the identity: run with {shown}, the program did not work ({}): it keeps root",
+                run.outcome
+            ));
+            None
+        }
+        _ if inputs.trial => Some(d),
+        _ => {
+            left_alone.push(format!(
+                "the identity: the recording allows {shown}, but no run as that user proved it \
+                 (`capcheck record --unit` runs it so, `capcheck try` tries it under systemd)"
+            ));
+            None
+        }
+    }
+}
+
+/// The plan that moves a service off root with `d`'s settings.
+fn deroot_plan(inputs: &Inputs, d: DeRoot) -> Plan {
+    let (identity, create_user) = match &d.user {
+        NewUser::Existing(name) => (Identity::User(name.clone()), None),
+        NewUser::Dynamic => (
+            Identity::DynamicUser(Some(default_user_name(inputs.unit_prefix))),
+            None,
+        ),
+        NewUser::Created(name) => (Identity::User(name.clone()), Some(name.clone())),
+    };
+    let reason = format!(
+        "what root was needed for has a unit setting instead: {}",
+        d.evidence.join("; ")
+    );
+    Plan {
+        create_user,
+        replaces_root: Some(d),
         ..Plan::new(Kind::DeRoot, identity, reason)
     }
 }
@@ -491,6 +650,8 @@ mod tests {
                 intended_user: intended_user(&unit),
                 pins_uid: pins_uid(&unit),
                 privileged_binaries: Vec::new(),
+                trial: false,
+                present: Default::default(),
             };
             plan(&inputs, &needed)
         }
@@ -519,6 +680,8 @@ mod tests {
                 .collect(),
             path: "p.toml".into(),
             forced: None,
+            accesses: Vec::new(),
+            deroot_run: None,
         }
     }
 
@@ -671,16 +834,16 @@ mod tests {
             .plan();
             assert_eq!(plan.kind, Kind::None, "{unit}: {}", plan.reason);
         }
+        // --unsafe-fixes never moves a program off root that neither
+        // evidence nor a reviewed row describes.
         let guessed = Case {
             unit: "[Service]\nExecStart=/opt/mystery\n",
             guesses: true,
             ..Case::default()
         }
         .plan();
-        assert_eq!(guessed.kind, Kind::DeRoot);
-        assert_eq!(guessed.identity, Identity::DynamicUser(None));
-        assert_eq!(guessed.applicability, Applicability::Guess);
-        assert_eq!(guessed.bounding, CapSet::EMPTY);
+        assert_eq!(guessed.identity, Identity::Keep);
+        assert_eq!(guessed.kind, Kind::None);
         let sshd = Case {
             unit: "[Service]\nExecStart=/usr/sbin/sshd -D\n",
             guesses: true,

@@ -5,7 +5,7 @@
 //! fork (tracefs `event-fork`). The service is never touched: when the
 //! recording ends, only the tracing goes.
 
-use super::trace::{self, Parser, Summary};
+use super::trace::{self, Parser, Seed, Summary};
 use super::tracefs::Instance;
 use crate::live::systemd::{self, State};
 use crate::run::Interrupts;
@@ -39,28 +39,28 @@ fn group_dir(group: &str) -> Option<PathBuf> {
         .find(|mount| mount.join(relative).is_dir())
 }
 
-/// The uid a process runs as (real uid, from /proc).
+/// The uid a process acts as (its effective uid, from /proc).
 fn uid_of(pid: u32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))?
         .split_whitespace()
-        .next()?
+        .nth(1)?
         .parse()
         .ok()
 }
 
-/// The processes not seen before, with their programs.
-fn newcomers(
-    pids: Vec<u32>,
-    seen: &mut BTreeSet<u32>,
-    binaries: &mut HashMap<u32, Option<String>>,
-) -> Vec<u32> {
+/// The processes not seen before, with their programs and uids.
+fn newcomers(pids: Vec<u32>, seen: &mut BTreeSet<u32>, seeds: &mut HashMap<u32, Seed>) -> Vec<u32> {
     let new: Vec<u32> = pids.into_iter().filter(|p| seen.insert(*p)).collect();
     for pid in &new {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-        binaries.insert(*pid, exe.map(|e| e.display().to_string()));
+        let seed = Seed {
+            program: exe.map(|e| e.display().to_string()),
+            uid: uid_of(*pid).unwrap_or(0),
+        };
+        seeds.insert(*pid, seed);
     }
     new
 }
@@ -100,12 +100,8 @@ pub fn attach(
     let mount = group_dir(&group)
         .ok_or_else(|| format!("{unit}: its control group {group} is not mounted here"))?;
     let mut seen: BTreeSet<u32> = BTreeSet::new();
-    let mut binaries: HashMap<u32, Option<String>> = HashMap::new();
-    let first = newcomers(
-        systemd::cgroup_pids(&mount, &group),
-        &mut seen,
-        &mut binaries,
-    );
+    let mut seeds: HashMap<u32, Seed> = HashMap::new();
+    let first = newcomers(systemd::cgroup_pids(&mount, &group), &mut seen, &mut seeds);
     if first.is_empty() {
         return Err(format!("{unit}: no process in its control group {group}"));
     }
@@ -124,11 +120,7 @@ pub fn attach(
         parser.feed(&instance.read_available());
         if last_seed.elapsed() > Duration::from_secs(1) {
             last_seed = Instant::now();
-            let new = newcomers(
-                systemd::cgroup_pids(&mount, &group),
-                &mut seen,
-                &mut binaries,
-            );
+            let new = newcomers(systemd::cgroup_pids(&mount, &group), &mut seen, &mut seeds);
             follow(instance, &new)?;
         }
         if show {
@@ -149,7 +141,7 @@ pub fn attach(
     }
     let after = State::read(unit)?;
     Ok(Attached {
-        summary: trace::summarize_from(&parser.finish(), binaries),
+        summary: trace::summarize_from(&parser.finish(), seeds),
         elapsed: started.elapsed(),
         processes: seen.len(),
         uid,

@@ -3,9 +3,12 @@
 //! its process tree (tracepoint `capability:cap_capable` in a private
 //! tracefs instance), and turns the checks into a profile.
 
+pub mod access;
 pub mod attach;
 pub mod import;
+pub mod launch;
 pub mod profile;
+pub mod syscalls;
 pub mod trace;
 pub mod tracefs;
 
@@ -132,8 +135,95 @@ pub fn record(
     let root_pid = run.pid;
     Recording {
         run,
-        summary: trace::summarize(&parser.finish(), root_pid),
+        summary: trace::summarize(&parser.finish(), root_pid, request.start.credentials.uid),
     }
+}
+
+/// How a launch's commands went under the recorder.
+#[derive(Debug, Default)]
+pub struct LaunchRecording {
+    /// Every command worked (a `-` command may fail), and so did the probe.
+    pub succeeded: bool,
+    /// How the last command that ran went ("still running after 25.0s",
+    /// a failed `ExecStartPre=` prefixed with it).
+    pub outcome: String,
+    pub probe_passed: Option<bool>,
+    /// The checks and accesses of all commands.
+    pub summaries: Vec<Summary>,
+    /// Set when the trace saw nothing of a command that started: it is
+    /// blind to the process (a PID namespace).
+    pub blind: Option<String>,
+}
+
+/// Records a launch's commands in order, until one fails or Ctrl-C; the
+/// probe runs with the last (the main one). `credentials` decides what each
+/// command is started with (what a recording offers, or exactly what a
+/// plan gives); `report` hears of each command as it ends.
+#[allow(clippy::too_many_arguments)]
+pub fn record_launch(
+    launch: &launch::Launch,
+    environment: &[String],
+    credentials: &dyn Fn(
+        &crate::run::credentials::Credentials,
+    ) -> crate::run::credentials::Credentials,
+    timeout: Duration,
+    probe: Option<&Probe>,
+    instance: &mut tracefs::Instance,
+    tree: &ProcessTree,
+    interrupts: &Interrupts,
+    report: &mut dyn FnMut(&str, &Run, &Summary),
+) -> LaunchRecording {
+    let mut result = LaunchRecording {
+        succeeded: true,
+        ..LaunchRecording::default()
+    };
+    for (i, planned) in launch.commands.iter().enumerate() {
+        let is_main = i + 1 == launch.commands.len();
+        let argv = planned.argv(environment);
+        let request = Request {
+            start: Start {
+                path: &planned.path,
+                argv: &argv,
+                environment,
+                credentials: &credentials(&planned.credentials),
+            },
+            timeout,
+            probe: probe.filter(|_| is_main),
+            progress: true,
+        };
+        let recording = record(&request, instance, tree, interrupts);
+        let run = &recording.run;
+        let started = !matches!(
+            run.outcome,
+            run::Outcome::ExecFailed { .. } | run::Outcome::SetupFailed { .. }
+        );
+        if started && !recording.summary.exec_seen {
+            result.blind = Some(argv.join(" "));
+            result.succeeded = false;
+            return result;
+        }
+        report(&argv.join(" "), run, &recording.summary);
+        if let Some(p) = &run.probe {
+            result.probe_passed = Some(p.passed);
+        }
+        let ok = run.succeeded() || (planned.ignore_failure && started);
+        result.outcome = if is_main {
+            run.describe()
+        } else {
+            format!(
+                "{}={}: {}",
+                planned.directive,
+                argv.join(" "),
+                run.describe()
+            )
+        };
+        result.summaries.push(recording.summary);
+        if !ok || interrupts.seen() {
+            result.succeeded &= ok;
+            break;
+        }
+    }
+    result
 }
 
 /// Parses `30s`, `2m`, `500ms`, `1h` or plain seconds.

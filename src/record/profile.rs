@@ -1,6 +1,7 @@
 //! Writing profiles with toml_edit, so a hand-edited profile keeps its
 //! comments and order when recorded into again; merging profiles.
 
+use super::access::{Access, Row};
 use super::trace::{Observed, Summary};
 use crate::caps;
 use std::collections::BTreeMap;
@@ -52,6 +53,94 @@ pub fn add(doc: &mut DocumentMut, observed: &BTreeMap<u8, Observed>) {
         t["call-sites"] = value(array(sites));
     }
 }
+
+#[derive(serde::Deserialize, Default)]
+struct Accesses {
+    #[serde(default)]
+    access: Vec<Row>,
+}
+
+/// The `[[access]]` tables of a profile document.
+pub fn accesses(doc: &DocumentMut) -> Result<Vec<Access>, String> {
+    let rows: Accesses = toml_edit::de::from_str(&doc.to_string()).map_err(|e| e.to_string())?;
+    rows.access.iter().map(Access::from_row).collect()
+}
+
+/// Adds accesses to a profile document (the same access is counted
+/// once, its counts and checks added up), and under each capability the
+/// accesses it was checked for (`for`), as a person reads them.
+pub fn add_accesses(
+    doc: &mut DocumentMut,
+    new: &[Access],
+    name_of: &dyn Fn(u32) -> String,
+) -> Result<(), String> {
+    let mut all = accesses(doc)?;
+    for access in new {
+        match all.iter_mut().find(|a| a.key() == access.key()) {
+            Some(old) => {
+                old.count += access.count;
+                if access.error == 0 {
+                    old.error = 0;
+                }
+                old.exclusive |= access.exclusive;
+                old.granted.extend(&access.granted);
+                old.denied.extend(&access.denied);
+                old.found = access.found.clone();
+            }
+            None => all.push(access.clone()),
+        }
+    }
+    if all.is_empty() {
+        return Ok(());
+    }
+    all.sort_by_key(Access::key);
+    let mut tables = toml_edit::ArrayOfTables::new();
+    for access in &all {
+        let row = toml_edit::ser::to_document(&access.row()).map_err(|e| e.to_string())?;
+        tables.push(row.as_table().clone());
+    }
+    doc.insert("access", Item::ArrayOfTables(tables));
+    if let Some(caps_table) = doc.get_mut("capabilities").and_then(Item::as_table_mut) {
+        for (name, item) in caps_table.iter_mut() {
+            let (Some(cap), Some(t)) = (caps::by_name(&name), item.as_table_mut()) else {
+                continue;
+            };
+            let uses: Vec<String> = all
+                .iter()
+                .filter(|a| a.granted.contains(&cap.number))
+                .map(|a| a.describe(name_of))
+                .take(MAX_USES_SHOWN)
+                .collect();
+            if !uses.is_empty() {
+                t["for"] = value(array(uses));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the `[de-root]` table: the program run again as a user, with
+/// the unit settings of the plan that moves it off root (`settings`, as
+/// unit lines), and whether it worked.
+pub fn set_deroot_run(
+    doc: &mut DocumentMut,
+    settings: &[String],
+    works: bool,
+    outcome: &str,
+    probe: Option<&str>,
+) {
+    let mut t = Table::new();
+    t.insert("settings", value(array(settings.iter().cloned())));
+    t.insert("works", value(works));
+    t.insert("outcome", value(outcome));
+    if let Some(probe) = probe {
+        t.insert("probe", value(probe));
+    }
+    doc.insert("de-root", Item::Table(t));
+}
+
+/// How many accesses a capability's `for` lists (all are in `[[access]]`).
+const MAX_USES_SHOWN: usize = 8;
 
 /// Reads a profile document (an empty one when the file does not exist).
 pub fn open(path: &Path) -> Result<DocumentMut, String> {
@@ -143,6 +232,13 @@ pub struct RecordingMeta {
     pub complete: Option<bool>,
     /// tracepoint, kprobe, capable, tetragon.
     pub source: Option<String>,
+    /// What part of the program's life was seen: "start" (from its start,
+    /// `record --unit` or a command), "running" (`--attach`: not its
+    /// start), or both once merged.
+    pub coverage: Option<String>,
+    /// "traced" when what each check was for (files, ports, users) was
+    /// recorded, else why not.
+    pub objects: Option<String>,
 }
 
 /// Reads the `[recording]` table of a profile.
@@ -178,6 +274,8 @@ pub fn recording(doc: &DocumentMut) -> Result<RecordingMeta, String> {
         probe_passed: flag("probe-passed"),
         complete: flag("complete"),
         source: text("source"),
+        coverage: text("coverage"),
+        objects: text("objects"),
     })
 }
 
@@ -225,6 +323,8 @@ pub fn add_recording(doc: &mut DocumentMut, new: &RecordingMeta) -> Result<(), S
         probe_passed: both(old.probe_passed, new.probe_passed),
         complete: both(old.complete, new.complete),
         source: unite(old.source, new.source.clone()),
+        coverage: unite(old.coverage, new.coverage.clone()),
+        objects: unite(old.objects, new.objects.clone()),
     };
     write_recording(doc, &merged);
     Ok(())
@@ -273,6 +373,8 @@ fn write_recording(doc: &mut DocumentMut, meta: &RecordingMeta) {
     set("probe-passed", meta.probe_passed.map(value));
     set("complete", meta.complete.map(value));
     set("source", meta.source.clone().map(value));
+    set("coverage", meta.coverage.clone().map(value));
+    set("objects", meta.objects.clone().map(value));
 }
 
 /// Needed (granted) and possibly needed (only denied) capabilities.

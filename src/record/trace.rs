@@ -2,6 +2,8 @@
 //! `sched_process_exec`/`sched_process_fork` events for attribution; then
 //! separating need from noise.
 
+use super::access::{self, Access};
+use super::syscalls::{self, Call};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One capability check the kernel made.
@@ -18,8 +20,30 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Check(Check),
-    Exec { pid: u32, filename: String },
-    Fork { parent: u32, child: u32 },
+    Exec {
+        pid: u32,
+        filename: String,
+    },
+    Fork {
+        parent: u32,
+        child: u32,
+    },
+    /// A traced system call begins (its arguments).
+    Call {
+        pid: u32,
+        call: Call,
+    },
+    /// A traced system call returns (`ret`: the result, or -errno).
+    Return {
+        pid: u32,
+        ret: i64,
+    },
+    /// The kernel's copy of a path the caller passed at `pointer`.
+    Name {
+        pid: u32,
+        pointer: u64,
+        path: String,
+    },
 }
 
 /// Parses the text of a trace (trace or trace_pipe) into events; stack
@@ -46,6 +70,27 @@ fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
 fn task_pid(line: &str) -> Option<u32> {
     let head = line[..line.find(" [")?].trim();
     head.rsplit('-').next()?.parse().ok()
+}
+
+/// A probe's line (`comm-pid [cpu] flags ts: openat_in:
+/// (__x64_sys_openat+0x0/0x70) dfd=-100 ...`): the event's name and the
+/// fields after the location.
+fn probe_event(line: &str) -> Option<(&str, &str)> {
+    let after_cpu = &line[line.find("] ")? + 2..];
+    let name_start = after_cpu.find(": ")? + 2;
+    let rest = &after_cpu[name_start..];
+    let (name, body) = rest.split_once(": (")?;
+    Some((name, &body[body.find(") ")? + 2..]))
+}
+
+/// A system call probe's event: the call, and whether it is the entry.
+fn syscall_event(name: &str) -> Option<(&'static syscalls::Syscall, bool)> {
+    let (call, entry) = match name.rsplit_once('_')? {
+        (call, "in") => (call, true),
+        (call, "out") => (call, false),
+        _ => return None,
+    };
+    Some((syscalls::by_name(call)?, entry))
 }
 
 impl Parser {
@@ -78,6 +123,33 @@ impl Parser {
         self.stack_of_pending = None;
         if line.starts_with('#') {
             return;
+        }
+        if let (Some(pid), Some((name, fields))) = (task_pid(line), probe_event(line)) {
+            if let Some((syscall, entry)) = syscall_event(name) {
+                if entry {
+                    let call = Call::parse(syscall, fields);
+                    self.events.push(Event::Call { pid, call });
+                } else if let Some(ret) = syscalls::fields(fields)
+                    .iter()
+                    .find(|(n, _)| *n == "ret")
+                    .and_then(|(_, v)| v.parse().ok())
+                {
+                    self.events.push(Event::Return { pid, ret });
+                }
+                return;
+            }
+            if name.starts_with(syscalls::NAME_EVENT_PREFIX) {
+                let fields = syscalls::fields(fields);
+                let value = |n: &str| fields.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
+                let pointer = value("uptr")
+                    .and_then(|p| p.strip_prefix("0x"))
+                    .and_then(|p| u64::from_str_radix(p, 16).ok());
+                if let (Some(pointer), Some(path)) = (pointer, value("path")) {
+                    let path = path.to_string();
+                    self.events.push(Event::Name { pid, pointer, path });
+                }
+                return;
+            }
         }
         // The kprobe fallback: `cap_capable: (cap_capable+0x0/0x..) cap=13`
         // at entry, `cap_capable_ret: (caller+0x.. <- cap_capable) ret=0`.
@@ -252,32 +324,57 @@ pub struct Summary {
     /// The trace showed the started process's exec: without it the trace
     /// is blind to the process (a PID namespace hides its host pid).
     pub exec_seen: bool,
+    /// What the program did to what (files, ports, users), when the
+    /// kernel let capcheck trace system calls.
+    pub accesses: Vec<Access>,
+    /// Accesses beyond what a recording keeps.
+    pub accesses_dropped: u64,
+}
+
+/// A process known when tracing starts: its program (None for capcheck's
+/// launcher before it execs the program) and effective uid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seed {
+    pub program: Option<String>,
+    pub uid: u32,
 }
 
 /// Attributes checks to the programs that made them and drops the noise.
-/// `root_pid` is the process capcheck started: its checks before its first
-/// exec are the launcher's.
-pub fn summarize(events: &[Event], root_pid: u32) -> Summary {
-    let mut summary = summarize_from(events, HashMap::from([(root_pid, None)]));
+/// `root_pid` is the process capcheck started as `uid`: its checks before
+/// its first exec are the launcher's.
+pub fn summarize(events: &[Event], root_pid: u32, uid: u32) -> Summary {
+    let seed = Seed { program: None, uid };
+    let mut summary = summarize_from(events, HashMap::from([(root_pid, seed)]));
     summary.exec_seen = events
         .iter()
         .any(|e| matches!(e, Event::Exec { pid, .. } if *pid == root_pid));
     summary
 }
 
-/// Summarizes the checks of processes whose programs are known at the
-/// start (`binary`: pid → program; None for capcheck's launcher, whose
-/// checks before exec are not the program's).
-pub fn summarize_from(events: &[Event], mut binary: HashMap<u32, Option<String>>) -> Summary {
+/// Summarizes the checks and accesses of processes known at the start.
+pub fn summarize_from(events: &[Event], seeds: HashMap<u32, Seed>) -> Summary {
     let mut summary = Summary::default();
+    let mut tracker = access::Tracker::default();
+    let mut binary: HashMap<u32, Option<String>> = HashMap::new();
+    for (pid, seed) in seeds {
+        tracker.seed(pid, seed.uid);
+        binary.insert(pid, seed.program);
+    }
     for event in events {
         match event {
             Event::Fork { parent, child } => {
                 let inherited = binary.get(parent).cloned().flatten();
                 binary.insert(*child, inherited);
+                tracker.fork(*parent, *child);
             }
             Event::Exec { pid, filename } => {
                 binary.insert(*pid, Some(filename.clone()));
+            }
+            Event::Call { pid, call } => tracker.begin(*pid, call.clone()),
+            Event::Name { pid, pointer, path } => tracker.name(*pid, *pointer, path),
+            Event::Return { pid, ret } => {
+                let program = binary.get(pid).cloned().flatten();
+                tracker.end(*pid, *ret, program.as_deref());
             }
             Event::Check(check) => {
                 summary.checks += 1;
@@ -291,6 +388,7 @@ pub fn summarize_from(events: &[Event], mut binary: HashMap<u32, Option<String>>
                     *summary.noise.entry(class).or_default() += 1;
                     continue;
                 }
+                tracker.check(check.pid, check.cap, check.granted);
                 let observed = summary.caps.entry(check.cap).or_default();
                 if check.granted {
                     observed.granted += 1;
@@ -302,6 +400,8 @@ pub fn summarize_from(events: &[Event], mut binary: HashMap<u32, Option<String>>
             }
         }
     }
+    summary.accesses_dropped = tracker.dropped;
+    summary.accesses = tracker.finish();
     summary
 }
 
@@ -396,9 +496,9 @@ mod tests {
         let mut parser = Parser::default();
         parser.feed(&trace[..300]);
         parser.feed(&trace[300..]);
-        let summary = summarize(&parser.finish(), 100);
+        let summary = summarize(&parser.finish(), 100, 0);
         assert!(summary.exec_seen);
-        assert!(!summarize(&[], 100).exec_seen, "no exec: blind");
+        assert!(!summarize(&[], 100, 0).exec_seen, "no exec: blind");
         assert_eq!(summary.checks, 6);
         assert_eq!(summary.caps.keys().copied().collect::<Vec<_>>(), [13, 34]);
         let raw = &summary.caps[&13];

@@ -19,36 +19,50 @@ pub struct Instance {
     mounted: Option<PathBuf>,
     pipe: Option<std::fs::File>,
     probe: Probe,
+    /// The kprobes this instance defined in the global `kprobe_events`,
+    /// under a group of capcheck's own (removed again on drop).
+    kprobes: Option<Kprobes>,
+    /// Why system calls, and so what each check was for, are not traced
+    /// (None: they are).
+    pub objects_missing: Option<String>,
 }
 
 /// How capability checks are seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Probe {
     /// The `capability:cap_capable` tracepoint (Linux 6.14 and later).
     Tracepoint,
-    /// Older kernels: a kprobe and a kretprobe on `cap_capable`, defined in
-    /// the global `kprobe_events` under a group of capcheck's own (the
-    /// tracefs root is kept to remove them again).
-    Kprobe { tracefs: PathBuf, group: String },
+    /// Older kernels: a kprobe and a kretprobe on `cap_capable`.
+    Kprobe,
 }
 
-impl Probe {
+/// Kprobes defined by one capcheck process.
+struct Kprobes {
+    tracefs: PathBuf,
+    group: String,
+    /// Event names within the group.
+    events: Vec<String>,
+}
+
+impl Instance {
     /// The event that gets the stacktrace trigger (`group/event`).
     fn check_event(&self) -> String {
-        match self {
-            Probe::Tracepoint => "capability/cap_capable".to_string(),
-            Probe::Kprobe { group, .. } => format!("{group}/cap_capable"),
+        match (&self.probe, &self.kprobes) {
+            (Probe::Kprobe, Some(k)) => format!("{}/cap_capable", k.group),
+            _ => "capability/cap_capable".to_string(),
         }
     }
 
     /// Every event to enable besides exec and fork.
     fn events(&self) -> Vec<String> {
-        match self {
-            Probe::Tracepoint => vec![self.check_event()],
-            Probe::Kprobe { group, .. } => {
-                vec![self.check_event(), format!("{group}/cap_capable_ret")]
-            }
+        let mut events = Vec::new();
+        if self.probe == Probe::Tracepoint {
+            events.push(self.check_event());
         }
+        if let Some(k) = &self.kprobes {
+            events.extend(k.events.iter().map(|e| format!("{}/{e}", k.group)));
+        }
+        events
     }
 }
 
@@ -195,20 +209,25 @@ impl Instance {
         if let Ok(defined) = std::fs::read_to_string(&kprobe_events) {
             let _ = append_kprobe_events(&root, &stale_kprobe_removals(&defined, alive));
         }
+        let group = kprobe_group(std::process::id());
+        let mut kprobes = Kprobes {
+            tracefs: root.clone(),
+            group: group.clone(),
+            events: Vec::new(),
+        };
         let probe = if root.join("events/capability/cap_capable").is_dir() {
             Probe::Tracepoint
         } else if kprobe_events.exists() {
-            let group = kprobe_group(std::process::id());
             append_kprobe_events(&root, &kprobe_definitions(&group)).map_err(|e| {
                 unmount_on_error(Unavailable(format!(
                     "this kernel has no capability:cap_capable tracepoint (Linux 6.14+) and {}",
                     e.0
                 )))
             })?;
-            Probe::Kprobe {
-                tracefs: root.clone(),
-                group,
-            }
+            kprobes
+                .events
+                .extend(["cap_capable".to_string(), "cap_capable_ret".to_string()]);
+            Probe::Kprobe
         } else {
             return Err(unmount_on_error(Unavailable(
                 "this kernel has no capability:cap_capable tracepoint (Linux 6.14+), \
@@ -217,11 +236,15 @@ impl Instance {
                     .to_string(),
             )));
         };
+        let objects_missing = define_syscall_probes(&root, &mut kprobes);
+        let kprobes = (!kprobes.events.is_empty()).then_some(kprobes);
         let dir = root
             .join("instances")
             .join(format!("capcheck-{}", std::process::id()));
         if let Err(e) = std::fs::create_dir(&dir) {
-            remove_kprobes(&probe);
+            if let Some(k) = &kprobes {
+                remove_kprobes(k);
+            }
             return Err(unmount_on_error(Unavailable(format!(
                 "cannot create {}: {e}",
                 dir.display()
@@ -232,6 +255,8 @@ impl Instance {
             mounted,
             pipe: None,
             probe,
+            kprobes,
+            objects_missing,
         };
         instance.setup()?;
         Ok(instance)
@@ -244,11 +269,10 @@ impl Instance {
         write(&d.join("options/event-fork"), "1")?;
         let events = d.join("events");
         write(
-            &events.join(self.probe.check_event()).join("trigger"),
+            &events.join(self.check_event()).join("trigger"),
             "stacktrace",
         )?;
         for event in self
-            .probe
             .events()
             .iter()
             .map(String::as_str)
@@ -264,7 +288,7 @@ impl Instance {
     pub fn source(&self) -> &'static str {
         match self.probe {
             Probe::Tracepoint => "tracepoint",
-            Probe::Kprobe { .. } => "kprobe",
+            Probe::Kprobe => "kprobe",
         }
     }
 
@@ -297,16 +321,93 @@ impl Instance {
     }
 }
 
-/// Removes the fallback kprobes (once no instance has them enabled).
-fn remove_kprobes(probe: &Probe) {
-    if let Probe::Kprobe { tracefs, group } = probe {
-        let _ = append_kprobe_events(
-            tracefs,
-            &[
-                format!("-:{group}/cap_capable"),
-                format!("-:{group}/cap_capable_ret"),
-            ],
+/// Removes the kprobes (once no instance has them enabled).
+fn remove_kprobes(kprobes: &Kprobes) {
+    let removals: Vec<String> = kprobes
+        .events
+        .iter()
+        .map(|e| format!("-:{}/{e}", kprobes.group))
+        .collect();
+    let _ = append_kprobe_events(&kprobes.tracefs, &removals);
+}
+
+/// Whether the running kernel's release is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (major, minor)
+}
+
+/// Defines the entry and return probes of the traced system calls
+/// (`syscalls`); returns why they are not traced, if they are not. A call
+/// whose entry point this kernel lacks (an architecture without `open`)
+/// is left out.
+fn define_syscall_probes(tracefs: &Path, kprobes: &mut Kprobes) -> Option<String> {
+    if !super::syscalls::supported() {
+        return Some(format!(
+            "system calls are traced on x86_64 and aarch64, not {}",
+            std::env::consts::ARCH
+        ));
+    }
+    if !tracefs.join("kprobe_events").exists() {
+        return Some(
+            "this kernel has no kprobe events (CONFIG_KPROBE_EVENTS), so what each check was for is not traced"
+                .to_string(),
         );
+    }
+    let available =
+        std::fs::read_to_string(tracefs.join("available_filter_functions")).unwrap_or_default();
+    let has = |f: &str| {
+        available.is_empty()
+            || available
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(f))
+    };
+    let mut first_error = None;
+    for syscall in super::syscalls::SYSCALLS {
+        let (Some(entry), Some(definitions)) = (
+            syscall.entry_point(),
+            syscall.kprobe_definitions(&kprobes.group),
+        ) else {
+            continue;
+        };
+        if !has(&entry) {
+            continue;
+        }
+        match append_kprobe_events(tracefs, &definitions) {
+            Ok(()) => kprobes.events.extend(syscall.events()),
+            Err(e) => {
+                // An entry probe defined without its return probe goes too.
+                let [event_in, _] = syscall.events();
+                let _ = append_kprobe_events(tracefs, &[format!("-:{}/{event_in}", kprobes.group)]);
+                first_error.get_or_insert(e.0);
+            }
+        }
+    }
+    // The kernel's copies of paths, for strings the entry probes could not
+    // read; these functions take them from Linux 5.15 on.
+    if kernel_at_least(5, 15) {
+        for (function, definition) in super::syscalls::name_probe_definitions(&kprobes.group) {
+            let event = definition
+                .split_whitespace()
+                .next()
+                .and_then(|d| d.rsplit('/').next())
+                .unwrap_or_default()
+                .to_string();
+            if has(function) && append_kprobe_events(tracefs, &[definition]).is_ok() {
+                kprobes.events.push(event);
+            }
+        }
+    }
+    let traced = kprobes.events.iter().any(|e| e.ends_with("_in"));
+    match (traced, first_error) {
+        (true, _) => None,
+        (false, Some(e)) => Some(e),
+        (false, None) => {
+            Some("no system call entry point of this kernel could be probed".to_string())
+        }
     }
 }
 
@@ -316,14 +417,14 @@ impl Drop for Instance {
         let d = &self.dir;
         let _ = std::fs::write(d.join("tracing_on"), "0");
         let _ = std::fs::write(
-            d.join("events")
-                .join(self.probe.check_event())
-                .join("trigger"),
+            d.join("events").join(self.check_event()).join("trigger"),
             "!stacktrace",
         );
         let _ = std::fs::write(d.join("events/enable"), "0");
         let _ = std::fs::remove_dir(d);
-        remove_kprobes(&self.probe);
+        if let Some(k) = &self.kprobes {
+            remove_kprobes(k);
+        }
         if let Some(m) = &self.mounted {
             let dir = std::ffi::CString::new(m.as_os_str().as_encoded_bytes()).expect("no NUL");
             // SAFETY: umount of the path we mounted.

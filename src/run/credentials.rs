@@ -68,6 +68,18 @@ pub fn account(name: &str) -> Result<Account, String> {
     }
 }
 
+/// The name of group `gid` in the group database.
+pub fn group_name(gid: u32) -> Option<String> {
+    // SAFETY: getgrgid takes any gid; the entry is copied at once.
+    let gr = unsafe { libc::getgrgid(gid) };
+    if gr.is_null() {
+        return None;
+    }
+    // SAFETY: gr_name is NUL-terminated, valid until the next getgr* call.
+    let name = unsafe { std::ffi::CStr::from_ptr((*gr).gr_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
 /// Looks a group up: a name in the group database, or a number.
 pub fn lookup_group(name: &str) -> Result<u32, String> {
     if let Ok(gid) = name.parse::<u32>() {
@@ -140,7 +152,7 @@ fn login_of(account: &Account) -> Login {
 
 /// The groups `initgroups(name, gid)` gives: `gid` and every group that
 /// lists the user.
-fn member_groups(name: &str, gid: u32) -> Vec<u32> {
+pub fn member_groups(name: &str, gid: u32) -> Vec<u32> {
     let Ok(c) = CString::new(name) else {
         return vec![gid];
     };
@@ -210,7 +222,7 @@ fn id_unused(id: u32) -> bool {
 /// The id systemd would allocate a DynamicUser= of this name: a free one in
 /// its range, first trying one derived from the name (as `pick_uid()`
 /// does), then the next ones.
-fn dynamic_id(name: &str) -> Result<u32, String> {
+pub fn dynamic_id(name: &str) -> Result<u32, String> {
     let span = DYNAMIC_UIDS.end() - DYNAMIC_UIDS.start() + 1;
     let hash = crate::model::siphash::siphash24(name.as_bytes(), &[0; 16]);
     let first = (hash % u64::from(span)) as u32;

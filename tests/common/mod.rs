@@ -28,6 +28,25 @@ pub fn skip(test: &str, why: &str) {
     println!("SKIPPED {test}: {why}");
 }
 
+/// Creates the system user `name` unless it exists (needs root and
+/// useradd: tests that use it check for both).
+pub fn ensure_user(name: &str) {
+    if std::process::Command::new("id")
+        .arg(name)
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        return;
+    }
+    let ok = std::process::Command::new("useradd")
+        .args(["--system", "--no-create-home", "--user-group", name])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "useradd {name}");
+}
+
 /// The programs of `names` that are not in PATH, as a reason to skip.
 pub fn missing_programs(names: &[&str]) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;

@@ -91,7 +91,8 @@ main_ids() {
 # What the unit says, after systemd merged everything.
 unit_settings() {
     systemctl show -p User -p DynamicUser -p CapabilityBoundingSet \
-        -p AmbientCapabilities -p NoNewPrivileges -p MainPID -p NRestarts "$1"
+        -p AmbientCapabilities -p NoNewPrivileges -p MainPID -p NRestarts \
+        -p ProtectSystem -p ProtectHome -p PrivateTmp "$1"
 }
 
 # Waits until the unit is no longer starting, lets it run $settle seconds,
@@ -196,6 +197,19 @@ changes_since_snapshot() {
     done
 }
 
+# Puts the configuration directories back as snapshot left them.
+restore_snapshot() {
+    local d f
+    for d in "${config_dirs[@]}"; do
+        [ -d "$d" ] || continue
+        while IFS= read -r f; do
+            [ -e "/run/lane/snap$f" ] || [ -L "/run/lane/snap$f" ] || rm -f "$f"
+        done < <(find "$d" \( -type f -o -type l \))
+        [ -d "/run/lane/snap$d" ] && cp -a "/run/lane/snap$d/." "$d/"
+    done
+    return 0
+}
+
 json_or_null() {
     if [ -n "$1" ]; then echo "$1"; else echo null; fi
 }
@@ -252,12 +266,15 @@ one() {
             --argjson exposure_before "$(json_or_null "$exp_before")" \
             --argjson exposure_after "$(json_or_null "$exp_before")" \
             --arg ids "$ids" --arg journal "$journal" --arg diff '' \
-            --arg fix_kind '' --arg applicability '' --arg fix_exit '' --arg fix_notes '' \
+            --arg fix_kind '' --arg applicability '' --arg fix_exit '' --arg fix_notes '' --arg fix_identity '' \
             --argjson planned_changes null \
             --arg settings "$(cat "$dir/settings.txt")" --arg unit "$unit" --arg daemon "$name"
     fi
 
     local extra='{}'
+    if [ "$mode" = record ] && has_mode attach && [ "$works_before" = true ]; then
+        attach_fix "$name" "$unit" "$wait" "$probe"
+    fi
     if [ "$mode" = record ]; then
         # record starts the unit's commands itself: systemd's copy must be
         # down (ports, pid files).
@@ -285,7 +302,7 @@ record_daemon() {
     # capcheck's standard output and error), not to the journal: probes
     # that read a daemon's log read them then.
     export PROBE_PROGRAM_OUTPUT="$dir/record.out $dir/record.err"
-    timeout -k 10 180 capcheck record --unit "$unit" --timeout 25s \
+    timeout -k 10 300 capcheck record --unit "$unit" --timeout 25s \
         --probe "$lane/inside.sh --probe $name recording" -o "$profiles/$name.toml" \
         >"$dir/record.out" 2>"$dir/record.err" || rc=$?
     unset PROBE_PROGRAM_OUTPUT
@@ -311,7 +328,7 @@ record_daemon() {
 # exposure_before [extra JSON, merged into the record].
 fix_and_probe() {
     local name=$1 unit=$2 wait=$3 probe=$4 mode=$5 works_before=$6 probe_before=$7 exp_before=$8 extra=${9:-'{}'}
-    local dir=$out/$mode/$name flags=() rc changed state exp_after ids journal='' kind applicability notes planned
+    local dir=$out/$mode/$name flags=() rc changed state exp_after ids journal='' kind applicability notes planned identity
     mkdir -p "$dir"
     echo "$probe_before" >"$dir/probe-before.txt"
     case $mode in
@@ -354,6 +371,8 @@ fix_and_probe() {
     kind=$(jq -r '[.[]? | .kind? // empty | tostring] | unique | join(",")' "$dir/fix.json" 2>/dev/null || true)
     applicability=$(jq -r '[.[]? | .applicability? // empty | tostring] | unique | join(",")' "$dir/fix.json" 2>/dev/null || true)
     notes=$(jq -r '[.[]? | (.notes? // [])[]?, (.error? // empty) | tostring] | join("; ")' "$dir/fix.json" 2>/dev/null || true)
+    # Who it runs as after the fix and why, and why root stayed.
+    identity=$(jq -r '[.[]? | (.identity.identity? // empty), ((.left_alone? // [])[]? | select(startswith("the identity")))] | join("; ")' "$dir/fix.json" 2>/dev/null || true)
     # What the JSON planned, to compare with what --write did.
     planned=$(jq '[.[]? | (.changes? // [])[]?] | length' "$dir/fix.json" 2>/dev/null || echo null)
     # A fixed daemon must also stop: one that cannot end its workers any
@@ -373,6 +392,7 @@ fix_and_probe() {
         --arg ids "$ids" --arg journal "$journal" --arg diff "$(cat "$dir/diff")" \
         --arg fix_kind "$kind" --arg applicability "$applicability" --arg fix_exit "$rc" \
         --arg fix_notes "$notes" --argjson planned_changes "${planned:-null}" \
+        --arg fix_identity "$identity" \
         --arg settings "$(cat "$dir/settings.txt")" --arg unit "$unit" --arg daemon "$name"
 }
 
@@ -416,6 +436,7 @@ emit() {
            applicability: (if $applicability == "" then null else $applicability end),
            fix_exit: (if $fix_exit == "" then null else ($fix_exit | tonumber) end),
            fix_notes: (if $fix_notes == "" then null else $fix_notes end),
+           fix_identity: (if $fix_identity == "" then null else $fix_identity end),
            planned_changes: $planned_changes,
            works_before: $works_before, works_after: $works_after,
            state_after: $state_after, probe_after: $probe_after, probe_seconds: $probe_seconds,
@@ -425,6 +446,8 @@ emit() {
            user_after: $s.User, dynamic_user_after: $s.DynamicUser,
            bounding_after: $s.CapabilityBoundingSet, ambient_after: $s.AmbientCapabilities,
            no_new_privileges_after: $s.NoNewPrivileges, nrestarts_after: ($s.NRestarts | tonumber? // null),
+           protect_system_after: $s.ProtectSystem, protect_home_after: $s.ProtectHome,
+           private_tmp_after: $s.PrivateTmp,
            diff: $diff, journal: $journal} + $extra' >>"$out/results.jsonl"
 }
 
@@ -503,6 +526,8 @@ try_emit() {
            user_after: $s.User, bounding_before: $bounding_before,
            bounding_after: $s.CapabilityBoundingSet, ambient_after: $s.AmbientCapabilities,
            no_new_privileges_after: $s.NoNewPrivileges, nrestarts_after: ($s.NRestarts | tonumber? // null),
+           protect_system_after: $s.ProtectSystem, protect_home_after: $s.ProtectHome,
+           private_tmp_after: $s.PrivateTmp,
            dropin_paths: $dropin_paths,
            runtime_dropins_left: ($runtime_left | split("\n") | map(select(. != ""))),
            marker_left: $marker_left, persistent_dropin_exists: $persistent_exists,
@@ -705,6 +730,59 @@ attach_one() {
            works_after: $works_after, probe_after: $probe_after, state_after: $state_after,
            same_run: $same_run, uid_after: ($id[0] | tonumber? // null),
            capeff_after: (if ($id[1] // "") == "" then null else $id[1] end)}' >"$dir/result.json"
+}
+
+# With the attach mode, in the record mode, for each recorded daemon as
+# shipped: `record --attach` of the running daemon while its probe runs in
+# a loop, timed (a recording must end with its --duration), then `fix
+# --write --profile` of that profile in the default mode. A profile that
+# saw only the running daemon must not change what its start needs: the
+# fix changes nothing, or the daemon must still work after a restart.
+attach_fix() {
+    local name=$1 unit=$2 wait=$3 probe=$4 dir=$out/attach-fix/$1 rc=0 loop started elapsed
+    local profile=$profiles/attach-$name.toml changed=false state works=true fix_rc=0
+    mkdir -p "$dir" "$profiles"
+    rm -f "$profile"
+    # shellcheck disable=SC2016
+    (
+        while :; do
+            timeout 30 bash -c '. /lane/probes.sh && eval "$1"' probe "$probe" >/dev/null 2>&1 || true
+            sleep 0.2
+        done
+    ) &
+    loop=$!
+    started=$SECONDS
+    timeout -k 5 120 capcheck record --unit "$unit" --attach --duration 8s -o "$profile" \
+        >"$dir/record.out" 2>"$dir/record.err" || rc=$?
+    elapsed=$((SECONDS - started))
+    kill "$loop" 2>/dev/null || true
+    wait "$loop" 2>/dev/null || true
+    cp "$profile" "$dir/profile.toml" 2>/dev/null || true
+    snapshot
+    timeout 120 capcheck fix --write --format json --color never --profile "$profile" "$unit" \
+        >"$dir/fix.json" 2>"$dir/write.err" || fix_rc=$?
+    changes_since_snapshot >"$dir/diff"
+    if [ -s "$dir/diff" ]; then
+        changed=true
+        systemctl daemon-reload
+        state=$(start_unit "$unit" restart)
+        run_probe "$name" "$wait" "$probe" attach-fix
+        works=$probe_ok
+        # Back to the unit as shipped for the recording that follows.
+        restore_snapshot
+        systemctl daemon-reload
+        start_unit "$unit" restart >/dev/null
+    fi
+    log "$name: record --attach exit $rc in ${elapsed}s (--duration 8s); fix exit $fix_rc, changed $changed, works $works"
+    jq -cn --arg daemon "$name" --arg unit "$unit" --argjson record_exit "$rc" \
+        --argjson elapsed "$elapsed" --argjson fix_exit "$fix_rc" --argjson changed "$changed" \
+        --argjson works_after "$works" --arg profile "$(cat "$profile" 2>/dev/null)" \
+        --arg err "$(tail -n 20 "$dir/record.err")" --arg diff "$(cat "$dir/diff")" \
+        --arg notes "$(jq -r '[.[]? | (.notes? // [])[]?, (.left_alone? // [])[]?] | join("; ")' "$dir/fix.json" 2>/dev/null)" \
+        '{daemon: $daemon, unit: $unit, mode: "attach-fix", record_exit: $record_exit,
+          record_seconds: $elapsed, duration_seconds: 8, fix_exit: $fix_exit, changed: $changed,
+          works_after: $works_after, profile: $profile, record_stderr: $err, diff: $diff,
+          fix_notes: $notes}' >>"$out/results.jsonl"
 }
 
 attach_lane() {

@@ -10,8 +10,8 @@ progress.log are appended to OUT's; every other file or directory is copied
 over. Each result carrying a recorded profile (`profile`, its TOML text)
 gets what the profile says, read here because the VM has no TOML reader:
 `profile_needed` (capabilities granted at least once, or marked needed),
-`profile_possibly` (only ever denied) and `recording` (its [recording]
-table).
+`profile_possibly` (only ever denied), `recording` (its [recording]
+table) and `deroot_run` (its [de-root] table: the run as a user).
 """
 
 import json
@@ -34,6 +34,7 @@ def read_profile(text: str) -> dict:
         "profile_needed": needed,
         "profile_possibly": possibly,
         "recording": doc.get("recording"),
+        "deroot_run": doc.get("de-root"),
     }
 
 
