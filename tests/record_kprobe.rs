@@ -107,4 +107,53 @@ fn kprobe_fallback_records_on_linux_6_1() {
         before
     );
     assert_eq!(bracketed(&output, "instances after next record"), "");
+
+    // A program that writes /var/lib/X as root: the profile lists the path
+    // with its owner, the run as a user with StateDirectory= worked, the
+    // host's files got their owner back, and the fix is that move.
+    let section = |from: &str, to: &str| {
+        let start = output
+            .find(from)
+            .unwrap_or_else(|| panic!("no {from}:\n{output}"));
+        let end = start
+            + output[start..]
+                .find(to)
+                .unwrap_or_else(|| panic!("no {to}:\n{output}"));
+        output[start..end].to_string()
+    };
+    assert!(output.contains("== statekeeper record exit 0"), "{output}");
+    let profile = section("== statekeeper profile", "== state owner after");
+    assert!(profile.contains("objects = \"traced\""), "{profile}");
+    assert!(
+        profile.contains(
+            "what = \"create\"\ncall = \"openat\"\npath = \"/var/lib/statekeeper/state\"\nas = 0\n"
+        ),
+        "{profile}"
+    );
+    assert!(
+        profile.contains(
+            "what = \"mkdir\"\ncall = \"mkdir\"\npath = \"/var/lib/statekeeper\"\nas = 0\n"
+        ),
+        "{profile}"
+    );
+    assert!(
+        profile.contains("file = \"0:0 d0755\""),
+        "the owner and mode: {profile}"
+    );
+    assert!(profile.contains("[de-root]"), "{profile}");
+    assert!(
+        profile.contains("settings = [\"DynamicUser=yes\", \"AmbientCapabilities=\", \"StateDirectory=statekeeper\"]"),
+        "{profile}"
+    );
+    assert!(profile.contains("works = true"), "{profile}");
+    assert_eq!(bracketed(&output, "state owner after"), "0:0 0:0");
+    let fix = section("== statekeeper fix", "== statekeeper fix end");
+    for line in [
+        "+DynamicUser=yes",
+        "+StateDirectory=statekeeper",
+        "+CapabilityBoundingSet=",
+        "de-root",
+    ] {
+        assert!(fix.contains(line), "{line}: {fix}");
+    }
 }

@@ -36,6 +36,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const TEST: &str = "recorded_profiles_fix_real_daemons_and_attach_records_running_ones";
 
+/// How many of the recorded root daemons record → fix must move off root.
+const MIN_MOVED_OFF_ROOT: usize = 8;
+
+/// How much longer than its --duration an attach recording may take under
+/// TCG (attaching, reading the trace, writing the profile).
+const ATTACH_GRACE_SECONDS: u64 = 30;
+
 fn names(list: &Value) -> BTreeSet<String> {
     list.as_array()
         .map(|a| {
@@ -150,6 +157,97 @@ fn recorded_profiles_fix_real_daemons_and_attach_records_running_ones() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+
+    // Non-root: the daemons record → fix moved off root run as a user
+    // now (their main process's uid is not 0); each of the others is
+    // confined, with a filesystem protection from the recorded writes.
+    let non_root: Vec<&str> = marked
+        .iter()
+        .copied()
+        .filter(|name| {
+            recorded[*name]["uid_after"]
+                .as_u64()
+                .is_some_and(|uid| uid != 0)
+        })
+        .collect();
+    let moved: Vec<&str> = non_root
+        .iter()
+        .copied()
+        .filter(|name| recorded[*name]["fix_kind"] == "de-root")
+        .collect();
+    assert!(
+        moved.len() >= MIN_MOVED_OFF_ROOT,
+        "record → fix moved {} daemons off root ({moved:?}), fewer than {MIN_MOVED_OFF_ROOT}",
+        moved.len()
+    );
+    for name in &moved {
+        let r = recorded[*name];
+        assert!(
+            r["user_after"]
+                .as_str()
+                .is_some_and(|u| !u.is_empty() && u != "root")
+                || r["dynamic_user_after"] == "yes",
+            "{name}: {r}"
+        );
+        assert_eq!(
+            r["deroot_run"]["works"], true,
+            "{name}: moved off root without a run as the user that worked"
+        );
+    }
+    let mut unprotected = Vec::new();
+    for name in marked.iter().filter(|n| !moved.contains(n)) {
+        let r = recorded[*name];
+        let protected = [
+            "protect_system_after",
+            "protect_home_after",
+            "private_tmp_after",
+        ]
+        .iter()
+        .any(|k| r[*k].as_str().is_some_and(|v| !v.is_empty() && v != "no"));
+        if r["fix_kind"] != "confine" || !protected {
+            unprotected.push(format!(
+                "{name}: {} without a filesystem protection: {}",
+                r["fix_kind"], r["fix_identity"]
+            ));
+        }
+    }
+    assert!(unprotected.is_empty(), "{}", unprotected.join("\n"));
+
+    // attach → fix: every recorded daemon was recorded while its probe ran
+    // in a loop, the recording ended with its --duration, and the default
+    // fix of that profile broke nothing.
+    let attach_fixed: BTreeMap<String, &Value> = results
+        .iter()
+        .filter(|r| r["mode"] == "attach-fix")
+        .map(|r| (r["daemon"].as_str().unwrap().to_string(), r))
+        .collect();
+    let mut attach_problems = Vec::new();
+    for name in &marked {
+        let Some(r) = attach_fixed.get(*name) else {
+            attach_problems.push(format!("{name}: no attach → fix result"));
+            continue;
+        };
+        if r["record_exit"] != 0 {
+            attach_problems.push(format!(
+                "{name}: record --attach exit {}: {}",
+                r["record_exit"], r["record_stderr"]
+            ));
+        }
+        let seconds = r["record_seconds"].as_u64().unwrap_or(u64::MAX);
+        if seconds > r["duration_seconds"].as_u64().unwrap_or(0) + ATTACH_GRACE_SECONDS {
+            attach_problems.push(format!(
+                "{name}: record --attach --duration {}s took {seconds}s",
+                r["duration_seconds"]
+            ));
+        }
+        if r["works_after"] != true {
+            attach_problems.push(format!(
+                "{name}: BROKEN by fix of the attach profile: {}",
+                r["diff"]
+            ));
+        }
+    }
+    assert!(attach_problems.is_empty(), "{}", attach_problems.join("\n"));
 
     // attach.
     let attached: BTreeMap<String, &Value> = results

@@ -167,6 +167,9 @@ struct Needs {
     writes_elsewhere: bool,
     /// What only a run as the user can tell.
     unverified: Vec<String>,
+    /// The uids the service's own processes had (root, the user it
+    /// switched to): once moved, they are all the new user.
+    own_uids: Vec<u32>,
 }
 
 impl Needs {
@@ -259,7 +262,9 @@ fn evaluate(user: &Account, a: &Access, needs: &mut Needs, system: &TargetSystem
         What::Kill => {
             // Signals between the service's own processes need nothing once
             // they all run as the user; others need CAP_KILL.
-            if a.granted.contains(&5) && !matches!(a.id, Some(0)) && a.id != Some(user.uid) {
+            let own =
+                a.id.is_some_and(|id| id == user.uid || needs.own_uids.contains(&id));
+            if a.granted.contains(&5) && !own {
                 needs
                     .blocked
                     .push(format!("{shown}: signalling another user's process"));
@@ -269,7 +274,13 @@ fn evaluate(user: &Account, a: &Access, needs: &mut Needs, system: &TargetSystem
         _ => {}
     }
     let Some(path) = a.path.as_deref().filter(|p| p.starts_with('/')) else {
-        if a.what.writes() {
+        // A chown of a file it has open (fchown), to one of its own users:
+        // the user owns what it creates.
+        let to_own = a.what == What::Chown
+            && a.path.is_none()
+            && a.id
+                .is_none_or(|id| id == user.uid || needs.own_uids.contains(&id));
+        if a.what.writes() && !to_own {
             needs
                 .blocked
                 .push(format!("{shown}: a path capcheck could not place"));
@@ -399,8 +410,16 @@ fn temporary(path: &str) -> bool {
 }
 
 /// Evaluates every access that must work for `user`.
-fn needs_for(user: &Account, accesses: &[&Access], system: &TargetSystem) -> Needs {
-    let mut needs = Needs::default();
+fn needs_for(
+    user: &Account,
+    accesses: &[&Access],
+    own_uids: &[u32],
+    system: &TargetSystem,
+) -> Needs {
+    let mut needs = Needs {
+        own_uids: own_uids.to_vec(),
+        ..Needs::default()
+    };
     // Directories first: a file inside one is the user's once systemd
     // made it so, whatever the order of the accesses.
     let mut ordered: Vec<&&Access> = accesses.iter().collect();
@@ -484,7 +503,8 @@ pub fn analyze(input: &Input) -> Verdict {
     ));
     let mut reasons = Vec::new();
     for (user, account, accesses) in candidates {
-        let needs = needs_for(&account, accesses, system);
+        let own_uids: Vec<u32> = std::iter::once(0).chain(uids.iter().copied()).collect();
+        let needs = needs_for(&account, accesses, &own_uids, system);
         let refusal = if !needs.blocked.is_empty() {
             Some(needs.blocked.join("; "))
         } else if account.is_shared() && !needs.takes_over.is_empty() {

@@ -441,6 +441,22 @@ impl Tracker {
         }
     }
 
+    /// The socket address the bind in flight names.
+    pub fn address(&mut self, pid: u32, family: u16, port: Option<u16>, path: Option<&str>) {
+        if let Some(flight) = self.processes.get_mut(&pid).and_then(|p| p.call.as_mut()) {
+            let call = &mut flight.call;
+            if call.syscall.effect == Effect::Bind {
+                call.numbers.push(("family", i64::from(family)));
+                if let Some(port) = port {
+                    call.numbers.push(("port", i64::from(port)));
+                }
+                if call.path.is_none() {
+                    call.path = path.filter(|p| !p.is_empty()).map(str::to_string);
+                }
+            }
+        }
+    }
+
     /// A capability check: part of the call in flight, if any.
     pub fn check(&mut self, pid: u32, cap: u8, granted: bool) {
         if let Some(flight) = self.processes.get_mut(&pid).and_then(|p| p.call.as_mut()) {
@@ -511,15 +527,12 @@ impl Tracker {
             }
             Effect::Mkdir => (What::Mkdir, path, None, None, false),
             Effect::Remove => (What::Remove, path, None, None, false),
-            Effect::Rename | Effect::Link => (What::Create, path, None, None, false),
+            Effect::Link => (What::Create, path, None, None, false),
             Effect::Chmod | Effect::Truncate => (What::Write, path, None, None, false),
             Effect::Chown => (What::Chown, path, None, id("uid"), false),
             Effect::Bind => match call.number("family") {
                 Some(AF_INET | AF_INET6) => {
-                    let port = call
-                        .number("port")
-                        .and_then(|p| u16::try_from(p).ok())
-                        .map(u16::from_be);
+                    let port = call.number("port").and_then(|p| u16::try_from(p).ok());
                     (What::Bind, None, port, None, false)
                 }
                 Some(AF_UNIX) => (What::Bind, path, None, None, false),
@@ -545,11 +558,13 @@ impl Tracker {
                 }
                 (What::Chroot, path, None, None, false)
             }
+            // A directory it works in is one it uses (ProtectHome= would
+            // hide a home it changes into).
             Effect::Chdir => {
                 if ok {
-                    process.cwd = path.filter(|p| p.starts_with('/'));
+                    process.cwd = path.clone().filter(|p| p.starts_with('/'));
                 }
-                return;
+                (What::Read, path, None, None, false)
             }
             Effect::Kill => (What::Kill, None, None, target_uid, false),
         };
@@ -745,10 +760,8 @@ mod tests {
         t.end(10, 0, nginx);
         t.begin(10, call("mkdirat", &[("dfd", -100)], Some("./cache")));
         t.end(10, 0, nginx);
-        t.begin(
-            10,
-            call("bind", &[("fd", 3), ("family", 10), ("port", 0x5000)], None),
-        );
+        t.begin(10, call("bind", &[], None));
+        t.address(10, 10, Some(80), None);
         t.end(10, 0, nginx);
         t.fork(10, 11);
         t.begin(11, call("chroot", &[], Some("/var/lib/x")));
@@ -786,6 +799,15 @@ mod tests {
         assert_eq!(
             found,
             [
+                (
+                    What::Read,
+                    Some("/var/lib/x".into()),
+                    None,
+                    None,
+                    0,
+                    0,
+                    BTreeSet::new()
+                ),
                 (
                     What::Read,
                     Some("/var/lib/x/etc/key".into()),

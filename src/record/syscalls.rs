@@ -1,50 +1,16 @@
 //! The system calls that say what a capability check, or a need for root
 //! that no check shows (uid 0 writing files it owns), was for: which file,
-//! port, user or directory. They are traced with kprobes on the kernel's
-//! system call entry points, whose one argument is the caller's saved
-//! registers: a string argument is read from the caller's memory at the
-//! moment of the call. A return probe on the same entry point gives the
-//! result and closes the call, so that a check is attributed only to the
-//! call it was made in.
-
-/// How the kernel's entry points are named, and where the saved registers
-/// keep the system call's arguments (`struct pt_regs`).
-struct Abi {
-    prefix: &'static str,
-    /// Byte offsets of arguments 1 to 6 in `struct pt_regs`.
-    offsets: [usize; 6],
-}
-
-#[cfg(target_arch = "x86_64")]
-const ABI: Option<Abi> = Some(Abi {
-    prefix: "__x64_sys_",
-    // di, si, dx, r10, r8, r9
-    offsets: [112, 104, 96, 56, 72, 64],
-});
-
-#[cfg(target_arch = "aarch64")]
-const ABI: Option<Abi> = Some(Abi {
-    prefix: "__arm64_sys_",
-    // regs[0] to regs[5]
-    offsets: [0, 8, 16, 24, 32, 40],
-});
-
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-const ABI: Option<Abi> = None;
-
-/// What a traced argument is; the number is its position (0-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Arg {
-    /// A signed 32-bit number: a descriptor, an id (-1 leaves it).
-    Int(usize),
-    /// Flags or a mode.
-    Bits(usize),
-    /// A path in the caller's memory.
-    Path(usize),
-    /// A `struct sockaddr`: its family, and the port (inet) or the path
-    /// (unix) after it.
-    SocketAddress(usize),
-}
+//! port, user or directory.
+//!
+//! Their entries and exits are the kernel's static `syscalls` tracepoints
+//! (cheap to enable, nothing to register): the entry gives the numbers and
+//! the address of a path in the caller's memory, the exit the result, and
+//! between them every capability check of the same task belongs to the
+//! call. The path itself is read by a few kprobes on the kernel functions
+//! that receive its kernel copy (a `struct filename`, whose first fields
+//! are that copy and the caller's address), matched by that address; a
+//! socket address by one kprobe on the bind entry point, which carries the
+//! caller's registers.
 
 /// What a system call does to its object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,11 +19,10 @@ pub enum Effect {
     Open,
     Mkdir,
     Remove,
-    Rename,
+    /// A new name (rename, link, symlink, mknod).
+    Link,
     Chown,
     Chmod,
-    /// A new name: link, symlink, mknod.
-    Link,
     Truncate,
     Bind,
     SetUid,
@@ -68,112 +33,112 @@ pub enum Effect {
     Kill,
 }
 
-/// One traced system call.
+/// One traced system call, with its parameters as the tracepoint names
+/// them.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Syscall {
     pub name: &'static str,
     pub effect: Effect,
-    /// The arguments, by the names trace lines give them. A path comes
-    /// last: a string value runs to the end of its line.
-    args: &'static [(&'static str, Arg)],
+    /// The parameter holding the path of the object (the new name, for
+    /// the calls that make one).
+    path: Option<&'static str>,
+    /// Numeric parameters kept, as `(tracepoint name, name used here)`:
+    /// the directory descriptor, flags, ids.
+    numbers: &'static [(&'static str, &'static str)],
 }
 
-use Arg::{Bits, Int, Path, SocketAddress};
 use Effect as E;
 
+const DFD: (&str, &str) = ("dfd", "dfd");
+
 /// The traced calls. Architectures without the old calls (open, mkdir…)
-/// simply lack their entry points, which are then left out.
+/// simply lack their tracepoints, which are then left out.
 pub const SYSCALLS: &[Syscall] = &[
-    call("open", E::Open, &[("flags", Bits(1)), ("path", Path(0))]),
+    call("open", E::Open, Some("filename"), &[("flags", "flags")]),
     call(
         "openat",
         E::Open,
-        &[("dfd", Int(0)), ("flags", Bits(2)), ("path", Path(1))],
+        Some("filename"),
+        &[DFD, ("flags", "flags")],
     ),
-    call("creat", E::Open, &[("path", Path(0))]),
-    call("mkdir", E::Mkdir, &[("path", Path(0))]),
-    call("mkdirat", E::Mkdir, &[("dfd", Int(0)), ("path", Path(1))]),
-    call("unlink", E::Remove, &[("path", Path(0))]),
-    call("rmdir", E::Remove, &[("path", Path(0))]),
-    call("unlinkat", E::Remove, &[("dfd", Int(0)), ("path", Path(1))]),
-    call("rename", E::Rename, &[("path", Path(1))]),
-    call("renameat", E::Rename, &[("dfd", Int(2)), ("path", Path(3))]),
-    call(
-        "renameat2",
-        E::Rename,
-        &[("dfd", Int(2)), ("path", Path(3))],
-    ),
-    call(
-        "chown",
-        E::Chown,
-        &[("uid", Int(1)), ("gid", Int(2)), ("path", Path(0))],
-    ),
-    call(
-        "lchown",
-        E::Chown,
-        &[("uid", Int(1)), ("gid", Int(2)), ("path", Path(0))],
-    ),
+    call("creat", E::Open, Some("pathname"), &[]),
+    call("mkdir", E::Mkdir, Some("pathname"), &[]),
+    call("mkdirat", E::Mkdir, Some("pathname"), &[DFD]),
+    call("unlink", E::Remove, Some("pathname"), &[]),
+    call("rmdir", E::Remove, Some("pathname"), &[]),
+    call("unlinkat", E::Remove, Some("pathname"), &[DFD]),
+    call("rename", E::Link, Some("newname"), &[]),
+    call("renameat", E::Link, Some("newname"), &[("newdfd", "dfd")]),
+    call("renameat2", E::Link, Some("newname"), &[("newdfd", "dfd")]),
+    call("link", E::Link, Some("newname"), &[]),
+    call("linkat", E::Link, Some("newname"), &[("newdfd", "dfd")]),
+    call("symlink", E::Link, Some("newname"), &[]),
+    call("symlinkat", E::Link, Some("newname"), &[("newdfd", "dfd")]),
+    call("mknod", E::Link, Some("filename"), &[]),
+    call("mknodat", E::Link, Some("filename"), &[DFD]),
+    call("chown", E::Chown, Some("filename"), &[("user", "uid")]),
+    call("lchown", E::Chown, Some("filename"), &[("user", "uid")]),
     call(
         "fchownat",
         E::Chown,
-        &[
-            ("dfd", Int(0)),
-            ("uid", Int(2)),
-            ("gid", Int(3)),
-            ("path", Path(1)),
-        ],
+        Some("filename"),
+        &[DFD, ("user", "uid")],
     ),
+    call("fchown", E::Chown, None, &[("user", "uid")]),
+    call("chmod", E::Chmod, Some("filename"), &[]),
+    call("fchmodat", E::Chmod, Some("filename"), &[DFD]),
+    call("truncate", E::Truncate, Some("path"), &[]),
+    call("bind", E::Bind, None, &[]),
+    call("setuid", E::SetUid, None, &[("uid", "uid")]),
+    call("setreuid", E::SetUid, None, &[("euid", "uid")]),
+    call("setresuid", E::SetUid, None, &[("euid", "uid")]),
+    call("setgid", E::SetGid, None, &[("gid", "gid")]),
+    call("setregid", E::SetGid, None, &[("egid", "gid")]),
+    call("setresgid", E::SetGid, None, &[("egid", "gid")]),
+    call("setgroups", E::SetGroups, None, &[]),
+    call("chroot", E::Chroot, Some("filename"), &[]),
+    call("chdir", E::Chdir, Some("filename"), &[]),
     call(
-        "fchown",
-        E::Chown,
-        &[("fd", Int(0)), ("uid", Int(1)), ("gid", Int(2))],
+        "kill",
+        E::Kill,
+        None,
+        &[("pid", "target"), ("sig", "signal")],
     ),
-    call("chmod", E::Chmod, &[("mode", Bits(1)), ("path", Path(0))]),
-    call(
-        "fchmodat",
-        E::Chmod,
-        &[("dfd", Int(0)), ("mode", Bits(2)), ("path", Path(1))],
-    ),
-    call("link", E::Link, &[("path", Path(1))]),
-    call("linkat", E::Link, &[("dfd", Int(2)), ("path", Path(3))]),
-    call("symlink", E::Link, &[("path", Path(1))]),
-    call("symlinkat", E::Link, &[("dfd", Int(1)), ("path", Path(2))]),
-    call("mknod", E::Link, &[("path", Path(0))]),
-    call("mknodat", E::Link, &[("dfd", Int(0)), ("path", Path(1))]),
-    call("truncate", E::Truncate, &[("path", Path(0))]),
-    call(
-        "bind",
-        E::Bind,
-        &[("fd", Int(0)), ("address", SocketAddress(1))],
-    ),
-    call("setuid", E::SetUid, &[("uid", Int(0))]),
-    call("setreuid", E::SetUid, &[("ruid", Int(0)), ("uid", Int(1))]),
-    call(
-        "setresuid",
-        E::SetUid,
-        &[("ruid", Int(0)), ("uid", Int(1)), ("suid", Int(2))],
-    ),
-    call("setgid", E::SetGid, &[("gid", Int(0))]),
-    call("setregid", E::SetGid, &[("rgid", Int(0)), ("gid", Int(1))]),
-    call(
-        "setresgid",
-        E::SetGid,
-        &[("rgid", Int(0)), ("gid", Int(1)), ("sgid", Int(2))],
-    ),
-    call("setgroups", E::SetGroups, &[("size", Int(0))]),
-    call("chroot", E::Chroot, &[("path", Path(0))]),
-    call("chdir", E::Chdir, &[("path", Path(0))]),
-    call("kill", E::Kill, &[("target", Int(0)), ("signal", Int(1))]),
 ];
 
-const fn call(name: &'static str, effect: Effect, args: &'static [(&'static str, Arg)]) -> Syscall {
-    Syscall { name, effect, args }
+const fn call(
+    name: &'static str,
+    effect: Effect,
+    path: Option<&'static str>,
+    numbers: &'static [(&'static str, &'static str)],
+) -> Syscall {
+    Syscall {
+        name,
+        effect,
+        path,
+        numbers,
+    }
+}
+
+/// The traced call named `name`.
+pub fn by_name(name: &str) -> Option<&'static Syscall> {
+    SYSCALLS.iter().find(|s| s.name == name)
+}
+
+impl Syscall {
+    /// The tracepoints of its entry and exit (`syscalls/...`).
+    pub fn events(&self) -> [String; 2] {
+        [
+            format!("syscalls/sys_enter_{}", self.name),
+            format!("syscalls/sys_exit_{}", self.name),
+        ]
+    }
 }
 
 /// Kernel functions that receive the kernel's copy of a path argument
-/// (`struct filename *`, whose first two fields are the copy and the
-/// caller's pointer), with the argument's position (1-based). Their
-/// signatures are those of Linux 5.15 and later.
+/// (`struct filename *`), with the argument's position (1-based). Their
+/// signatures are those of Linux 5.15 and later, but `do_filp_open`'s,
+/// which is older.
 const NAME_RECEIVERS: [(&str, usize); 8] = [
     ("do_filp_open", 2),
     ("do_mkdirat", 2),
@@ -185,17 +150,22 @@ const NAME_RECEIVERS: [(&str, usize); 8] = [
     ("do_mknodat", 2),
 ];
 
-/// The event name of a path-copy probe on `function`.
+/// The event name prefix of the path-copy probes.
 pub const NAME_EVENT_PREFIX: &str = "name_";
 
+/// The event name of the socket address probe.
+pub const ADDRESS_EVENT: &str = "bind_address";
+
 /// The probes that see the kernel's copies of path arguments, as `(kernel
-/// function, kprobe_events line)`: the functions above at entry, and
-/// `getname_flags` at return (the calls that look a path up: chown, chmod,
-/// chroot, chdir, truncate).
-pub fn name_probe_definitions(group: &str) -> Vec<(&'static str, String)> {
+/// function, kprobe_events line)`: the functions above at entry (all of
+/// them from Linux 5.15 on, else `do_filp_open` only), and
+/// `getname_flags` at return (the calls that look a path up: chown,
+/// chmod, chroot, chdir, truncate).
+pub fn name_probe_definitions(group: &str, since_5_15: bool) -> Vec<(&'static str, String)> {
     let fields = |at: &str| format!("uptr=+8({at}):x64 path=+0(+0({at})):string");
     let mut out: Vec<(&'static str, String)> = NAME_RECEIVERS
         .iter()
+        .filter(|(function, _)| since_5_15 || *function == "do_filp_open")
         .map(|(function, n)| {
             let at = format!("$arg{n}");
             (
@@ -217,112 +187,83 @@ pub fn name_probe_definitions(group: &str) -> Vec<(&'static str, String)> {
     out
 }
 
-/// The traced call named `name`.
-pub fn by_name(name: &str) -> Option<&'static Syscall> {
-    SYSCALLS.iter().find(|s| s.name == name)
+/// The kprobe on bind's entry point that reads the socket address from
+/// the caller's memory (its family, the port in network order, and a unix
+/// socket's path), as `(kernel function, kprobe_events line)`; None on an
+/// architecture whose saved registers capcheck does not know.
+pub fn address_probe_definition(group: &str) -> Option<(String, String)> {
+    // The entry point and where its saved registers keep the second
+    // argument (`struct pt_regs`: si on x86_64, regs[1] on aarch64).
+    let (entry, second) = if cfg!(target_arch = "x86_64") {
+        ("__x64_sys_bind", 104)
+    } else if cfg!(target_arch = "aarch64") {
+        ("__arm64_sys_bind", 8)
+    } else {
+        return None;
+    };
+    let r = format!("+{second}($arg1)");
+    Some((
+        entry.to_string(),
+        format!(
+            "p:{group}/{ADDRESS_EVENT} {entry} family=+u0({r}):u16 port=+u2({r}):u16 path=+2({r}):ustring"
+        ),
+    ))
 }
 
-/// Whether this architecture's system calls can be traced this way.
-pub fn supported() -> bool {
-    ABI.is_some()
-}
-
-impl Syscall {
-    /// The kernel function the probes attach to.
-    pub fn entry_point(&self) -> Option<String> {
-        ABI.as_ref()
-            .map(|abi| format!("{}{}", abi.prefix, self.name))
-    }
-
-    /// The event names of the entry and return probes.
-    pub fn events(&self) -> [String; 2] {
-        [format!("{}_in", self.name), format!("{}_out", self.name)]
-    }
-
-    /// The `kprobe_events` lines that define the entry probe (with the
-    /// arguments) and the return probe (with the result).
-    pub fn kprobe_definitions(&self, group: &str) -> Option<[String; 2]> {
-        let abi = ABI.as_ref()?;
-        let entry = self.entry_point()?;
-        let [event_in, event_out] = self.events();
-        let mut fetch = String::new();
-        for (label, arg) in self.args {
-            let regs = |n: usize| format!("+{}($arg1)", abi.offsets[n]);
-            match arg {
-                Int(n) => fetch.push_str(&format!(" {label}={}:s32", regs(*n))),
-                Bits(n) => fetch.push_str(&format!(" {label}={}:x32", regs(*n))),
-                // The pointer too: a string the kernel cannot read here
-                // (a page not yet faulted in) is matched by it with the
-                // kernel's own copy (`name_probe_definitions`).
-                Path(n) => fetch.push_str(&format!(
-                    " pointer={r}:x64 {label}=+0({r}):ustring",
-                    r = regs(*n)
-                )),
-                // The family, the port (network order) of an inet address,
-                // and, last, the path of a unix one.
-                SocketAddress(n) => fetch.push_str(&format!(
-                    " family=+u0({r}):u16 port=+u2({r}):u16 path=+2({r}):ustring",
-                    r = regs(*n)
-                )),
-            }
-        }
-        Some([
-            format!("p:{group}/{event_in} {entry}{fetch}"),
-            format!("r:{group}/{event_out} {entry} ret=$retval:s64"),
-        ])
-    }
-}
-
-/// One traced call, as its entry probe saw it.
+/// One traced call, as its entry tracepoint saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
     pub syscall: &'static Syscall,
-    /// The numeric arguments by name (`dfd`, `flags`, `uid`…).
+    /// The numeric arguments by the names used here (`dfd`, `flags`,
+    /// `uid`…); a socket address adds `family` and `port`.
     pub numbers: Vec<(&'static str, i64)>,
-    /// The path argument (or a unix socket's path), when it could be read.
+    /// The path, once a probe read it (or a unix socket's path).
     pub path: Option<String>,
     /// Where the path argument is in the caller's memory.
     pub pointer: Option<u64>,
 }
 
+/// A tracepoint field's value. Linux 6.1 prints every value in hex
+/// without `0x` (`dfd: ffffff9c, filename: 7ffc3eaa1f9a`); later releases
+/// print `0x` before hex and descriptors and zero in decimal (`fd: 3,
+/// umyaddr: 0x7fffe431e310`). `prefixed` says which style the line has.
+fn value_of(text: &str, prefixed: bool) -> Option<u64> {
+    let text = text.trim();
+    match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None if prefixed => text.parse().ok(),
+        None => u64::from_str_radix(text, 16).ok(),
+    }
+}
+
+/// The fields of an entry tracepoint's line body.
+fn entry_fields(body: &str) -> Vec<(&str, u64)> {
+    let prefixed = body.contains("0x");
+    body.split(", ")
+        .filter_map(|f| {
+            let (name, value) = f.split_once(": ")?;
+            let first = value.split_whitespace().next()?;
+            Some((name.trim(), value_of(first, prefixed)?))
+        })
+        .collect()
+}
+
 impl Call {
-    /// Reads an entry probe's fields.
+    /// Reads an entry tracepoint's fields. Numbers are the C `int`s they
+    /// are (-1 for "unchanged", -100 for the working directory).
     pub fn parse(syscall: &'static Syscall, body: &str) -> Call {
-        let fields = fields(body);
+        let fields = entry_fields(body);
         let value = |name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
-        let number = |text: &str| match text.strip_prefix("0x") {
-            Some(hex) => i64::from_str_radix(hex, 16).ok(),
-            None => text.parse().ok(),
-        };
-        let mut numbers = Vec::new();
-        for (label, arg) in syscall.args {
-            match arg {
-                Int(_) | Bits(_) => {
-                    if let Some(n) = value(label).and_then(number) {
-                        numbers.push((*label, n));
-                    }
-                }
-                Path(_) => {}
-                SocketAddress(_) => {
-                    for label in ["family", "port"] {
-                        if let Some(n) = value(label).and_then(number) {
-                            numbers.push((label, n));
-                        }
-                    }
-                }
-            }
-        }
-        // A string the kernel could not read shows as `(fault)`, unquoted.
-        let quoted = body.contains("path=\"");
-        let path = value("path").filter(|_| quoted).map(str::to_string);
-        let pointer = value("pointer")
-            .and_then(|p| p.strip_prefix("0x"))
-            .and_then(|p| u64::from_str_radix(p, 16).ok());
+        let numbers = syscall
+            .numbers
+            .iter()
+            .filter_map(|(field, name)| Some((*name, i64::from(value(field)? as u32 as i32))))
+            .collect();
         Call {
             syscall,
             numbers,
-            path,
-            pointer,
+            path: None,
+            pointer: syscall.path.and_then(value),
         }
     }
 
@@ -332,6 +273,11 @@ impl Call {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| *v)
     }
+}
+
+/// An exit tracepoint's result (`0x3`, or a negative errno as 64 bits).
+pub fn parse_return(text: &str) -> Option<i64> {
+    value_of(text, text.trim().starts_with("0x")).map(|v| v as i64)
 }
 
 /// The fields of a probe's trace line (`name=value ...`); a string value
@@ -359,17 +305,33 @@ mod tests {
     use super::*;
 
     #[test]
-    #[cfg(target_arch = "x86_64")]
-    fn probes_read_arguments_from_the_saved_registers() {
-        let [entry, exit] = by_name("openat")
-            .unwrap()
-            .kprobe_definitions("capcheck_9")
-            .unwrap();
-        assert_eq!(
-            entry,
-            "p:capcheck_9/openat_in __x64_sys_openat dfd=+112($arg1):s32 flags=+96($arg1):x32 pointer=+104($arg1):x64 path=+0(+104($arg1)):ustring"
+    fn entries_give_numbers_and_the_path_s_address() {
+        let openat = by_name("openat").unwrap();
+        let call = Call::parse(
+            openat,
+            "dfd: 0xffffff9c, filename: 0x7ffd2045aad6, flags: 0x80241, mode: 0x1b6",
         );
-        let names = name_probe_definitions("g");
+        assert_eq!(call.numbers, [("dfd", -100), ("flags", 0x80241)]);
+        assert_eq!(call.pointer, Some(0x7ffd2045aad6));
+        // Linux 6.1's style: hex without 0x.
+        let setresuid = Call::parse(
+            by_name("setresuid").unwrap(),
+            "ruid: 21, euid: 21, suid: ffffffff",
+        );
+        assert_eq!(setresuid.number("uid"), Some(33));
+        // Linux 6.18 prints descriptors and zero in decimal.
+        let kill = Call::parse(by_name("kill").unwrap(), "pid: 0x1092, sig: 0xf");
+        assert_eq!(
+            (kill.number("target"), kill.number("signal")),
+            (Some(4242), Some(15))
+        );
+        assert_eq!(parse_return("0x3"), Some(3));
+        assert_eq!(parse_return("0xfffffffffffffff3"), Some(-13));
+    }
+
+    #[test]
+    fn probes_read_the_kernel_s_copies() {
+        let names = name_probe_definitions("g", true);
         assert_eq!(
             names[0],
             (
@@ -382,39 +344,30 @@ mod tests {
             names[8].1,
             "r:g/name_getname_flags getname_flags uptr=+8($retval):x64 path=+0(+0($retval)):string"
         );
-        assert_eq!(
-            exit,
-            "r:capcheck_9/openat_out __x64_sys_openat ret=$retval:s64"
-        );
-        let [bind, _] = by_name("bind").unwrap().kprobe_definitions("g").unwrap();
-        assert!(
-            bind.ends_with(" family=+u0(+104($arg1)):u16 port=+u2(+104($arg1)):u16 path=+2(+104($arg1)):ustring"),
-            "{bind}"
-        );
-    }
-
-    #[test]
-    fn every_path_comes_last() {
-        for s in SYSCALLS {
-            let last = s.args.len() - 1;
-            for (i, (_, arg)) in s.args.iter().enumerate() {
-                if matches!(arg, Path(_) | SocketAddress(_)) {
-                    assert_eq!(i, last, "{}", s.name);
-                }
-            }
+        assert_eq!(name_probe_definitions("g", false).len(), 2);
+        if cfg!(target_arch = "x86_64") {
+            let (entry, bind) = address_probe_definition("g").unwrap();
+            assert_eq!(entry, "__x64_sys_bind");
+            assert!(
+                bind.ends_with(" family=+u0(+104($arg1)):u16 port=+u2(+104($arg1)):u16 path=+2(+104($arg1)):ustring"),
+                "{bind}"
+            );
         }
     }
 
     #[test]
     fn fields_of_a_line() {
         assert_eq!(
-            fields(" dfd=-100 flags=0x80241 path=\"/run/a b \"quoted\".pid\""),
+            fields(" family=10 port=20480 path=\"/run/a b \"quoted\".sock\""),
             [
-                ("dfd", "-100"),
-                ("flags", "0x80241"),
-                ("path", "/run/a b \"quoted\".pid")
+                ("family", "10"),
+                ("port", "20480"),
+                ("path", "/run/a b \"quoted\".sock")
             ]
         );
-        assert_eq!(fields("ret=-13"), [("ret", "-13")]);
+        assert_eq!(
+            fields("uptr=0x7f path=(fault)"),
+            [("uptr", "0x7f"), ("path", "(fault)")]
+        );
     }
 }

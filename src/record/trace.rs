@@ -44,6 +44,14 @@ pub enum Event {
         pointer: u64,
         path: String,
     },
+    /// The socket address a bind names: its family, the port of an inet
+    /// address, the path of a unix one.
+    Address {
+        pid: u32,
+        family: u16,
+        port: Option<u16>,
+        path: Option<String>,
+    },
 }
 
 /// Parses the text of a trace (trace or trace_pipe) into events; stack
@@ -72,25 +80,36 @@ fn task_pid(line: &str) -> Option<u32> {
     head.rsplit('-').next()?.parse().ok()
 }
 
-/// A probe's line (`comm-pid [cpu] flags ts: openat_in:
-/// (__x64_sys_openat+0x0/0x70) dfd=-100 ...`): the event's name and the
-/// fields after the location.
-fn probe_event(line: &str) -> Option<(&str, &str)> {
+/// What follows a trace line's task, cpu, flags and timestamp columns
+/// (`comm-pid [cpu] flags ts: REST`).
+fn event_text(line: &str) -> Option<&str> {
     let after_cpu = &line[line.find("] ")? + 2..];
-    let name_start = after_cpu.find(": ")? + 2;
-    let rest = &after_cpu[name_start..];
-    let (name, body) = rest.split_once(": (")?;
+    Some(&after_cpu[after_cpu.find(": ")? + 2..])
+}
+
+/// A kprobe's event (`name: (function+0x0/0x70) fields`): the name and
+/// the fields after the location.
+fn probe_event(text: &str) -> Option<(&str, &str)> {
+    let (name, body) = text.split_once(": (")?;
     Some((name, &body[body.find(") ")? + 2..]))
 }
 
-/// A system call probe's event: the call, and whether it is the entry.
-fn syscall_event(name: &str) -> Option<(&'static syscalls::Syscall, bool)> {
-    let (call, entry) = match name.rsplit_once('_')? {
-        (call, "in") => (call, true),
-        (call, "out") => (call, false),
-        _ => return None,
-    };
-    Some((syscalls::by_name(call)?, entry))
+/// A system call tracepoint's event: `sys_openat(dfd: 0xffffff9c, ...)` at
+/// entry, `sys_openat -> 0x3` at exit.
+enum SyscallEvent<'a> {
+    Entry(&'static syscalls::Syscall, &'a str),
+    Exit(&'a str),
+}
+
+fn syscall_event(text: &str) -> Option<SyscallEvent<'_>> {
+    let rest = text.strip_prefix("sys_")?;
+    if let Some((name, ret)) = rest.split_once(" -> ") {
+        syscalls::by_name(name)?;
+        return Some(SyscallEvent::Exit(ret));
+    }
+    let (name, args) = rest.split_once('(')?;
+    let args = args.strip_suffix(')').unwrap_or(args);
+    Some(SyscallEvent::Entry(syscalls::by_name(name)?, args))
 }
 
 impl Parser {
@@ -124,31 +143,49 @@ impl Parser {
         if line.starts_with('#') {
             return;
         }
-        if let (Some(pid), Some((name, fields))) = (task_pid(line), probe_event(line)) {
-            if let Some((syscall, entry)) = syscall_event(name) {
-                if entry {
-                    let call = Call::parse(syscall, fields);
+        if let (Some(pid), Some(text)) = (task_pid(line), event_text(line)) {
+            match syscall_event(text) {
+                Some(SyscallEvent::Entry(syscall, args)) => {
+                    let call = Call::parse(syscall, args);
                     self.events.push(Event::Call { pid, call });
-                } else if let Some(ret) = syscalls::fields(fields)
-                    .iter()
-                    .find(|(n, _)| *n == "ret")
-                    .and_then(|(_, v)| v.parse().ok())
-                {
-                    self.events.push(Event::Return { pid, ret });
+                    return;
                 }
-                return;
+                Some(SyscallEvent::Exit(ret)) => {
+                    if let Some(ret) = syscalls::parse_return(ret) {
+                        self.events.push(Event::Return { pid, ret });
+                    }
+                    return;
+                }
+                None => {}
             }
-            if name.starts_with(syscalls::NAME_EVENT_PREFIX) {
+            if let Some((name, fields)) = probe_event(text) {
                 let fields = syscalls::fields(fields);
                 let value = |n: &str| fields.iter().find(|(k, _)| *k == n).map(|(_, v)| *v);
-                let pointer = value("uptr")
-                    .and_then(|p| p.strip_prefix("0x"))
-                    .and_then(|p| u64::from_str_radix(p, 16).ok());
-                if let (Some(pointer), Some(path)) = (pointer, value("path")) {
-                    let path = path.to_string();
-                    self.events.push(Event::Name { pid, pointer, path });
+                // A string the kernel could not read shows as `(fault)`.
+                let path = value("path")
+                    .filter(|p| *p != "(fault)")
+                    .map(str::to_string);
+                if name.starts_with(syscalls::NAME_EVENT_PREFIX) {
+                    let pointer = value("uptr")
+                        .and_then(|p| p.strip_prefix("0x"))
+                        .and_then(|p| u64::from_str_radix(p, 16).ok());
+                    if let (Some(pointer), Some(path)) = (pointer, path) {
+                        self.events.push(Event::Name { pid, pointer, path });
+                    }
+                    return;
                 }
-                return;
+                if name == syscalls::ADDRESS_EVENT {
+                    let number = |n: &str| value(n).and_then(|v| v.parse::<u16>().ok());
+                    if let Some(family) = number("family") {
+                        self.events.push(Event::Address {
+                            pid,
+                            family,
+                            port: number("port").map(u16::from_be),
+                            path,
+                        });
+                    }
+                    return;
+                }
             }
         }
         // The kprobe fallback: `cap_capable: (cap_capable+0x0/0x..) cap=13`
@@ -372,6 +409,12 @@ pub fn summarize_from(events: &[Event], seeds: HashMap<u32, Seed>) -> Summary {
             }
             Event::Call { pid, call } => tracker.begin(*pid, call.clone()),
             Event::Name { pid, pointer, path } => tracker.name(*pid, *pointer, path),
+            Event::Address {
+                pid,
+                family,
+                port,
+                path,
+            } => tracker.address(*pid, *family, *port, path.as_deref()),
             Event::Return { pid, ret } => {
                 let program = binary.get(pid).cloned().flatten();
                 tracker.end(*pid, *ret, program.as_deref());
@@ -484,6 +527,72 @@ mod tests {
  => proc_sys_permission
             ping-100   [001] d....  1.8: cap_capable_ret: (ns_capable_common+0x3d/0x60 <- cap_capable) ret=0
 ";
+
+    /// A daemon's start as the syscall tracepoints and the path and
+    /// address kprobes show it (Linux 6.1, kprobe fallback for the checks).
+    const OBJECT_TRACE: &str = "\
+           nginx-200   [000] .....  2.0: sched_process_exec: filename=/usr/sbin/nginx pid=200 old_pid=200
+           nginx-200   [000] .....  2.1: sys_openat(dfd: ffffff9c, filename: 55d0c0ffee10, flags: 241, mode: 1a4)
+           nginx-200   [000] d....  2.1: name_do_filp_open: (do_filp_open+0x0/0x120) uptr=0x55d0c0ffee10 path=\"/run/nginx.pid\"
+           nginx-200   [000] .....  2.1: sys_openat -> 0x6
+           nginx-200   [000] .....  2.2: sys_bind(fd: 6, umyaddr: 7ffd00001000, addrlen: 1c)
+           nginx-200   [000] d....  2.2: bind_address: (__x64_sys_bind+0x0/0x20) family=10 port=20480 path=\"\"
+           nginx-200   [000] d....  2.2: cap_capable: (cap_capable+0x0/0x90) cap=10
+ => cap_capable
+ => __inet6_bind
+           nginx-200   [000] d....  2.2: cap_capable_ret: (ns_capable_common+0x3d/0x60 <- cap_capable) ret=0
+           nginx-200   [000] .....  2.2: sys_bind -> 0x0
+           nginx-200   [000] .....  2.3: sched_process_fork: comm=nginx pid=200 child_comm=nginx child_pid=201
+           nginx-201   [001] .....  2.4: sys_setresuid(ruid: 21, euid: 21, suid: 21)
+           nginx-201   [001] d....  2.4: cap_capable: (cap_capable+0x0/0x90) cap=7
+ => cap_capable
+ => __sys_setresuid
+           nginx-201   [001] d....  2.4: cap_capable_ret: (ns_capable_common+0x3d/0x60 <- cap_capable) ret=0
+           nginx-201   [001] .....  2.4: sys_setresuid -> 0x0
+           nginx-201   [001] .....  2.5: sys_openat(dfd: ffffff9c, filename: 55d0c0ffee80, flags: 0, mode: 0)
+           nginx-201   [001] .....  2.5: sys_openat -> 0xfffffffffffffff3
+";
+
+    #[test]
+    fn each_check_is_for_the_call_in_flight() {
+        let mut parser = Parser::default();
+        parser.feed(OBJECT_TRACE);
+        let summary = summarize(&parser.finish(), 200, 0);
+        let found: Vec<_> = summary
+            .accesses
+            .iter()
+            .map(|a| {
+                (
+                    a.what,
+                    a.path.as_deref(),
+                    a.port,
+                    a.id,
+                    a.uid,
+                    a.error,
+                    a.granted.iter().copied().collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        use super::access::What;
+        assert_eq!(
+            found,
+            [
+                // The worker's open that failed: no path (no copy was made).
+                (What::Read, None, None, None, 33, 13, vec![]),
+                (
+                    What::Create,
+                    Some("/run/nginx.pid"),
+                    None,
+                    None,
+                    0,
+                    0,
+                    vec![]
+                ),
+                (What::Bind, None, Some(80), None, 0, 0, vec![10]),
+                (What::Setuid, None, None, Some(33), 0, 0, vec![7]),
+            ]
+        );
+    }
 
     #[test]
     fn separates_need_from_noise() {

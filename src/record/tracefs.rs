@@ -22,8 +22,9 @@ pub struct Instance {
     /// The kprobes this instance defined in the global `kprobe_events`,
     /// under a group of capcheck's own (removed again on drop).
     kprobes: Option<Kprobes>,
-    /// Why system calls, and so what each check was for, are not traced
-    /// (None: they are).
+    /// The system call tracepoints enabled (`syscalls/sys_enter_openat`…).
+    syscall_events: Vec<String>,
+    /// Why what each check was for is not traced (None: it is).
     pub objects_missing: Option<String>,
 }
 
@@ -62,6 +63,7 @@ impl Instance {
         if let Some(k) = &self.kprobes {
             events.extend(k.events.iter().map(|e| format!("{}/{e}", k.group)));
         }
+        events.extend(self.syscall_events.iter().cloned());
         events
     }
 }
@@ -236,7 +238,7 @@ impl Instance {
                     .to_string(),
             )));
         };
-        let objects_missing = define_syscall_probes(&root, &mut kprobes);
+        let (syscall_events, objects_missing) = define_syscall_probes(&root, &mut kprobes);
         let kprobes = (!kprobes.events.is_empty()).then_some(kprobes);
         let dir = root
             .join("instances")
@@ -256,6 +258,7 @@ impl Instance {
             pipe: None,
             probe,
             kprobes,
+            syscall_events,
             objects_missing,
         };
         instance.setup()?;
@@ -340,75 +343,68 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
     (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (major, minor)
 }
 
-/// Defines the entry and return probes of the traced system calls
-/// (`syscalls`); returns why they are not traced, if they are not. A call
-/// whose entry point this kernel lacks (an architecture without `open`)
-/// is left out.
-fn define_syscall_probes(tracefs: &Path, kprobes: &mut Kprobes) -> Option<String> {
-    if !super::syscalls::supported() {
-        return Some(format!(
-            "system calls are traced on x86_64 and aarch64, not {}",
-            std::env::consts::ARCH
-        ));
-    }
-    if !tracefs.join("kprobe_events").exists() {
-        return Some(
-            "this kernel has no kprobe events (CONFIG_KPROBE_EVENTS), so what each check was for is not traced"
-                .to_string(),
+/// The system call tracepoints to enable (`syscalls/sys_enter_openat`…)
+/// and the kprobes that read paths and socket addresses (defined into
+/// `kprobes`); with why what each check was for is not traced, if it is
+/// not. A call whose tracepoint this kernel lacks (an architecture
+/// without `open`) is left out.
+fn define_syscall_probes(tracefs: &Path, kprobes: &mut Kprobes) -> (Vec<String>, Option<String>) {
+    let events = tracefs.join("events");
+    let tracepoints: Vec<String> = super::syscalls::SYSCALLS
+        .iter()
+        .flat_map(|s| s.events())
+        .filter(|e| events.join(e).is_dir())
+        .collect();
+    if tracepoints.is_empty() {
+        return (
+            Vec::new(),
+            Some("this kernel has no system call tracepoints (CONFIG_FTRACE_SYSCALLS)".to_string()),
         );
     }
-    let available =
-        std::fs::read_to_string(tracefs.join("available_filter_functions")).unwrap_or_default();
-    let has = |f: &str| {
-        available.is_empty()
-            || available
-                .lines()
-                .any(|l| l.split_whitespace().next() == Some(f))
+    if !tracefs.join("kprobe_events").exists() {
+        return (
+            tracepoints,
+            Some(
+                "this kernel has no kprobe events (CONFIG_KPROBE_EVENTS): the calls are traced, not their paths"
+                    .to_string(),
+            ),
+        );
+    }
+    let event_of = |definition: &str| {
+        definition
+            .split_whitespace()
+            .next()
+            .and_then(|d| d.rsplit('/').next())
+            .unwrap_or_default()
+            .to_string()
     };
     let mut first_error = None;
-    for syscall in super::syscalls::SYSCALLS {
-        let (Some(entry), Some(definitions)) = (
-            syscall.entry_point(),
-            syscall.kprobe_definitions(&kprobes.group),
-        ) else {
-            continue;
-        };
-        if !has(&entry) {
-            continue;
-        }
-        match append_kprobe_events(tracefs, &definitions) {
-            Ok(()) => kprobes.events.extend(syscall.events()),
+    let definitions =
+        super::syscalls::name_probe_definitions(&kprobes.group, kernel_at_least(5, 15))
+            .into_iter()
+            .map(|(_, d)| d)
+            .chain(super::syscalls::address_probe_definition(&kprobes.group).map(|(_, d)| d));
+    for definition in definitions {
+        // A kernel without one of these functions (inlined, renamed) lacks
+        // what it reads; the others still do.
+        match append_kprobe_events(tracefs, std::slice::from_ref(&definition)) {
+            Ok(()) => kprobes.events.push(event_of(&definition)),
             Err(e) => {
-                // An entry probe defined without its return probe goes too.
-                let [event_in, _] = syscall.events();
-                let _ = append_kprobe_events(tracefs, &[format!("-:{}/{event_in}", kprobes.group)]);
                 first_error.get_or_insert(e.0);
             }
         }
     }
-    // The kernel's copies of paths, for strings the entry probes could not
-    // read; these functions take them from Linux 5.15 on.
-    if kernel_at_least(5, 15) {
-        for (function, definition) in super::syscalls::name_probe_definitions(&kprobes.group) {
-            let event = definition
-                .split_whitespace()
-                .next()
-                .and_then(|d| d.rsplit('/').next())
-                .unwrap_or_default()
-                .to_string();
-            if has(function) && append_kprobe_events(tracefs, &[definition]).is_ok() {
-                kprobes.events.push(event);
-            }
-        }
-    }
-    let traced = kprobes.events.iter().any(|e| e.ends_with("_in"));
-    match (traced, first_error) {
-        (true, _) => None,
-        (false, Some(e)) => Some(e),
-        (false, None) => {
-            Some("no system call entry point of this kernel could be probed".to_string())
-        }
-    }
+    let paths = kprobes
+        .events
+        .iter()
+        .any(|e| e == &format!("{}do_filp_open", super::syscalls::NAME_EVENT_PREFIX));
+    let missing = (!paths).then(|| {
+        format!(
+            "the paths of system calls cannot be read here: {}",
+            first_error.unwrap_or_else(|| "no probe on do_filp_open".to_string())
+        )
+    });
+    (tracepoints, missing)
 }
 
 impl Drop for Instance {

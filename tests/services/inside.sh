@@ -248,6 +248,8 @@ one() {
     run_probe "$name" "$wait" "$probe" shipped
     works_before=$probe_ok probe_before=$probe_out before_secs=$probe_secs
     exp_before=$(exposure "$unit")
+    local ids_before
+    ids_before=$(main_ids "$unit")
     log "$name: as shipped: $state_before, probe $works_before ($probe_before)"
 
     if has_mode shipped; then
@@ -282,6 +284,9 @@ one() {
         record_daemon "$name" "$unit"
         extra=$recorded
     fi
+    # The main process's uid as shipped (root for a daemon that switches
+    # its workers to a user itself).
+    extra=$(jq -c --arg ids "$ids_before" '. + {uid_before: (($ids | split(" "))[0] | tonumber? // null)}' <<<"$extra")
     if [ -n "$mode" ]; then
         fix_and_probe "$name" "$unit" "$wait" "$probe" "$mode" "$works_before" "$probe_before" "$exp_before" "$extra"
     fi

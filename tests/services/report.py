@@ -216,7 +216,7 @@ def main() -> int:
                   f"{exposure(r)} | {ids(r)} | {note(r)} |")
             w()
             if m == "record":
-                w("### Who each daemon runs as (root before, unless said), and why")
+                w("### Who each daemon runs as, before and after, and why")
                 w()
                 w("| daemon | uid before | after: User= / uid | run as a user (record) | why | "
                   "ProtectSystem / ProtectHome / PrivateTmp after | exposure | works |")
@@ -225,14 +225,13 @@ def main() -> int:
                     r = results.get((d, m))
                     if r is None:
                         continue
-                    shipped = results.get((d, "shipped")) or {}
                     run = r.get("deroot_run") or {}
                     tried = ("works" if run.get("works") else f"failed: {short(run.get('outcome'), 40)}") \
                         if run else "not run"
                     after = f"{r.get('user_after') or '—'} / {r.get('uid_after')}"
                     protect = " / ".join(str(r.get(k) or "—") for k in
                                          ("protect_system_after", "protect_home_after", "private_tmp_after"))
-                    w(f"| {d} | {shipped.get('uid_after')} | {after} | {tried} | "
+                    w(f"| {d} | {r.get('uid_before')} | {after} | {tried} | "
                       f"{short(r.get('fix_identity'), 160)} | {protect} | {exposure(r)} | {works(r)} |")
                 w()
                 w("### The recorded profiles (`capcheck record --unit UNIT --probe PROBE --timeout 25s`)")

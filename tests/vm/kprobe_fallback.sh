@@ -31,6 +31,12 @@ for binary in "$capcheck" "$program"; do
 done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+# A service that keeps its state in /var/lib/statekeeper, as root.
+mkdir -p "$root/etc/systemd/system" "$root/var/lib"
+cat > "$root/etc/systemd/system/statekeeper.service" <<'UNIT'
+[Service]
+ExecStart=/bin/sh -c 'mkdir -p /var/lib/statekeeper && date > /var/lib/statekeeper/state && exec sleep 1000'
+UNIT
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 # In the VM: a probe of someone else's, a recording, a recording killed
@@ -61,6 +67,15 @@ echo "== recorded program after kill: [$(pidof tail)]"
 /bin/capcheck record -o /tmp/true.toml -- /bin/true >/dev/null 2>&1
 echo "== kprobe_events after next record: [$(cat $T/kprobe_events)]"
 echo "== instances after next record: [$(ls $T/instances)]"
+# What root was needed for: the state directory, and the plan from it.
+/bin/capcheck record --unit statekeeper.service --timeout 3s -o /tmp/state.toml 2>&1
+echo "== statekeeper record exit $?"
+echo "== statekeeper profile"
+cat /tmp/state.toml
+echo "== state owner after: [$(echo $(stat -c %u:%g /var/lib/statekeeper /var/lib/statekeeper/state))]"
+echo "== statekeeper fix"
+/bin/capcheck fix --systemd 252 --profile /tmp/state.toml /etc/systemd/system/statekeeper.service 2>&1
+echo "== statekeeper fix end"
 echo "== done"
 poweroff -f
 INIT
