@@ -219,30 +219,143 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
         error: None,
         plan: None,
     };
-    let original = unit;
     let original_model = privileges(unit);
     if !original_model.loaded || !original_model.has_exec_context || !original_model.runs_commands()
     {
         return result;
     }
-    let mut texts = file_texts(unit);
-    let originals = texts.clone();
+    let originals = file_texts(unit);
+    let (linted, mut texts) =
+        lint_fixes(unit, &original_model, rules, checks, options, &mut result);
+    let model = privileges(&linted);
+    let needed = match evidence::gather(&model, &options.profiles, &options.caps) {
+        Ok(n) => n,
+        Err(e) => {
+            result.error = Some(e);
+            return result;
+        }
+    };
+    result.notes.extend(options.profiles.iter().filter_map(|p| {
+        let flaw = p.forced.as_ref()?;
+        Some(format!(
+            "--force: {} is used although {flaw}",
+            p.path.display()
+        ))
+    }));
+    let plan = plan_for(&linted, &model, &needed, checks, options);
+    result.kind = Some(plan.kind);
+    result.identity = Some(IdentityDecision {
+        identity: plan.identity.describe(),
+        reason: plan.reason.clone(),
+    });
+    result.left_alone = plan.left_alone.clone();
+    result.missing = plan.missing.clone();
+    if plan.kind == Kind::None {
+        if needed.caps.is_empty() && needed.program.is_none() {
+            result.notes.push(format!(
+                "no evidence of what {} needs: record it with `capcheck record --unit {} -o profile.toml` and pass --profile, \
+                 or name capabilities with --cap",
+                linted.name, linted.name
+            ));
+        }
+        finish(&mut result, &linted, &originals, texts);
+        return result;
+    }
+    let Fragment::File(fragment) = &linted.fragment else {
+        return result;
+    };
+    let fragment = fragment.path.clone();
+    let planned = Planned {
+        unit: &linted,
+        model: &model,
+        plan: &plan,
+        needed: &needed,
+    };
+    let (dropin, mut new_files) =
+        match plan_edits(&planned, &fragment, options, &mut texts, &mut result) {
+            Ok(files) => files,
+            Err(e) => {
+                result.error = Some(e);
+                return result;
+            }
+        };
+    let fixed = rebuild(&linted, &texts, dropin.clone());
+    let after = privileges(&fixed);
+    if let Some(problem) = read_back(
+        (unit, &original_model),
+        (&fixed, &after),
+        &planned,
+        &options.system,
+    ) {
+        result.error = Some(format!(
+            "the planned edits would not give the planned privileges ({problem}); nothing changed"
+        ));
+        return result;
+    }
+    new_files.extend(dropin);
+    add_new_files(&mut result, new_files, options.root.as_deref());
+    describe(&mut result, &after, &needed, &plan);
+    finish(&mut result, &linted, &originals, texts);
+    result.plan = Some(plan);
+    result
+}
+
+/// The new files (drop-in, sysusers.d file) that differ from what is
+/// there now, as changes.
+fn add_new_files(result: &mut UnitFix, files: Vec<NewFile>, root: Option<&Path>) {
+    for (path, bytes) in files {
+        let before = write::read_current(&path, root);
+        if before.as_deref() != Some(bytes.as_slice()) {
+            result.changes.push(FileChange {
+                path,
+                before,
+                after: bytes,
+            });
+        }
+    }
+}
+
+/// The fixed unit read back as systemd would: what differs from the plan,
+/// or widens the unit as it was; None when it is the plan and only takes
+/// privileges away.
+fn read_back(
+    original: (&Unit, &Privileges),
+    fixed: (&Unit, &Privileges),
+    planned: &Planned,
+    system: &TargetSystem,
+) -> Option<String> {
+    let created: Vec<String> = planned.plan.create_user.iter().cloned().collect();
+    mismatch(planned.model, fixed.1, planned.plan).or_else(|| {
+        let widens = guard::widenings(original, fixed, system, &created);
+        (!widens.is_empty()).then(|| format!("it would widen the service: {}", widens.join("; ")))
+    })
+}
+
+/// The fixes lint findings carry (typos, misspelled keys), pass after
+/// pass: one fix can reveal the next (a renamed key whose value holds a
+/// typo), and the result must be one that a second run leaves alone. A fix
+/// that would stop the unit from loading (a renamed key bringing a bad
+/// value into force), or give it more (a corrected capability name that
+/// was dropped at exec), is left out, with a note. Returns the unit with
+/// the accepted fixes and its files' texts.
+fn lint_fixes(
+    unit: &Unit,
+    original_model: &Privileges,
+    rules: &Rules,
+    checks: &CheckOptions,
+    options: &FixOptions,
+    result: &mut UnitFix,
+) -> (Unit, BTreeMap<PathBuf, Vec<u8>>) {
     let allowed = if options.unsafe_fixes {
         Applicability::Guess
     } else {
         Applicability::EvidenceBased
     };
-
-    // 1. The fixes lint findings carry (typos, misspelled keys), pass after
-    // pass: one fix can reveal the next (a renamed key whose value holds a
-    // typo), and the result must be one that a second run leaves alone. A
-    // pass that would stop the unit from loading (a renamed key bringing a
-    // bad value into force), or give it more (a corrected capability name
-    // that was dropped at exec), is left out.
-    let mut unit = unit.clone();
+    let mut texts = file_texts(unit);
+    let mut linted = unit.clone();
     for _ in 0..MAX_LINT_PASSES {
         let fixes: Vec<_> = rules
-            .lint(&unit, checks)
+            .lint(&linted, checks)
             .into_iter()
             .filter_map(|f| f.fix)
             .filter(|f| f.applicability <= allowed)
@@ -257,13 +370,13 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
             if apply_edits(&mut trial, &edits).is_err() {
                 continue; // overlaps an accepted fix: the next pass sees it again
             }
-            let rebuilt = rebuild(&unit, &trial, None);
+            let rebuilt = rebuild(&linted, &trial, None);
             let rebuilt_model = privileges(&rebuilt);
             let refusal = if !rebuilt_model.loaded {
                 Some("the unit would not load with it".to_string())
             } else {
                 let widens = guard::widenings(
-                    (original, &original_model),
+                    (unit, original_model),
                     (&rebuilt, &rebuilt_model),
                     &options.system,
                     &[],
@@ -288,145 +401,103 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
             break;
         }
         apply_edits(&mut texts, &accepted).expect("accepted edits apply");
-        unit = rebuild(&unit, &texts, None);
+        linted = rebuild(&linted, &texts, None);
     }
-    let model = privileges(&unit);
+    (linted, texts)
+}
 
-    // 2. The plan the evidence supports.
-    let needed = match evidence::gather(&model, &options.profiles, &options.caps) {
-        Ok(n) => n,
-        Err(e) => {
-            result.error = Some(e);
-            return result;
-        }
-    };
-    for profile in &options.profiles {
-        if let Some(flaw) = &profile.forced {
-            result.notes.push(format!(
-                "--force: {} is used although {flaw}",
-                profile.path.display()
-            ));
-        }
-    }
+/// The plan the evidence supports for the (lint-fixed) unit.
+fn plan_for(
+    unit: &Unit,
+    model: &Privileges,
+    needed: &Needed,
+    checks: &CheckOptions,
+    options: &FixOptions,
+) -> Plan {
     let inputs = plan::Inputs {
-        model: &model,
+        model,
         unit_prefix: &unit.name.prefix,
         system: &options.system,
         choice: &options.identity,
         guesses: options.unsafe_fixes,
-        intended_user: plan::intended_user(&unit),
-        pins_uid: plan::pins_uid(&unit),
-        privileged_binaries: privileged_binaries(&model, checks),
+        intended_user: plan::intended_user(unit),
+        pins_uid: plan::pins_uid(unit),
+        privileged_binaries: privileged_binaries(model, checks),
         trial: options.trial,
-        present: own_settings(&unit),
+        present: own_settings(unit),
     };
-    let plan = plan::plan(&inputs, &needed);
-    result.kind = Some(plan.kind);
-    result.identity = Some(IdentityDecision {
-        identity: plan.identity.describe(),
-        reason: plan.reason.clone(),
-    });
-    result.left_alone = plan.left_alone.clone();
-    result.missing = plan.missing.clone();
-    if plan.kind == Kind::None {
-        if needed.caps.is_empty() && needed.program.is_none() {
-            result.notes.push(format!(
-                "no evidence of what {} needs: record it with `capcheck record --unit {} -o profile.toml` and pass --profile, \
-                 or name capabilities with --cap (--unsafe-fixes guesses: non-root, no capabilities)",
-                unit.name, unit.name
-            ));
-        }
-        finish(&mut result, &unit, &originals, texts);
-        return result;
-    }
-    let wanted = edits::wanted(&model, &plan);
-    let fragment = match &unit.fragment {
-        Fragment::File(f) => f.path.clone(),
-        _ => return result,
-    };
-    let mut new_files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-    let mut dropin = None;
-    if !wanted.is_empty() {
-        let in_place =
-            if options.force_dropin || edits::is_vendor(&fragment, options.root.as_deref()) {
-                Err("vendor unit".to_string())
-            } else {
-                edits::in_place(&unit, &wanted)
-            };
-        match in_place {
-            Ok(e) => {
-                if let Err(e) = apply_edits(&mut texts, &e) {
-                    result.error = Some(e);
-                    return result;
-                }
-            }
-            Err(why) => {
-                let path = edits::dropin_path(&fragment, options.root.as_deref());
-                if why != "vendor unit" {
-                    result
-                        .notes
-                        .push(format!("{why}: writing a drop-in instead"));
-                }
-                let header = format!(
-                    "Written by capcheck fix: least privilege for {} ({}).",
-                    unit.name,
-                    needed.basis.join(", ")
-                );
-                dropin = Some((
-                    path,
-                    edits::dropin_text(&model, &plan, &header).into_bytes(),
-                ));
-            }
-        }
-        if let Some(user) = &plan.create_user {
-            let path = edits::sysusers_path(&fragment, options.root.as_deref(), user);
-            new_files.push((
-                path,
-                crate::system::sysusers_line(user, &unit.name.name).into_bytes(),
-            ));
-            result.notes.push(format!(
-                "run `systemd-sysusers` before restarting {}: it creates the user {user}",
-                unit.name
-            ));
-        }
-        result.applicability = result.applicability.max(Some(plan.applicability));
-    }
+    plan::plan(&inputs, needed)
+}
 
-    // 3. Read the result back as systemd would: it must be the plan, and
-    // take privileges away only.
-    let fixed = rebuild(&unit, &texts, dropin.clone());
-    let after = privileges(&fixed);
-    let created: Vec<String> = plan.create_user.iter().cloned().collect();
-    let problem = mismatch(&model, &after, &plan).or_else(|| {
-        let widens = guard::widenings(
-            (original, &original_model),
-            (&fixed, &after),
-            &options.system,
-            &created,
-        );
-        (!widens.is_empty()).then(|| format!("it would widen the service: {}", widens.join("; ")))
-    });
-    if let Some(problem) = problem {
-        result.error = Some(format!(
-            "the planned edits would not give the planned privileges ({problem}); nothing changed"
-        ));
-        return result;
+/// A file a fix writes besides the unit's own: its path and contents.
+type NewFile = (PathBuf, Vec<u8>);
+
+/// A unit, its model and the plan made for it.
+struct Planned<'a> {
+    unit: &'a Unit,
+    model: &'a Privileges,
+    plan: &'a Plan,
+    needed: &'a Needed,
+}
+
+/// The edits that carry out the plan: in the unit's own files (`texts`
+/// changed), or a drop-in for a vendor unit or a setting in a shared file;
+/// and the new files besides (a sysusers.d file for a user to create).
+/// Returns the drop-in and the new files.
+fn plan_edits(
+    planned: &Planned,
+    fragment: &Path,
+    options: &FixOptions,
+    texts: &mut BTreeMap<PathBuf, Vec<u8>>,
+    result: &mut UnitFix,
+) -> Result<(Option<NewFile>, Vec<NewFile>), String> {
+    let Planned {
+        unit,
+        model,
+        plan,
+        needed,
+    } = *planned;
+    let wanted = edits::wanted(model, plan);
+    let mut new_files = Vec::new();
+    let mut dropin = None;
+    if wanted.is_empty() {
+        return Ok((dropin, new_files));
     }
-    new_files.extend(dropin);
-    for (path, bytes) in new_files {
-        let before = write::read_current(&path, options.root.as_deref());
-        if before.as_deref() != Some(bytes.as_slice()) {
-            result.changes.push(FileChange {
-                path,
-                before,
-                after: bytes,
-            });
+    let in_place = if options.force_dropin || edits::is_vendor(fragment, options.root.as_deref()) {
+        Err("vendor unit".to_string())
+    } else {
+        edits::in_place(unit, &wanted)
+    };
+    match in_place {
+        Ok(e) => apply_edits(texts, &e)?,
+        Err(why) => {
+            let path = edits::dropin_path(fragment, options.root.as_deref());
+            if why != "vendor unit" {
+                result
+                    .notes
+                    .push(format!("{why}: writing a drop-in instead"));
+            }
+            let header = format!(
+                "Written by capcheck fix: least privilege for {} ({}).",
+                unit.name,
+                needed.basis.join(", ")
+            );
+            dropin = Some((path, edits::dropin_text(model, plan, &header).into_bytes()));
         }
     }
-    describe(&mut result, &after, &needed, &plan);
-    finish(&mut result, &unit, &originals, texts);
-    result.plan = Some(plan);
-    result
+    if let Some(user) = &plan.create_user {
+        let path = edits::sysusers_path(fragment, options.root.as_deref(), user);
+        new_files.push((
+            path,
+            crate::system::sysusers_line(user, &unit.name.name).into_bytes(),
+        ));
+        result.notes.push(format!(
+            "run `systemd-sysusers` before restarting {}: it creates the user {user}",
+            unit.name
+        ));
+    }
+    result.applicability = result.applicability.max(Some(plan.applicability));
+    Ok((dropin, new_files))
 }
 
 /// A fix's plan as one drop-in at `path` (a runtime one, for `try`),
