@@ -11,7 +11,15 @@
 //!   tracepoint), and still works after `fix --write --profile` of that
 //!   profile, restarted by systemd: none is broken, and each still stops
 //!   cleanly (systemd's Result=success, no stop timeout); the others are
-//!   not recorded;
+//!   not recorded. At least MIN_MOVED_OFF_ROOT of them now run as a user
+//!   (a de-root whose run as that user, in `record`, worked); each of the
+//!   others is confined with a filesystem protection (ProtectSystem=,
+//!   ProtectHome= or PrivateTmp=) from the recorded accesses;
+//! - attach → fix: each of them, running as shipped, recorded with
+//!   `record --attach --duration 8s` while its probe runs in a loop: the
+//!   recording ends within its duration (plus ATTACH_GRACE_SECONDS), and
+//!   `fix --write --profile` of that profile (the default mode) breaks
+//!   nothing;
 //! - attach: `record --unit nginx.service --attach --duration 20s` under
 //!   load with a `systemctl reload` while recording: succeeded, as root,
 //!   and the reload's new workers switching to www-data show as

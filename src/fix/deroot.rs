@@ -545,9 +545,15 @@ fn finish(
     ok: &[&Access],
 ) -> DeRoot {
     let system = input.system;
-    // Capabilities checked outside the calls capcheck follows: ambient,
-    // unless root-equivalent.
-    let explained: CapSet = ok.iter().flat_map(|a| a.granted.iter().copied()).collect();
+    // Capabilities checked outside the calls capcheck follows, or kept
+    // across the switch to a user and used as that user (named binds port
+    // 53 as bind): ambient, unless root-equivalent. What root used them for
+    // in the calls capcheck follows is explained by those accesses.
+    let explained: CapSet = ok
+        .iter()
+        .filter(|a| a.uid == 0)
+        .flat_map(|a| a.granted.iter().copied())
+        .collect();
     let mut unverified = std::mem::take(&mut needs.unverified);
     unverified.dedup();
     for cap in input.needed.difference(explained).iter() {
@@ -839,6 +845,27 @@ mod tests {
                 other => panic!("{expected}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn capabilities_kept_across_the_switch_go_ambient() {
+        // named: root switches to bind, which binds port 53 with the
+        // CAP_NET_BIND_SERVICE it kept.
+        let accesses = vec![
+            with(access(What::Setuid, None, 0), |a| {
+                a.id = Some(120);
+                a.granted.insert(7);
+            }),
+            with(access(What::Bind, None, 120), |a| {
+                a.port = Some(53);
+                a.granted.insert(10);
+            }),
+        ];
+        let Verdict::DeRoot(d) = analyze_with(&accesses, &[7, 10, 24]) else {
+            panic!()
+        };
+        assert_eq!(d.user, NewUser::Existing("_web".into()));
+        assert_eq!(d.ambient, CapSet::single(10).union(CapSet::single(24)));
     }
 
     #[test]
