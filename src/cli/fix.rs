@@ -64,6 +64,7 @@ pub fn planning(
         root,
         unsafe_fixes: args.unsafe_fixes,
         trial: false,
+        keep_identity: false,
     };
     Ok((rules, options))
 }

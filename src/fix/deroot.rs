@@ -60,6 +60,9 @@ pub struct DeRoot {
     pub prepare: Vec<String>,
     /// `SupplementaryGroups=`.
     pub groups: Vec<String>,
+    /// `Environment=` assignments (`NAME=value`) that move the paths the
+    /// unit gave the program out of /run into a directory of the user's.
+    pub environment: Vec<String>,
     /// For each setting, the access that calls for it.
     pub evidence: Vec<String>,
     /// What the program did as root that a non-root run does again and a
@@ -87,6 +90,9 @@ impl DeRoot {
         }
         let names: Vec<&str> = self.ambient.iter().map(|c| c.name.as_str()).collect();
         out.push(format!("AmbientCapabilities={}", names.join(" ")));
+        for assignment in &self.environment {
+            out.push(format!("Environment={assignment}"));
+        }
         for (kind, name) in &self.directories {
             out.push(format!("{}={name}", kind.setting()));
         }
@@ -111,6 +117,9 @@ pub struct Input<'a> {
     /// The unit name's prefix (`web` for `web@1.service`), for a new user.
     pub unit_prefix: &'a str,
     pub system: &'a TargetSystem,
+    /// The unit's `Environment=` assignments (`NAME=value`): a path the
+    /// program was given there can be moved by the unit.
+    pub environment: &'a [String],
 }
 
 /// The directories systemd makes for a service, by base.
@@ -170,6 +179,14 @@ struct Needs {
     /// The uids the service's own processes had (root, the user it
     /// switched to): once moved, they are all the new user.
     own_uids: Vec<u32>,
+    /// The unit's `Environment=` assignments.
+    environment: Vec<(String, String)>,
+    /// Paths directly in /run that the unit gave the program in
+    /// `Environment=`, to move into a directory of the user's: (variable,
+    /// the path as written).
+    moved: Vec<(String, String)>,
+    /// The directory in /run they move into.
+    run_dir: Option<String>,
 }
 
 impl Needs {
@@ -337,6 +354,16 @@ fn evaluate(user: &Account, a: &Access, needs: &mut Needs, system: &TargetSystem
     match service_directory(path) {
         Some((kind, name, direct)) if !SYSTEM_OWNED.contains(&name) => {
             if direct && kind == Kind::Runtime && a.what != What::Mkdir {
+                if let Some((var, word)) = named_by_environment(&needs.environment, path) {
+                    needs.note(format!(
+                        "{shown} → the path {word} in Environment={var} moves into a directory of {}'s",
+                        user.name
+                    ));
+                    if !needs.moved.iter().any(|(v, w)| *v == var && *w == word) {
+                        needs.moved.push((var, word));
+                    }
+                    return;
+                }
                 match a.what {
                     What::Bind | What::Chown => needs
                         .blocked
@@ -403,6 +430,22 @@ fn evaluate(user: &Account, a: &Access, needs: &mut Needs, system: &TargetSystem
     }
 }
 
+/// The `Environment=` variable and word that name `path`, a file directly
+/// in /run (or the temporary file the program makes beside it,
+/// `PATH.1234.tmp`); only plain values, which a unit line can say again
+/// without quoting.
+fn named_by_environment(environment: &[(String, String)], path: &str) -> Option<(String, String)> {
+    environment.iter().find_map(|(var, value)| {
+        let plain = !value.contains(['"', '\\', '%', '$', '\'']);
+        let word = value.split_whitespace().find(|w| {
+            w.strip_prefix("/run/")
+                .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+                && (path == *w || path.starts_with(&format!("{w}.")))
+        })?;
+        plain.then(|| (var.clone(), word.to_string()))
+    })
+}
+
 fn temporary(path: &str) -> bool {
     ["/tmp/", "/var/tmp/", "/dev/shm/"]
         .iter()
@@ -410,14 +453,16 @@ fn temporary(path: &str) -> bool {
 }
 
 /// Evaluates every access that must work for `user`.
-fn needs_for(
-    user: &Account,
-    accesses: &[&Access],
-    own_uids: &[u32],
-    system: &TargetSystem,
-) -> Needs {
+fn needs_for(user: &Account, accesses: &[&Access], own_uids: &[u32], input: &Input) -> Needs {
+    let system = input.system;
     let mut needs = Needs {
         own_uids: own_uids.to_vec(),
+        environment: input
+            .environment
+            .iter()
+            .filter_map(|e| e.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..Needs::default()
     };
     // Directories first: a file inside one is the user's once systemd
@@ -426,6 +471,29 @@ fn needs_for(
     ordered.sort_by_key(|a| a.what != What::Mkdir);
     for a in ordered {
         evaluate(user, a, &mut needs, system);
+    }
+    if !needs.moved.is_empty() {
+        // Where the moved paths go: a directory in /run the user may write
+        // already (its name the unit's, if there is such), else one systemd
+        // makes for it.
+        let mut writable: Vec<&str> = accesses
+            .iter()
+            .filter(|a| grants(user, a.found.dir, 3))
+            .filter_map(|a| match service_directory(a.path.as_deref()?)? {
+                (Kind::Runtime, name, false) if !SYSTEM_OWNED.contains(&name) => Some(name),
+                _ => None,
+            })
+            .collect();
+        writable.sort_by_key(|name| *name != input.unit_prefix);
+        let dir = match writable.first() {
+            Some(name) => name.to_string(),
+            None => {
+                let name = input.unit_prefix.to_string();
+                needs.directory(Kind::Runtime, &name, "the paths moved out of /run");
+                name
+            }
+        };
+        needs.run_dir = Some(dir);
     }
     needs
 }
@@ -496,15 +564,18 @@ pub fn analyze(input: &Input) -> Verdict {
         candidates.push((NewUser::Existing(s.name.clone()), s.clone(), &as_root));
     }
     candidates.push((NewUser::Dynamic, stranger(&own_name), &all_own));
-    candidates.push((
-        NewUser::Created(own_name.clone()),
-        stranger(&own_name),
-        &all_own,
-    ));
+    // A user of its own, unless one of that name exists already.
+    if system.account(&own_name).is_none() {
+        candidates.push((
+            NewUser::Created(own_name.clone()),
+            stranger(&own_name),
+            &all_own,
+        ));
+    }
     let mut reasons = Vec::new();
     for (user, account, accesses) in candidates {
         let own_uids: Vec<u32> = std::iter::once(0).chain(uids.iter().copied()).collect();
-        let needs = needs_for(&account, accesses, &own_uids, system);
+        let needs = needs_for(&account, accesses, &own_uids, input);
         let refusal = if !needs.blocked.is_empty() {
             Some(needs.blocked.join("; "))
         } else if account.is_shared() && !needs.takes_over.is_empty() {
@@ -601,6 +672,30 @@ fn finish(
             )
         })
         .collect();
+    // The moved paths, in their variables' values.
+    let mut environment: Vec<String> = Vec::new();
+    if let Some(dir) = &needs.run_dir {
+        for (var, value) in &needs.environment {
+            let words: Vec<&str> = needs
+                .moved
+                .iter()
+                .filter(|(v, _)| v == var)
+                .map(|(_, w)| w.as_str())
+                .collect();
+            if words.is_empty() {
+                continue;
+            }
+            let new = value
+                .split(' ')
+                .map(|w| match w.strip_prefix("/run/") {
+                    Some(name) if words.contains(&w) => format!("/run/{dir}/{name}"),
+                    _ => w.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            environment.push(format!("{var}={new}"));
+        }
+    }
     DeRoot {
         user,
         group,
@@ -608,6 +703,7 @@ fn finish(
         directories: needs.directories,
         prepare,
         groups,
+        environment,
         evidence: needs.evidence,
         unverified,
     }
@@ -686,6 +782,10 @@ mod tests {
     }
 
     fn analyze_with(accesses: &[Access], needed: &[u8]) -> Verdict {
+        analyze_in(accesses, needed, &[])
+    }
+
+    fn analyze_in(accesses: &[Access], needed: &[u8], environment: &[String]) -> Verdict {
         analyze(&Input {
             accesses,
             needed: needed
@@ -694,6 +794,7 @@ mod tests {
                 .fold(CapSet::EMPTY, CapSet::union),
             unit_prefix: "web",
             system: &system(),
+            environment,
         })
     }
 
@@ -866,6 +967,49 @@ mod tests {
         };
         assert_eq!(d.user, NewUser::Existing("_web".into()));
         assert_eq!(d.ambient, CapSet::single(10).union(CapSet::single(24)));
+    }
+
+    #[test]
+    fn paths_the_unit_gives_in_environment_move_out_of_run() {
+        // haproxy: its master socket and pid file are named in the unit's
+        // Environment=, its admin socket is in its own /run/web.
+        let in_run = |what, path: &str| {
+            with(access(what, Some(path), 0), |a| {
+                a.found.dir = mode("0:0 d0755")
+            })
+        };
+        let accesses = vec![
+            with(access(What::Setuid, None, 0), |a| {
+                a.id = Some(120);
+                a.granted.insert(7);
+            }),
+            in_run(What::Bind, "/run/web-master.sock.77.tmp"),
+            in_run(What::Create, "/run/web-master.sock"),
+            in_run(What::Create, "/run/web.pid"),
+            with(access(What::Create, Some("/run/web/admin.sock"), 0), |a| {
+                a.found.dir = mode("120:120 d2775");
+                a.found.ancestors = vec![("/run/web".into(), mode("120:120 d2775").unwrap())];
+            }),
+        ];
+        let environment = [
+            "CONFIG=/etc/web.cfg".to_string(),
+            "PIDFILE=/run/web.pid".to_string(),
+            "EXTRAOPTS=-S /run/web-master.sock".to_string(),
+        ];
+        let Verdict::DeRoot(d) = analyze_in(&accesses, &[7], &environment) else {
+            panic!("{:?}", analyze_in(&accesses, &[7], &environment))
+        };
+        assert_eq!(d.user, NewUser::Existing("_web".into()));
+        assert!(d.prepare.is_empty() && d.directories.is_empty(), "{d:?}");
+        assert_eq!(
+            d.environment,
+            [
+                "PIDFILE=/run/web/web.pid",
+                "EXTRAOPTS=-S /run/web/web-master.sock"
+            ]
+        );
+        // Without the unit naming them, the socket keeps it root.
+        assert!(matches!(analyze_with(&accesses, &[7]), Verdict::Root(_)));
     }
 
     #[test]

@@ -110,6 +110,13 @@ pub fn wanted(model: &Privileges, plan: &Plan) -> Vec<Wanted> {
                 want_as(kind.setting(), Some(name.clone()), Placement::Add);
             }
         }
+        for assignment in &d.environment {
+            want_as(
+                "Environment",
+                Some(format!("\"{assignment}\"")),
+                Placement::Add,
+            );
+        }
         for command in &d.prepare {
             want_as("ExecStartPre", Some(command.clone()), Placement::First);
         }

@@ -42,6 +42,9 @@ pub struct FixOptions {
     pub system: TargetSystem,
     /// Planning for `capcheck try` (see [`plan::Inputs::trial`]).
     pub trial: bool,
+    /// Keep the identity: no move off root (`try`'s second plan, when the
+    /// move failed).
+    pub keep_identity: bool,
 }
 
 impl Default for FixOptions {
@@ -55,6 +58,7 @@ impl Default for FixOptions {
             unsafe_fixes: false,
             system: TargetSystem::of(None),
             trial: false,
+            keep_identity: false,
         }
     }
 }
@@ -424,6 +428,7 @@ fn plan_for(
         pins_uid: plan::pins_uid(unit),
         privileged_binaries: privileged_binaries(model, checks),
         trial: options.trial,
+        keep_identity: options.keep_identity,
         present: own_settings(unit),
     };
     plan::plan(&inputs, needed)
@@ -690,6 +695,21 @@ fn mismatch(before: &Privileges, after: &Privileges, plan: &Plan) -> Option<Stri
             "AmbientCapabilities= would be {}",
             after.ambient_capabilities.value
         ));
+    }
+    if let Some(d) = &plan.replaces_root {
+        let set = &after.environment.assignments.value;
+        if let Some(e) = d.environment.iter().find(|e| !set.contains(e)) {
+            return Some(format!("Environment= would not set {e}"));
+        }
+        let has_dir = |kind: &crate::model::directories::Kind, name: &String| {
+            after
+                .directories
+                .iter()
+                .any(|(k, dirs)| k == kind && dirs.paths.contains(name))
+        };
+        if let Some((kind, name)) = d.directories.iter().find(|(k, n)| !has_dir(k, n)) {
+            return Some(format!("{}={name} would not be set", kind.setting()));
+        }
     }
     (plan.no_new_privileges && !after.no_new_privileges())
         .then(|| "NoNewPrivileges= would be off".to_string())

@@ -128,6 +128,9 @@ pub struct Inputs<'a> {
     /// proved yet, and a confinement from a recording that missed the
     /// start, are tried.
     pub trial: bool,
+    /// No move off root by the evidence: the service keeps its identity
+    /// (`try` falls back to this when the move did not work).
+    pub keep_identity: bool,
     /// The settings the unit's own section has (a protection is added
     /// only where the unit has none).
     pub present: std::collections::BTreeSet<String>,
@@ -458,7 +461,7 @@ fn deroot_by_evidence(
     needed: &Needed,
     left_alone: &mut Vec<String>,
 ) -> Option<DeRoot> {
-    if needed.accesses.is_empty() || !needed.start_seen {
+    if needed.accesses.is_empty() || !needed.start_seen || inputs.keep_identity {
         return None;
     }
     let verdict = deroot::analyze(&deroot::Input {
@@ -466,6 +469,7 @@ fn deroot_by_evidence(
         needed: needed.set(),
         unit_prefix: inputs.unit_prefix,
         system: inputs.system,
+        environment: &inputs.model.environment.assignments.value,
     });
     let d = match verdict {
         Verdict::Root(reasons) => {
@@ -651,6 +655,7 @@ mod tests {
                 pins_uid: pins_uid(&unit),
                 privileged_binaries: Vec::new(),
                 trial: false,
+                keep_identity: false,
                 present: Default::default(),
             };
             plan(&inputs, &needed)
