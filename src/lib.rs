@@ -11,6 +11,7 @@ pub mod caps;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod duration;
 pub mod finding;
 pub mod fix;
 pub mod limits;

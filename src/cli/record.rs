@@ -4,6 +4,7 @@ use super::args::{ImportFormat, ProfileCommand, RecordArgs, RunArgs, ShowFormat}
 use super::ExitStatus;
 use crate::caps::CapSet;
 use crate::checks::platform;
+use crate::duration::parse_duration;
 use crate::load::targets::{resolve, Scope};
 use crate::load::Unit;
 use crate::model::directories::{Directories, Kind};
@@ -256,10 +257,7 @@ fn caps_line(caps: &[&str]) -> String {
 }
 
 pub fn record(args: &RecordArgs) -> ExitStatus {
-    let (timeout, settle) = match (
-        record::parse_duration(&args.timeout),
-        record::parse_duration(&args.settle),
-    ) {
+    let (timeout, settle) = match (parse_duration(&args.timeout), parse_duration(&args.settle)) {
         (Ok(t), Ok(s)) => (t, s),
         (Err(e), _) | (_, Err(e)) => return fail(e),
     };
@@ -467,7 +465,7 @@ fn finish_profile(
 
 /// `record --unit NAME --attach`: the running service, with no restart.
 fn record_attached(args: &RecordArgs, unit: &str) -> ExitStatus {
-    let duration = match record::parse_duration(&args.duration) {
+    let duration = match parse_duration(&args.duration) {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
@@ -522,7 +520,7 @@ fn record_attached(args: &RecordArgs, unit: &str) -> ExitStatus {
 }
 
 pub fn run(args: &RunArgs) -> ExitStatus {
-    let timeout = match record::parse_duration(&args.timeout) {
+    let timeout = match parse_duration(&args.timeout) {
         Ok(t) => t,
         Err(e) => return fail(e),
     };

@@ -101,7 +101,7 @@ pub fn run(args: &TryArgs) -> ExitStatus {
     if let Err(e) = systemd::require_running("capcheck try") {
         return fail(e);
     }
-    let settle = match crate::record::parse_duration(&args.settle) {
+    let settle = match crate::duration::parse_duration(&args.settle) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
