@@ -857,6 +857,43 @@ fn a_recording_succeeds_only_when_the_program_worked() {
     }
 }
 
+/// A probe that does not end is killed at `--probe-timeout`, with what it
+/// started (its process group), and the recording fails: the program's
+/// own timeout is not what ends it.
+#[test]
+fn a_probe_that_hangs_is_killed_at_its_limit_with_its_group() {
+    require_recording!(
+        "a_probe_that_hangs_is_killed_at_its_limit_with_its_group",
+        ["sh", "sleep", "pgrep"]
+    );
+    let probe = "sleep 321.5 & sleep 322.5";
+    let (code, profile, stderr) = record_command(
+        &[
+            "--timeout",
+            "4s",
+            "--settle",
+            "200ms",
+            "--probe",
+            probe,
+            "--probe-timeout",
+            "1s",
+        ],
+        &["/bin/sleep", "30"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        recording_value(&profile, "probe-passed"),
+        Some("false".to_string())
+    );
+    assert!(
+        stderr.contains("did not finish within 1s (killed with its process group)"),
+        "{stderr}"
+    );
+    for left in ["sleep 321.5", "sleep 322.5"] {
+        assert!(survivors(left).is_empty(), "the probe's {left} is left");
+    }
+}
+
 /// In a PID namespace tracefs cannot see the started process: capcheck
 /// refuses rather than writing an empty profile.
 #[test]

@@ -257,9 +257,13 @@ fn caps_line(caps: &[&str]) -> String {
 }
 
 pub fn record(args: &RecordArgs) -> ExitStatus {
-    let (timeout, settle) = match (parse_duration(&args.timeout), parse_duration(&args.settle)) {
-        (Ok(t), Ok(s)) => (t, s),
-        (Err(e), _) | (_, Err(e)) => return fail(e),
+    let (timeout, settle, probe_timeout) = match (
+        parse_duration(&args.timeout),
+        parse_duration(&args.settle),
+        parse_duration(&args.probe_timeout),
+    ) {
+        (Ok(t), Ok(s), Ok(p)) => (t, s, p),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return fail(e),
     };
     let forbidden = match args.platform.as_deref().map(|n| (n, platform::find(n))) {
         None => CapSet::EMPTY,
@@ -341,6 +345,7 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
     let probe = args.probe.as_ref().map(|command| Probe {
         command: command.clone(),
         settle,
+        timeout: probe_timeout,
     });
     let (mut succeeded, mut outcome, mut probe_passed) = (true, String::new(), None);
     for (i, planned) in plan.commands.iter().enumerate() {

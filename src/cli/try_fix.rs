@@ -9,7 +9,7 @@ use crate::live::systemd;
 use crate::live::trial::{self, Marker, Verdict};
 use crate::load::targets::{resolve, Scope};
 use crate::load::Unit;
-use crate::run::Interrupts;
+use crate::run::{Interrupts, Probe};
 
 fn fail(message: impl std::fmt::Display) -> ExitStatus {
     eprintln!("capcheck: {message}");
@@ -101,9 +101,12 @@ pub fn run(args: &TryArgs) -> ExitStatus {
     if let Err(e) = systemd::require_running("capcheck try") {
         return fail(e);
     }
-    let settle = match crate::duration::parse_duration(&args.settle) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
+    let (settle, probe_timeout) = match (
+        crate::duration::parse_duration(&args.settle),
+        crate::duration::parse_duration(&args.probe_timeout),
+    ) {
+        (Ok(s), Ok(p)) => (s, p),
+        (Err(e), _) | (_, Err(e)) => return fail(e),
     };
     let name = &args.unit;
     // Markers are named after the unit's own name (an alias on the command
@@ -157,10 +160,15 @@ pub fn run(args: &TryArgs) -> ExitStatus {
         crate::report::escape::visible_lines(&String::from_utf8_lossy(&dropin))
     );
     let interrupts = Interrupts::catch();
+    let probe = args.probe.as_ref().map(|command| Probe {
+        command: command.clone(),
+        settle,
+        timeout: probe_timeout,
+    });
     let request = trial::Request {
         unit: &unit.name.name,
         dropin: &dropin,
-        probe: args.probe.as_deref(),
+        probe: probe.as_ref(),
         settle,
     };
     let (verdict, marker) = match trial::attempt(&request, &interrupts) {

@@ -7,7 +7,7 @@
 //! undone (`try --rollback`).
 
 use super::systemd::{self, State};
-use crate::run::Interrupts;
+use crate::run::{self, Interrupts, Probe};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -157,7 +157,7 @@ pub struct Request<'a> {
     /// The drop-in's contents (the fix, read back and checked by the
     /// fixer).
     pub dropin: &'a [u8],
-    pub probe: Option<&'a str>,
+    pub probe: Option<&'a Probe>,
     pub settle: Duration,
 }
 
@@ -223,41 +223,17 @@ pub fn attempt(request: &Request, interrupts: &Interrupts) -> Result<(Verdict, M
         }
     }
     if let Some(probe) = request.probe {
-        if let Err(why) = run_probe(probe, interrupts) {
+        let result = run::probe_to_end(probe, &|| interrupts.seen());
+        if !result.passed {
             if interrupts.seen() {
                 marker.roll_back()?;
                 return Ok((Verdict::Interrupted, marker));
             }
-            return broken(why);
+            return broken(format!("the probe {}: {}", result.status, probe.command));
         }
     }
     let exposure = (exposure_before, systemd::exposure(unit));
     Ok((Verdict::Works { exposure }, marker))
-}
-
-/// Runs the probe with /bin/sh; Err with why when it fails.
-fn run_probe(probe: &str, interrupts: &Interrupts) -> Result<(), String> {
-    let mut child = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(probe)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("the probe did not start: {e}"))?;
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return if status.success() {
-                Ok(())
-            } else {
-                Err(format!("the probe failed ({status}): {probe}"))
-            };
-        }
-        if interrupts.seen() {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("interrupted".to_string());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[cfg(test)]
