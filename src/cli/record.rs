@@ -658,7 +658,7 @@ pub fn profile(command: &ProfileCommand) -> ExitStatus {
         doc.to_string().as_bytes(),
         None,
     ) {
-        Ok(()) => ExitStatus::Success,
+        Ok(_) => ExitStatus::Success,
         Err(e) => fail(e),
     }
 }

@@ -8,6 +8,7 @@ pub mod edits;
 pub mod evidence;
 pub mod guard;
 pub mod knowledge;
+pub mod owned;
 pub mod plan;
 pub mod write;
 
@@ -370,10 +371,9 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
         }
         if let Some(user) = &plan.create_user {
             let path = edits::sysusers_path(&fragment, options.root.as_deref(), user);
-            new_files.push((
-                path,
-                crate::system::sysusers_line(user, &unit.name.name).into_bytes(),
-            ));
+            let line = crate::system::sysusers_line(user, &unit.name.name);
+            let what = format!("fix: the user {user} that {} runs as.", unit.name);
+            new_files.push((path, owned::marked(&what, &line)));
             result.notes.push(format!(
                 "run `systemd-sysusers` before restarting {}: it creates the user {user}",
                 unit.name
@@ -405,6 +405,10 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
     new_files.extend(dropin);
     for (path, bytes) in new_files {
         let before = write::read_current(&path, options.root.as_deref());
+        if let Some(theirs) = before.as_deref().filter(|b| !owned::is_marked(b)) {
+            result.error = Some(owned::occupied(&path, theirs));
+            return result;
+        }
         if before.as_deref() != Some(bytes.as_slice()) {
             result.changes.push(FileChange {
                 path,

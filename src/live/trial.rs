@@ -78,7 +78,7 @@ impl Marker {
         std::fs::create_dir_all(MARKERS).map_err(|e| format!("{MARKERS}: {e}"))?;
         let path = Marker::path(&self.unit);
         let text = serde_json::to_vec_pretty(self).expect("a marker serialises");
-        crate::fix::write::write_atomic(&path, None, &text, None)
+        crate::fix::write::write_atomic(&path, None, &text, None).map(|_| ())
     }
 
     /// Does one step of a trial to this marker's unit.
@@ -87,7 +87,9 @@ impl Marker {
             Step::Stop => systemd::systemctl(&["stop", "--", &self.unit]),
             Step::Start => systemd::systemctl(&["start", "--", &self.unit]),
             Step::Reload => systemd::systemctl(&["daemon-reload"]),
-            Step::WriteDropin => crate::fix::write::write_atomic(&self.dropin, None, dropin, None),
+            Step::WriteDropin => {
+                crate::fix::write::write_atomic(&self.dropin, None, dropin, None).map(|_| ())
+            }
             Step::RemoveDropin => {
                 match std::fs::remove_file(&self.dropin) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
