@@ -26,4 +26,5 @@ pub mod semantics;
 pub mod suppress;
 pub mod syntax;
 pub mod system;
+pub mod systemd;
 pub mod unit_name;
