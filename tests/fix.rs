@@ -298,10 +298,8 @@ fn bind_root_becomes_bind_captest() {
     }
 }
 
-/// A unit under /usr/lib is not edited: a drop-in in /etc/systemd/system
-/// resets and sets each list, and systemd reads exactly the plan.
-#[test]
-fn vendor_units_get_a_dropin() {
+/// A root holding the fixture's vendor unit in /usr/lib/systemd/system.
+fn vendor_root() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let unit_dir = root.path().join("usr/lib/systemd/system");
     std::fs::create_dir_all(&unit_dir).unwrap();
@@ -310,6 +308,15 @@ fn vendor_units_get_a_dropin() {
         unit_dir.join("vendor.service"),
     )
     .unwrap();
+    root
+}
+
+/// A unit under /usr/lib is not edited: a drop-in in /etc/systemd/system
+/// resets and sets each list, and systemd reads exactly the plan.
+#[test]
+fn vendor_units_get_a_dropin() {
+    let root = vendor_root();
+    let unit_dir = root.path().join("usr/lib/systemd/system");
     let root_arg = root.path().to_str().unwrap();
     let out = capcheck(
         Path::new("."),
@@ -367,14 +374,7 @@ fn vendor_units_get_a_dropin() {
 /// is its own to rewrite.
 #[test]
 fn a_file_capcheck_did_not_write_is_never_replaced() {
-    let root = tempfile::tempdir().unwrap();
-    let unit_dir = root.path().join("usr/lib/systemd/system");
-    std::fs::create_dir_all(&unit_dir).unwrap();
-    std::fs::copy(
-        "fixtures/fix/vendor-root/usr/lib/systemd/system/vendor.service",
-        unit_dir.join("vendor.service"),
-    )
-    .unwrap();
+    let root = vendor_root();
     let root_arg = root.path().to_str().unwrap();
     let dropin = root
         .path()
