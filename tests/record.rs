@@ -894,6 +894,37 @@ fn a_probe_that_hangs_is_killed_at_its_limit_with_its_group() {
     }
 }
 
+/// What a probe that passed left running is killed with its group, and is
+/// not taken for a process of the program's that failed.
+#[test]
+fn what_a_passing_probe_leaves_is_ended_and_not_held_against_the_program() {
+    require_recording!(
+        "what_a_passing_probe_leaves_is_ended_and_not_held_against_the_program",
+        ["sh", "sleep", "pgrep"]
+    );
+    // The program exits 0 by itself: what it left behind counts then.
+    let (code, profile, stderr) = record_command(
+        &[
+            "--timeout",
+            "10s",
+            "--settle",
+            "200ms",
+            "--probe",
+            "sleep 323.5 & true",
+        ],
+        &["/bin/sleep", "1"],
+    );
+    assert_eq!(code, Some(0), "{stderr}\n{profile}");
+    assert_eq!(
+        recording_value(&profile, "probe-passed"),
+        Some("true".to_string())
+    );
+    assert!(
+        survivors("sleep 323.5").is_empty(),
+        "the probe's sleep is left"
+    );
+}
+
 /// In a PID namespace tracefs cannot see the started process: capcheck
 /// refuses rather than writing an empty profile.
 #[test]

@@ -248,15 +248,24 @@ fn wait(pid: i32, flags: libc::c_int) -> Option<libc::c_int> {
     (r == pid).then_some(status)
 }
 
-/// Reaps one ended child of capcheck (the main process, or an orphan of
-/// the tree reparented to capcheck, its subreaper), but not `probe`: the
-/// probe's own handle reaps it, after killing its process group.
-fn reap_any(probe: Option<&Bounded>) -> Option<(i32, libc::c_int)> {
+/// Reaps one ended child of capcheck (the main process, or an orphan
+/// reparented to capcheck, its subreaper: of the tree, or of the probe's
+/// group), but not `probe`: the probe's own handle reaps it, after killing
+/// its process group. Returns its pid, wait status and process group.
+fn reap_any(probe: Option<&Bounded>) -> Option<(i32, libc::c_int, i32)> {
     let ended = bounded::exited_unreaped(libc::P_ALL, 0)?;
     if probe.is_some_and(|p| p.pid() == ended) {
         return None;
     }
-    wait(ended, 0).map(|status| (ended, status))
+    // Read while it is a zombie: after the state and the parent.
+    let stat = std::fs::read_to_string(format!("/proc/{ended}/stat")).unwrap_or_default();
+    let group = stat
+        .rsplit(") ")
+        .next()
+        .and_then(|rest| rest.split(' ').nth(2))
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    wait(ended, 0).map(|status| (ended, status, group))
 }
 
 /// How long a program stopped at the timeout gets to end by itself after
@@ -306,7 +315,7 @@ fn stop_gracefully(
     let deadline = Instant::now() + STOP_GRACE;
     let mut rest_signalled = false;
     loop {
-        while let Some((ended, _)) = reap_any(None) {
+        while let Some((ended, _, _)) = reap_any(None) {
             main_reaped |= ended == main;
         }
         let members = tree.members(&[]);
@@ -448,6 +457,8 @@ pub fn run(
     let begun = Instant::now();
     let deadline = begun + timeout;
     let mut probe_state = ProbeState::Waiting;
+    // The probe's process group (its pid), once it started.
+    let mut probe_group = None;
     let mut left_failed = None;
     let stopped = loop {
         if let ProbeState::Running(p) = &probe_state {
@@ -459,16 +470,16 @@ pub fn run(
             ProbeState::Running(p) => Some(p),
             _ => None,
         };
-        while let Some((ended, status)) = reap_any(running_probe) {
-            match &probe_state {
-                _ if ended == pid => main_status = Some(status),
-                _ if !exited_zero(status) && left_failed.is_none() => {
-                    left_failed = Some(format!(
-                        "a process it left (pid {ended}) {}",
-                        status_text(status)
-                    ))
-                }
-                _ => {}
+        while let Some((ended, status, group)) = reap_any(running_probe) {
+            if ended == pid {
+                main_status = Some(status);
+            } else if probe_group == Some(group) {
+                // What the probe left, killed with its group.
+            } else if !exited_zero(status) && left_failed.is_none() {
+                left_failed = Some(format!(
+                    "a process it left (pid {ended}) {}",
+                    status_text(status)
+                ));
             }
         }
         let tree_alive =
@@ -476,7 +487,10 @@ pub fn run(
         if let (Some(p), ProbeState::Waiting) = (probe, &probe_state) {
             if !tree_alive || begun.elapsed() >= p.settle {
                 probe_state = match start_probe(p) {
-                    Ok(running) => ProbeState::Running(running),
+                    Ok(running) => {
+                        probe_group = Some(running.pid());
+                        ProbeState::Running(running)
+                    }
                     Err(result) => ProbeState::Done(result),
                 };
             }
