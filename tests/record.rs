@@ -857,72 +857,54 @@ fn a_recording_succeeds_only_when_the_program_worked() {
     }
 }
 
-/// A probe that does not end is killed at `--probe-timeout`, with what it
-/// started (its process group), and the recording fails: the program's
-/// own timeout is not what ends it.
+/// A probe runs in a process group of its own, ended with it: one that
+/// does not end is killed at `--probe-timeout` (not at the program's own
+/// timeout) and the recording fails; what a passing probe left running is
+/// killed too, and not taken for a failed process of the program's (which
+/// exits 0 by itself here: what it left behind counts then).
 #[test]
-fn a_probe_that_hangs_is_killed_at_its_limit_with_its_group() {
+fn a_probe_is_bounded_and_what_it_starts_ends_with_it() {
     require_recording!(
-        "a_probe_that_hangs_is_killed_at_its_limit_with_its_group",
+        "a_probe_is_bounded_and_what_it_starts_ends_with_it",
         ["sh", "sleep", "pgrep"]
     );
-    let probe = "sleep 321.5 & sleep 322.5";
-    let (code, profile, stderr) = record_command(
-        &[
-            "--timeout",
-            "4s",
-            "--settle",
-            "200ms",
-            "--probe",
-            probe,
-            "--probe-timeout",
-            "1s",
-        ],
-        &["/bin/sleep", "30"],
-    );
-    assert_eq!(code, Some(1), "{stderr}");
-    assert_eq!(
-        recording_value(&profile, "probe-passed"),
-        Some("false".to_string())
-    );
-    assert!(
-        stderr.contains("did not finish within 1s (killed with its process group)"),
-        "{stderr}"
-    );
-    for left in ["sleep 321.5", "sleep 322.5"] {
-        assert!(survivors(left).is_empty(), "the probe's {left} is left");
+    let cases = [
+        (
+            "sleep 321.5 & sleep 322.5",
+            ["/bin/sleep", "30"],
+            false,
+            "did not finish within 1s (killed with its process group)",
+        ),
+        ("sleep 323.5 & true", ["/bin/sleep", "1"], true, ""),
+    ];
+    for (probe, argv, passes, says) in cases {
+        let (code, profile, stderr) = record_command(
+            &[
+                "--timeout",
+                "4s",
+                "--settle",
+                "200ms",
+                "--probe",
+                probe,
+                "--probe-timeout",
+                "1s",
+            ],
+            &argv,
+        );
+        assert_eq!(
+            code,
+            Some(if passes { 0 } else { 1 }),
+            "{stderr}\n{profile}"
+        );
+        assert_eq!(
+            recording_value(&profile, "probe-passed"),
+            Some(passes.to_string())
+        );
+        assert!(stderr.contains(says), "{stderr}");
+        for left in ["sleep 321.5", "sleep 322.5", "sleep 323.5"] {
+            assert!(survivors(left).is_empty(), "the probe's {left} is left");
+        }
     }
-}
-
-/// What a probe that passed left running is killed with its group, and is
-/// not taken for a process of the program's that failed.
-#[test]
-fn what_a_passing_probe_leaves_is_ended_and_not_held_against_the_program() {
-    require_recording!(
-        "what_a_passing_probe_leaves_is_ended_and_not_held_against_the_program",
-        ["sh", "sleep", "pgrep"]
-    );
-    // The program exits 0 by itself: what it left behind counts then.
-    let (code, profile, stderr) = record_command(
-        &[
-            "--timeout",
-            "10s",
-            "--settle",
-            "200ms",
-            "--probe",
-            "sleep 323.5 & true",
-        ],
-        &["/bin/sleep", "1"],
-    );
-    assert_eq!(code, Some(0), "{stderr}\n{profile}");
-    assert_eq!(
-        recording_value(&profile, "probe-passed"),
-        Some("true".to_string())
-    );
-    assert!(
-        survivors("sleep 323.5").is_empty(),
-        "the probe's sleep is left"
-    );
 }
 
 /// In a PID namespace tracefs cannot see the started process: capcheck
