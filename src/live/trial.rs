@@ -223,6 +223,13 @@ impl Marker {
     /// --write` writes it, the runtime drop-in goes, systemd reloads.
     /// Returns the files written.
     pub fn keep(&self, planning: &Planning) -> Result<Vec<PathBuf>, String> {
+        if write::read_current(&self.dropin, None).as_deref() != Some(self.contents.as_bytes()) {
+            return Err(format!(
+                "{} is not the trial's drop-in (it was not written, or was changed): nothing to keep; `capcheck try --rollback {}` ends the trial",
+                self.dropin.display(),
+                self.unit
+            ));
+        }
         let unit = plan::load(&self.unit, Some(&self.dropin))?;
         let fix = plan::plan(&unit, planning)?;
         let planned = plan::as_dropin(&unit, &fix, &self.dropin)?;
@@ -514,6 +521,35 @@ mod tests {
         .unwrap_err();
         assert!(other.contains("not the one on trial"), "{other}");
         assert!(other.contains("99-capcheck-try.conf"), "{other}");
+    }
+
+    #[test]
+    fn nothing_is_kept_unless_the_trials_dropin_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = Marker {
+            unit: "a.service".to_string(),
+            trial: "1-2".to_string(),
+            dropin: dir.path().join("a.service.d").join(DROPIN_NAME),
+            contents: "[Service]\nNoNewPrivileges=yes\n# Trial 1-2\n".to_string(),
+            written: None,
+            created_dir: false,
+            was_active: true,
+            started: 0,
+        };
+        let planning = Planning {
+            rules: crate::lint::Rules::new(&Default::default(), &[], &[]).unwrap(),
+            options: crate::fix::FixOptions::default(),
+        };
+        let absent = marker.keep(&planning).unwrap_err();
+        assert!(absent.contains("nothing to keep"), "{absent}");
+        std::fs::create_dir_all(marker.dropin.parent().unwrap()).unwrap();
+        std::fs::write(&marker.dropin, "[Service]\nUser=admin\n").unwrap();
+        let other = marker.keep(&planning).unwrap_err();
+        assert!(other.contains("nothing to keep"), "{other}");
+        assert_eq!(
+            std::fs::read_to_string(&marker.dropin).unwrap(),
+            "[Service]\nUser=admin\n"
+        );
     }
 
     #[test]
