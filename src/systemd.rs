@@ -186,8 +186,10 @@ pub enum Job {
 }
 
 /// The unit's journal since `since` (seconds since the epoch), for the
-/// lines that explain a failure.
+/// lines that explain a failure. journald is asked first to store what
+/// it was sent (a failed start's own lines lag behind systemd's).
 pub fn journal_since(unit: &str, since: u64, lines: usize) -> String {
+    let _ = output(Command::new("journalctl").arg("--sync"), QUERY_LIMIT);
     output(
         Command::new("journalctl")
             .args(["--no-pager", "-o", "short-precise", "-u", unit])
