@@ -1,10 +1,12 @@
 //! A command capcheck runs with a time limit: a user's probe, or one of
 //! systemd's own commands. It gets a process group of its own (a Ctrl-C
-//! at the terminal reaches capcheck, which decides, not the command), dies
-//! with capcheck (PR_SET_PDEATHSIG), and when it runs out of time, is
-//! interrupted or ends, its whole group is killed: a probe's `curl` or
-//! `sleep` cannot outlive it. The leader is reaped only after its group
-//! was killed, so the group's id cannot have been reused meanwhile.
+//! at the terminal reaches capcheck, which decides, not the command), and
+//! when it runs out of time, is interrupted or ends, its whole group is
+//! killed: a probe's `curl` or `sleep` cannot outlive it. The leader is
+//! reaped only after its group was killed, so the group's id cannot have
+//! been reused meanwhile. If capcheck itself is killed with SIGKILL, the
+//! leader dies with it (PR_SET_PDEATHSIG), but what the leader started
+//! does not: nothing is left in capcheck to end it.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
