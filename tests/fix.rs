@@ -1,6 +1,7 @@
 //! `capcheck fix`: a diff snapshot per case (CAPCHECK_BLESS=1 rewrites
 //! them), fix(fix(x)) == fix(x), no fixed finding left for lint, the seed
-//! blog's units, vendor units through a drop-in, and atomic writes.
+//! blog's units, vendor units through a drop-in, atomic writes, and no
+//! file replaced that capcheck did not write.
 
 mod common;
 
@@ -340,10 +341,8 @@ fn bind_root_becomes_bind_captest() {
     }
 }
 
-/// A unit under /usr/lib is not edited: a drop-in in /etc/systemd/system
-/// resets and sets each list, and systemd reads exactly the plan.
-#[test]
-fn vendor_units_get_a_dropin() {
+/// A root holding the fixture's vendor unit in /usr/lib/systemd/system.
+fn vendor_root() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let unit_dir = root.path().join("usr/lib/systemd/system");
     std::fs::create_dir_all(&unit_dir).unwrap();
@@ -352,6 +351,15 @@ fn vendor_units_get_a_dropin() {
         unit_dir.join("vendor.service"),
     )
     .unwrap();
+    root
+}
+
+/// A unit under /usr/lib is not edited: a drop-in in /etc/systemd/system
+/// resets and sets each list, and systemd reads exactly the plan.
+#[test]
+fn vendor_units_get_a_dropin() {
+    let root = vendor_root();
+    let unit_dir = root.path().join("usr/lib/systemd/system");
     let root_arg = root.path().to_str().unwrap();
     let out = capcheck(
         Path::new("."),
@@ -401,6 +409,71 @@ fn vendor_units_get_a_dropin() {
         assert_eq!(view.ambient, "");
         assert!(view.no_new_privileges);
     }
+}
+
+/// A file capcheck would create (a drop-in, a sysusers.d file) that is
+/// already there without capcheck's mark is an administrator's: `fix`
+/// changes nothing, says what is there, and exits 2. A file capcheck wrote
+/// is its own to rewrite.
+#[test]
+fn a_file_capcheck_did_not_write_is_never_replaced() {
+    let root = vendor_root();
+    let root_arg = root.path().to_str().unwrap();
+    let dropin = root
+        .path()
+        .join("etc/systemd/system/vendor.service.d/50-capcheck.conf");
+    std::fs::create_dir_all(dropin.parent().unwrap()).unwrap();
+    let admin = "[Service]\nEnvironment=ADMIN=1\n";
+    std::fs::write(&dropin, admin).unwrap();
+    let write = || {
+        let args = ["fix", "--isolated", "--write", "--root", root_arg];
+        capcheck(Path::new("."), &[&args[..], &["vendor.service"]].concat())
+    };
+    let out = write();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("50-capcheck.conf already exists and capcheck did not create it")
+            && stderr.contains("ADMIN=1"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&dropin).unwrap(), admin);
+
+    // capcheck's own drop-in, changed by hand, is rewritten.
+    std::fs::remove_file(&dropin).unwrap();
+    assert_eq!(write().status.code(), Some(0));
+    let planned = std::fs::read_to_string(&dropin).unwrap();
+    assert!(
+        planned.starts_with("# Written by capcheck fix:"),
+        "{planned}"
+    );
+    std::fs::write(&dropin, planned.replace("NoNewPrivileges=yes\n", "")).unwrap();
+    assert_eq!(write().status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&dropin).unwrap(), planned);
+
+    // The same for the sysusers.d file that would create a user: nothing
+    // is written, the unit file included.
+    let dir = workspace();
+    let sysusers = dir.path().join("sysusers.d/capcheck-web.conf");
+    std::fs::create_dir_all(sysusers.parent().unwrap()).unwrap();
+    std::fs::write(&sysusers, "u web 4242 \"the administrator's\" -\n").unwrap();
+    let unit_before = std::fs::read(dir.path().join("profile.service")).unwrap();
+    let extra = ["--profile", "profile.toml", "--user", "web"];
+    let out = fix(dir.path(), "profile.service", &extra, "--write");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("capcheck-web.conf already exists and capcheck did not create it"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&sysusers).unwrap(),
+        "u web 4242 \"the administrator's\" -\n"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("profile.service")).unwrap(),
+        unit_before
+    );
 }
 
 #[test]

@@ -840,6 +840,56 @@ fn a_recording_succeeds_only_when_the_program_worked() {
     }
 }
 
+/// A probe runs in a process group of its own, ended with it: one that
+/// does not end is killed at `--probe-timeout` (not at the program's own
+/// timeout) and the recording fails; what a passing probe left running is
+/// killed too, and not taken for a failed process of the program's (which
+/// exits 0 by itself here: what it left behind counts then).
+#[test]
+fn a_probe_is_bounded_and_what_it_starts_ends_with_it() {
+    require_recording!(
+        "a_probe_is_bounded_and_what_it_starts_ends_with_it",
+        ["sh", "sleep", "pgrep"]
+    );
+    let cases = [
+        (
+            "sleep 321.5 & sleep 322.5",
+            ["/bin/sleep", "30"],
+            false,
+            "did not finish within 1s (killed with its process group)",
+        ),
+        ("sleep 323.5 & true", ["/bin/sleep", "1"], true, ""),
+    ];
+    for (probe, argv, passes, says) in cases {
+        let (code, profile, stderr) = record_command(
+            &[
+                "--timeout",
+                "4s",
+                "--settle",
+                "200ms",
+                "--probe",
+                probe,
+                "--probe-timeout",
+                "1s",
+            ],
+            &argv,
+        );
+        assert_eq!(
+            code,
+            Some(if passes { 0 } else { 1 }),
+            "{stderr}\n{profile}"
+        );
+        assert_eq!(
+            recording_value(&profile, "probe-passed"),
+            Some(passes.to_string())
+        );
+        assert!(stderr.contains(says), "{stderr}");
+        for left in ["sleep 321.5", "sleep 322.5", "sleep 323.5"] {
+            assert!(survivors(left).is_empty(), "the probe's {left} is left");
+        }
+    }
+}
+
 /// In a PID namespace tracefs cannot see the started process: capcheck
 /// refuses rather than writing an empty profile.
 #[test]

@@ -50,7 +50,8 @@ fn lines_fixes_write() -> Vec<String> {
             .unwrap_or_else(|e| panic!("{unit}: {}: {e}", written.display()));
         lines.extend(text.lines().map(str::to_string));
     }
-    assert_eq!(lines.len(), UNITS.len(), "{lines:?}");
+    let users = lines.iter().filter(|l| l.starts_with("u ")).count();
+    assert_eq!(users, UNITS.len(), "{lines:?}");
     lines
 }
 
@@ -80,7 +81,12 @@ fn systemd_sysusers_of_every_release_accepts_the_lines_fixes_write() {
     }
     let lines = lines_fixes_write();
     // The unit names' characters that passwd fields cannot hold are gone.
-    assert!(lines.iter().all(|l| !l.contains("a:b")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with('#') || !l.contains("a:b")),
+        "{lines:?}"
+    );
     let oracles = oracle::oracles_for(test);
     assert!(!oracles.is_empty());
     let mut refused = Vec::new();

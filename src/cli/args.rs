@@ -138,13 +138,18 @@ pub struct TryArgs {
     pub plan: PlanArgs,
 
     /// A command that succeeds when the service does its job (run with
-    /// /bin/sh after the settle time).
+    /// /bin/sh after the settle time, in a process group of its own).
     #[arg(long, value_name = "CMD")]
     pub probe: Option<String>,
 
     /// How long the restarted service must stay up, not restarting.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub settle: String,
+
+    /// How long the probe may run: then it is killed with its process
+    /// group, the trial counts as failed and is rolled back.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub probe_timeout: String,
 
     /// On success, make the fix persistent (as `fix --write`); with a
     /// pending trial, keep it.
@@ -304,6 +309,16 @@ pub struct RecordArgs {
         requires = "probe"
     )]
     pub settle: String,
+
+    /// How long the probe may run: then it is killed with its process
+    /// group, and the recording counts as failed.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        requires = "probe"
+    )]
+    pub probe_timeout: String,
 
     /// Record a unit's Exec commands (a unit file or name) instead of a
     /// command. The program runs on this host, with its binaries and users:

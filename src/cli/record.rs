@@ -5,6 +5,7 @@ use super::user_run::UserRun;
 use super::ExitStatus;
 use crate::caps::CapSet;
 use crate::checks::platform;
+use crate::duration::parse_duration;
 use crate::load::targets::{resolve, Scope};
 use crate::load::Unit;
 use crate::record::launch;
@@ -42,12 +43,13 @@ fn caps_line(caps: &[&str]) -> String {
 }
 
 pub fn record(args: &RecordArgs) -> ExitStatus {
-    let (timeout, settle) = match (
-        record::parse_duration(&args.timeout),
-        record::parse_duration(&args.settle),
+    let (timeout, settle, probe_timeout) = match (
+        parse_duration(&args.timeout),
+        parse_duration(&args.settle),
+        parse_duration(&args.probe_timeout),
     ) {
-        (Ok(t), Ok(s)) => (t, s),
-        (Err(e), _) | (_, Err(e)) => return fail(e),
+        (Ok(t), Ok(s), Ok(p)) => (t, s, p),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return fail(e),
     };
     let forbidden = match args.platform.as_deref().map(|n| (n, platform::find(n))) {
         None => CapSet::EMPTY,
@@ -132,6 +134,7 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
     let probe = args.probe.as_ref().map(|command| Probe {
         command: command.clone(),
         settle,
+        timeout: probe_timeout,
     });
     let recorded = {
         let _directories =
@@ -316,7 +319,7 @@ fn finish_profile(
 
 /// `record --unit NAME --attach`: the running service, with no restart.
 fn record_attached(args: &RecordArgs, unit: &str) -> ExitStatus {
-    let duration = match record::parse_duration(&args.duration) {
+    let duration = match parse_duration(&args.duration) {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
@@ -377,7 +380,7 @@ fn record_attached(args: &RecordArgs, unit: &str) -> ExitStatus {
 }
 
 pub fn run(args: &RunArgs) -> ExitStatus {
-    let timeout = match record::parse_duration(&args.timeout) {
+    let timeout = match parse_duration(&args.timeout) {
         Ok(t) => t,
         Err(e) => return fail(e),
     };
@@ -527,7 +530,7 @@ pub fn profile(command: &ProfileCommand) -> ExitStatus {
         doc.to_string().as_bytes(),
         None,
     ) {
-        Ok(()) => ExitStatus::Success,
+        Ok(_) => ExitStatus::Success,
         Err(e) => fail(e),
     }
 }

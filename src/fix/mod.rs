@@ -9,6 +9,7 @@ pub mod edits;
 pub mod evidence;
 pub mod guard;
 pub mod knowledge;
+pub mod owned;
 pub mod plan;
 pub mod protect;
 pub mod write;
@@ -297,7 +298,10 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
         return result;
     }
     new_files.extend(dropin);
-    add_new_files(&mut result, new_files, options.root.as_deref());
+    if let Err(e) = add_new_files(&mut result, new_files, options.root.as_deref()) {
+        result.error = Some(e);
+        return result;
+    }
     describe(&mut result, &after, &needed, &plan);
     finish(&mut result, &linted, &originals, texts);
     result.plan = Some(plan);
@@ -305,10 +309,14 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
 }
 
 /// The new files (drop-in, sysusers.d file) that differ from what is
-/// there now, as changes.
-fn add_new_files(result: &mut UnitFix, files: Vec<NewFile>, root: Option<&Path>) {
+/// there now, as changes; Err when one's path holds a file capcheck did
+/// not write, which it never replaces.
+fn add_new_files(result: &mut UnitFix, files: Vec<NewFile>, root: Option<&Path>) -> Result<(), String> {
     for (path, bytes) in files {
         let before = write::read_current(&path, root);
+        if let Some(theirs) = before.as_deref().filter(|b| !owned::is_marked(b)) {
+            return Err(owned::occupied(&path, theirs));
+        }
         if before.as_deref() != Some(bytes.as_slice()) {
             result.changes.push(FileChange {
                 path,
@@ -317,6 +325,7 @@ fn add_new_files(result: &mut UnitFix, files: Vec<NewFile>, root: Option<&Path>)
             });
         }
     }
+    Ok(())
 }
 
 /// The fixed unit read back as systemd would: what differs from the plan,
@@ -492,10 +501,9 @@ fn plan_edits(
     }
     if let Some(user) = &plan.create_user {
         let path = edits::sysusers_path(fragment, options.root.as_deref(), user);
-        new_files.push((
-            path,
-            crate::system::sysusers_line(user, &unit.name.name).into_bytes(),
-        ));
+        let line = crate::system::sysusers_line(user, &unit.name.name);
+        let what = format!("fix: the user {user} that {} runs as.", unit.name);
+        new_files.push((path, owned::marked(&what, &line)));
         result.notes.push(format!(
             "run `systemd-sysusers` before restarting {}: it creates the user {user}",
             unit.name

@@ -4,7 +4,9 @@
 //! target, never wider than the final mode, gets the original's owner,
 //! then mode (so set-id bits survive), then extended attributes (ACLs,
 //! SELinux labels), and is fsynced and renamed over the target. A file
-//! that changed since it was read is not overwritten.
+//! that changed since it was read is not overwritten, and a new file is
+//! put in place only if the name is still free (RENAME_NOREPLACE): one
+//! that appeared meanwhile is never replaced.
 
 use crate::load::chase::{chase, Last};
 use std::ffi::{CStr, CString, OsStr};
@@ -14,8 +16,28 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-/// Replaces (or creates) `path` with `contents`, atomically. `expected`
-/// is what the file held when it was read (None: it must not exist).
+/// Where a written file is: its device and inode, which stay the same
+/// while no one replaces the file (a rename keeps them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    pub fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// Replaces (or creates) `path` with `contents`, atomically; returns the
+/// written file's identity. `expected` is what the file held when it was
+/// read (None: it must not exist, and it is created only if it still does
+/// not).
 ///
 /// With `root` (an image), the path is resolved inside the root as systemd
 /// would read it: a symlink leads to its target inside the root, which is
@@ -28,7 +50,7 @@ pub fn write_atomic(
     expected: Option<&[u8]>,
     contents: &[u8],
     root: Option<&Path>,
-) -> Result<(), String> {
+) -> Result<FileId, String> {
     let error = |what: &str, e: std::io::Error| format!("{}: {what}: {e}", path.display());
     let (dir, name) = locate(path, root, true)?;
     let original = match open_at(&dir, &name, libc::O_RDONLY | libc::O_NOFOLLOW, 0) {
@@ -69,11 +91,26 @@ pub fn write_atomic(
         }
         None => None,
     };
-    if current.as_deref() != expected {
-        return Err(format!(
-            "{}: changed since capcheck read it; not overwritten",
-            path.display()
-        ));
+    match (current.as_deref(), expected) {
+        (Some(_), None) => {
+            return Err(format!(
+                "{}: exists (it did not when capcheck looked); not overwritten",
+                path.display()
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(format!(
+                "{}: was removed since capcheck read it; not written",
+                path.display()
+            ))
+        }
+        (current, expected) if current != expected => {
+            return Err(format!(
+                "{}: changed since capcheck read it; not overwritten",
+                path.display()
+            ))
+        }
+        _ => {}
     }
     let temp = cstring(OsStr::new(&format!(
         ".{}.capcheck-{}.tmp",
@@ -88,12 +125,20 @@ pub fn write_atomic(
         original.as_ref(),
         meta.as_ref(),
     );
-    if let Err(e) = result {
-        // SAFETY: unlinkat on a valid directory and a NUL-terminated name.
-        unsafe { libc::unlinkat(dir.as_raw_fd(), temp.as_ptr(), 0) };
-        return Err(error("cannot write", e));
+    match result {
+        Ok(id) => Ok(id),
+        Err(e) => {
+            // SAFETY: unlinkat on a valid directory and a NUL-terminated name.
+            unsafe { libc::unlinkat(dir.as_raw_fd(), temp.as_ptr(), 0) };
+            if e.raw_os_error() == Some(libc::EEXIST) {
+                return Err(format!(
+                    "{}: exists (it did not when capcheck looked); not overwritten",
+                    path.display()
+                ));
+            }
+            Err(error("cannot write", e))
+        }
     }
-    Ok(())
 }
 
 /// What `path` holds now, read the way [`write_atomic`] would write it
@@ -109,7 +154,11 @@ pub fn read_current(path: &Path, root: Option<&Path>) -> Option<Vec<u8>> {
 /// The directory a file is in, entered without following links below the
 /// start (see [`write_atomic`]), and its name; missing directories are
 /// created when `create`.
-fn locate(path: &Path, root: Option<&Path>, create: bool) -> Result<(OwnedFd, CString), String> {
+pub(super) fn locate(
+    path: &Path,
+    root: Option<&Path>,
+    create: bool,
+) -> Result<(OwnedFd, CString), String> {
     let (base, relative) = split(path, root)?;
     let error = |what: &str, e: std::io::Error| format!("{}: {what}: {e}", path.display());
     let mut dir = open_dir(&base).map_err(|e| error("cannot open its directory", e))?;
@@ -173,7 +222,8 @@ fn split(path: &Path, root: Option<&Path>) -> Result<(PathBuf, PathBuf), String>
     }
 }
 
-/// Writes the temporary file beside the target and renames it over.
+/// Writes the temporary file beside the target and renames it over (or,
+/// without an original, to a name that must still be free).
 fn replace(
     dir: &OwnedFd,
     name: &CStr,
@@ -181,7 +231,7 @@ fn replace(
     contents: &[u8],
     original: Option<&File>,
     meta: Option<&std::fs::Metadata>,
-) -> std::io::Result<()> {
+) -> std::io::Result<FileId> {
     use std::os::unix::fs::MetadataExt;
     let final_mode = meta.map_or(0o644, |m| m.mode() & 0o7777);
     // Never readable by more than the final file, not even for a moment.
@@ -209,20 +259,43 @@ fn replace(
         copy_xattrs(original, &file)?;
     }
     file.sync_all()?;
-    // SAFETY: renameat within one open directory, NUL-terminated names.
-    if unsafe {
-        libc::renameat(
-            dir.as_raw_fd(),
-            temp.as_ptr(),
-            dir.as_raw_fd(),
-            name.as_ptr(),
-        )
-    } < 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
+    let id = FileId::of(&file.metadata()?);
+    rename(dir, temp, name, original.is_none())?;
     // SAFETY: fsync on an open directory.
     unsafe { libc::fsync(dir.as_raw_fd()) };
+    Ok(id)
+}
+
+/// Renames `from` to `to` in one directory; with `no_replace`, only if
+/// `to` does not exist (EEXIST otherwise): RENAME_NOREPLACE, or on a file
+/// system without it, a hard link and an unlink.
+pub(super) fn rename(
+    dir: &OwnedFd,
+    from: &CStr,
+    to: &CStr,
+    no_replace: bool,
+) -> std::io::Result<()> {
+    let fd = dir.as_raw_fd();
+    let flags = if no_replace {
+        libc::RENAME_NOREPLACE
+    } else {
+        0
+    };
+    // SAFETY: renameat2 within one open directory, NUL-terminated names.
+    if unsafe { libc::renameat2(fd, from.as_ptr(), fd, to.as_ptr(), flags) } == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    if !no_replace || !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+        return Err(e);
+    }
+    // SAFETY: linkat and unlinkat within one open directory.
+    unsafe {
+        if libc::linkat(fd, from.as_ptr(), fd, to.as_ptr(), 0) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::unlinkat(fd, from.as_ptr(), 0);
+    }
     Ok(())
 }
 
@@ -290,11 +363,16 @@ fn xattr_value(file: &File, name: &CStr) -> std::io::Result<Vec<u8>> {
     })
 }
 
-fn cstring(name: &OsStr) -> Result<CString, String> {
+pub(super) fn cstring(name: &OsStr) -> Result<CString, String> {
     CString::new(name.as_bytes()).map_err(|_| format!("{name:?}: a NUL byte in a file name"))
 }
 
-fn open_at(dir: &OwnedFd, name: &CStr, flags: libc::c_int, mode: u32) -> std::io::Result<OwnedFd> {
+pub(super) fn open_at(
+    dir: &OwnedFd,
+    name: &CStr,
+    flags: libc::c_int,
+    mode: u32,
+) -> std::io::Result<OwnedFd> {
     // SAFETY: openat on an open directory with a NUL-terminated name; the
     // descriptor returned is owned here.
     let fd = unsafe {

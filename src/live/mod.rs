@@ -1,6 +1,7 @@
-//! The live host: talking to the running systemd (`systemctl`,
-//! `journalctl`, `systemd-analyze`) for `record --attach` and `try`.
+//! `capcheck try`: the trial of a fix on a running service. live/ sits
+//! above fix/ (it plans with fix's planner and writes with fix's writer)
+//! and below the command line; it talks to systemd through `systemd`.
 //! Nothing here runs without systemd as PID 1.
 
-pub mod systemd;
+pub mod plan;
 pub mod trial;

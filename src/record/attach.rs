@@ -7,8 +7,8 @@
 
 use super::trace::{self, Parser, Seed, Summary};
 use super::tracefs::Instance;
-use crate::live::systemd::{self, State};
 use crate::run::Interrupts;
+use crate::systemd::{self, State};
 use std::collections::{BTreeSet, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

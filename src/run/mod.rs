@@ -1,10 +1,12 @@
 //! `capcheck run`: starts a unit's commands with the unit's privileges,
 //! without systemd, and reports what each process started with.
 
+pub mod bounded;
 pub mod credentials;
 pub mod directories;
 pub mod tree;
 
+use bounded::{exited_zero, status_text, Bounded, End};
 use credentials::Credentials;
 use std::os::unix::process::CommandExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,11 +126,13 @@ pub enum Stop {
 }
 
 /// A shell command that says whether the started program works, run
-/// after `settle` while it runs (or as soon as its tree has ended).
+/// after `settle` while it runs (or as soon as its tree has ended), and
+/// killed with its process group after `timeout`.
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub command: String,
     pub settle: Duration,
+    pub timeout: Duration,
 }
 
 /// What the probe said.
@@ -244,25 +248,24 @@ fn wait(pid: i32, flags: libc::c_int) -> Option<libc::c_int> {
     (r == pid).then_some(status)
 }
 
-/// Reaps one ended child of capcheck (the main process, the probe, or an
-/// orphan of the tree reparented to capcheck, its subreaper).
-fn reap_any() -> Option<(i32, libc::c_int)> {
-    let mut status = 0;
-    // SAFETY: waitpid writes the status into a valid integer.
-    let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-    (r > 0).then_some((r, status))
-}
-
-fn status_text(status: libc::c_int) -> String {
-    if libc::WIFEXITED(status) {
-        format!("exited with status {}", libc::WEXITSTATUS(status))
-    } else {
-        format!("killed by signal {}", libc::WTERMSIG(status))
+/// Reaps one ended child of capcheck (the main process, or an orphan
+/// reparented to capcheck, its subreaper: of the tree, or of the probe's
+/// group), but not `probe`: the probe's own handle reaps it, after killing
+/// its process group. Returns its pid, wait status and process group.
+fn reap_any(probe: Option<&Bounded>) -> Option<(i32, libc::c_int, i32)> {
+    let ended = bounded::exited_unreaped(libc::P_ALL, 0)?;
+    if probe.is_some_and(|p| p.pid() == ended) {
+        return None;
     }
-}
-
-fn exited_zero(status: libc::c_int) -> bool {
-    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+    // Read while it is a zombie: after the state and the parent.
+    let stat = std::fs::read_to_string(format!("/proc/{ended}/stat")).unwrap_or_default();
+    let group = stat
+        .rsplit(") ")
+        .next()
+        .and_then(|rest| rest.split(' ').nth(2))
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    wait(ended, 0).map(|status| (ended, status, group))
 }
 
 /// How long a program stopped at the timeout gets to end by itself after
@@ -312,7 +315,7 @@ fn stop_gracefully(
     let deadline = Instant::now() + STOP_GRACE;
     let mut rest_signalled = false;
     loop {
-        while let Some((ended, _)) = reap_any() {
+        while let Some((ended, _, _)) = reap_any(None) {
             main_reaped |= ended == main;
         }
         let members = tree.members(&[]);
@@ -336,10 +339,10 @@ fn stop_gracefully(
     main_reaped
 }
 
-/// The probe: not started, running (its pid), or done.
+/// The probe: not started, running, or done.
 enum ProbeState {
     Waiting,
-    Running(i32),
+    Running(Bounded),
     Done(ProbeResult),
 }
 
@@ -454,34 +457,42 @@ pub fn run(
     let begun = Instant::now();
     let deadline = begun + timeout;
     let mut probe_state = ProbeState::Waiting;
+    // The probe's process group (its pid), once it started.
+    let mut probe_group = None;
     let mut left_failed = None;
     let stopped = loop {
-        while let Some((ended, status)) = reap_any() {
-            match &probe_state {
-                _ if ended == pid => main_status = Some(status),
-                ProbeState::Running(p) if *p == ended => {
-                    probe_state = ProbeState::Done(ProbeResult {
-                        passed: exited_zero(status),
-                        status: status_text(status),
-                    })
-                }
-                _ if !exited_zero(status) && left_failed.is_none() => {
-                    left_failed = Some(format!(
-                        "a process it left (pid {ended}) {}",
-                        status_text(status)
-                    ))
-                }
-                _ => {}
+        if let ProbeState::Running(p) = &probe_state {
+            if let Some(end) = p.poll() {
+                probe_state = ProbeState::Done(probe_result(end, p.limit()));
             }
         }
-        let probe_pid = match probe_state {
-            ProbeState::Running(p) => vec![p],
-            _ => Vec::new(),
+        let running_probe = match &probe_state {
+            ProbeState::Running(p) => Some(p),
+            _ => None,
         };
-        let tree_alive = main_status.is_none() || !tree.members(&probe_pid).is_empty();
+        while let Some((ended, status, group)) = reap_any(running_probe) {
+            if ended == pid {
+                main_status = Some(status);
+            } else if probe_group == Some(group) {
+                // What the probe left, killed with its group.
+            } else if !exited_zero(status) && left_failed.is_none() {
+                left_failed = Some(format!(
+                    "a process it left (pid {ended}) {}",
+                    status_text(status)
+                ));
+            }
+        }
+        let tree_alive =
+            main_status.is_none() || !tree.members(&probe_pids(&probe_state)).is_empty();
         if let (Some(p), ProbeState::Waiting) = (probe, &probe_state) {
             if !tree_alive || begun.elapsed() >= p.settle {
-                probe_state = start_probe(&p.command);
+                probe_state = match start_probe(p) {
+                    Ok(running) => {
+                        probe_group = Some(running.pid());
+                        ProbeState::Running(running)
+                    }
+                    Err(result) => ProbeState::Done(result),
+                };
             }
         }
         let probing = matches!(probe_state, ProbeState::Running(_));
@@ -499,15 +510,12 @@ pub fn run(
     // What the run was when capcheck stopped it: how it ended is judged
     // from this, not from how it took being stopped.
     let seconds = begun.elapsed().as_secs_f64();
-    let probe_pid = match probe_state {
-        ProbeState::Running(p) => vec![p],
-        _ => Vec::new(),
-    };
-    let others_running = tree.members(&probe_pid).iter().any(|p| *p != pid);
-    if let ProbeState::Running(p) = probe_state {
-        // SAFETY: killing the probe, our own child.
-        unsafe { libc::kill(p, libc::SIGKILL) };
-        wait(p, 0);
+    let others_running = tree
+        .members(&probe_pids(&probe_state))
+        .iter()
+        .any(|p| *p != pid);
+    if let ProbeState::Running(p) = &probe_state {
+        p.stop();
         probe_state = ProbeState::Done(ProbeResult {
             passed: false,
             status: "did not finish before the program was stopped".to_string(),
@@ -526,7 +534,7 @@ pub fn run(
         wait(pid, 0);
     }
     // The orphans killed with the tree.
-    while reap_any().is_some() {}
+    while reap_any(None).is_some() {}
     let outcome = match main_status {
         None => Outcome::Running,
         Some(s) if libc::WIFEXITED(s) => Outcome::Exited {
@@ -555,21 +563,43 @@ pub fn run(
     }
 }
 
+/// The running probe's pid, which the tree's fallback must not count.
+fn probe_pids(state: &ProbeState) -> Vec<i32> {
+    match state {
+        ProbeState::Running(p) => vec![p.pid()],
+        _ => Vec::new(),
+    }
+}
+
+fn probe_result(end: End, limit: Duration) -> ProbeResult {
+    ProbeResult {
+        passed: end.success(),
+        status: end.describe(limit),
+    }
+}
+
 /// Starts the probe with /bin/sh, as the invoking user, outside the
-/// traced tree; its output goes to standard error (standard output may
-/// be the profile).
-fn start_probe(command: &str) -> ProbeState {
-    let spawned = std::process::Command::new("/bin/sh")
+/// traced tree, in a process group of its own; its output goes to
+/// standard error (standard output may be the profile).
+fn start_probe(probe: &Probe) -> Result<Bounded, ProbeResult> {
+    let mut command = std::process::Command::new("/bin/sh");
+    command
         .arg("-c")
-        .arg(command)
+        .arg(&probe.command)
         .stdin(std::process::Stdio::null())
-        .stdout(std::io::stderr())
-        .spawn();
-    match spawned {
-        Ok(child) => ProbeState::Running(child.id() as i32),
-        Err(e) => ProbeState::Done(ProbeResult {
+        .stdout(std::io::stderr());
+    Bounded::spawn(&mut command, probe.timeout)
+        .map(|(running, _)| running)
+        .map_err(|e| ProbeResult {
             passed: false,
             status: format!("could not start /bin/sh: {e}"),
-        }),
+        })
+}
+
+/// Runs the probe to its end, its time limit, or until `interrupted`.
+pub fn probe_to_end(probe: &Probe, interrupted: &dyn Fn() -> bool) -> ProbeResult {
+    match start_probe(probe) {
+        Ok(running) => probe_result(running.wait(interrupted), probe.timeout),
+        Err(result) => result,
     }
 }

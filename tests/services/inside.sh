@@ -307,8 +307,11 @@ record_daemon() {
     # capcheck's standard output and error), not to the journal: probes
     # that read a daemon's log read them then.
     export PROBE_PROGRAM_OUTPUT="$dir/record.out $dir/record.err"
+    # The probe may take what is left of the 25 s after the 2 s settle, as
+    # it could before it had a limit of its own. Recording runs the daemon
+    # twice when the run as a user is tried.
     timeout -k 10 300 capcheck record --unit "$unit" --timeout 25s \
-        --probe "$lane/inside.sh --probe $name recording" -o "$profiles/$name.toml" \
+        --probe "$lane/inside.sh --probe $name recording" --probe-timeout 23s -o "$profiles/$name.toml" \
         >"$dir/record.out" 2>"$dir/record.err" || rc=$?
     unset PROBE_PROGRAM_OUTPUT
     echo "$rc" >"$dir/record.rc"
@@ -458,25 +461,56 @@ emit() {
 
 # --- try (a container: `capcheck try` needs systemd, not tracing) ----------
 #
-# Three trials of nginx in boot "try", and a check after a reboot on the
-# same overlay (boot "try-reboot"):
+# Trials of nginx in boot "try", and a check after a reboot on the same
+# overlay (boot "try-reboot"):
 #   broken    `try --unsafe-fixes --profile` of a profile recorded as
 #             www-data: nginx de-rooted cannot write its pid file; try must
 #             roll back, print the journal, exit non-zero
-#   killed    `try --settle 30s` killed with SIGKILL once the restart with
-#             the drop-in happened; `try --rollback` restores the original
+#   hang      a probe that never ends (`sleep 100000 & sleep 100001`):
+#             killed with its process group at --probe-timeout, rolled back,
+#             try ends within settle + probe timeout + stop time
+#   admin     an administrator's file at try's own drop-in path: try stops
+#             before anything is restarted, exits non-zero, and the file
+#             stays byte for byte
+#   second    a second `try` while a trial is on: refused, one drop-in
+#   late      a fix that works at first and dies 12 s later (the lane's
+#             ExecStartPost= kills a main process that has NoNewPrivs):
+#             rolled back with the default settle time
+#   killed-written, killed-restart, killed-settle, killed-rollback
+#             `try` killed with SIGKILL after it wrote its drop-in (while
+#             the original stops), during the restart, during the settle,
+#             during the rollback; `try --rollback` restores the original,
+#             and the administrator's files (a runtime drop-in beside try's,
+#             a persistent one that makes starting and stopping take 3 s
+#             more: the windows the kills aim at) stay as they were
 #   keep      `try --keep` of the default plan (confine): persistent drop-in,
 #             no runtime one; nginx is enabled for the reboot
 #   reboot    after the reboot nginx started by itself with the kept fix
 
 try_unit=nginx.service
 try_dropin_dir=/run/systemd/system/nginx.service.d
+try_dropin=$try_dropin_dir/99-capcheck-try.conf
 try_marker=/run/capcheck/try/nginx.service.json
 try_persistent=/etc/systemd/system/nginx.service.d/50-capcheck.conf
+# The lane's own files, as an administrator's (names 10-lane-*; their
+# commands have `+`, outside the sandbox a fix plans).
+try_admin_runtime=$try_dropin_dir/10-lane-admin.conf
+try_admin_slow=/etc/systemd/system/nginx.service.d/10-lane-slow.conf
+try_admin_late=/etc/systemd/system/nginx.service.d/10-lane-late.conf
 
-# The files left in the runtime drop-in directory, one per line.
+# The files left in the runtime drop-in directory, one per line, but the
+# lane's own.
 try_runtime_left() {
-    find "$try_dropin_dir" -mindepth 1 2>/dev/null || true
+    find "$try_dropin_dir" -mindepth 1 ! -name '10-lane-*' 2>/dev/null || true
+}
+
+# Waits (60 s at most) until the shell condition $1 holds.
+wait_until() {
+    local deadline=$((SECONDS + 60))
+    until eval "$1"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
 }
 
 # nginx as shipped, up and probed: sets works_before, probe_before,
@@ -488,6 +522,36 @@ try_start_shipped() {
     works_before=$probe_ok probe_before=$probe_out
     exp_before=$(exposure "$try_unit")
     bounding_before=$(prop "$try_unit" CapabilityBoundingSet)
+}
+
+# Restarts nginx with the administrator's files of the kill scenarios:
+# sets admin_sums.
+try_admin_files_in() {
+    mkdir -p "$try_dropin_dir" "${try_admin_slow%/*}"
+    printf '[Service]\nEnvironment=LANE_ADMIN=1\n' >"$try_admin_runtime"
+    printf '[Service]\nExecStartPre=+/bin/sleep 3\nExecStopPost=+/bin/sleep 3\n' >"$try_admin_slow"
+    systemctl daemon-reload
+    start_unit "$try_unit" restart >/dev/null
+    admin_sums=$(sha256sum "$try_admin_runtime" "$try_admin_slow")
+}
+
+# Removes the lane's administrator files; nginx runs without them.
+try_admin_files_out() {
+    rm -f "$try_admin_runtime" "$try_admin_slow" "$try_admin_late"
+    rmdir "$try_dropin_dir" "${try_admin_slow%/*}" 2>/dev/null || true
+    systemctl daemon-reload
+    start_unit "$try_unit" restart >/dev/null
+}
+
+# The trial's instance runs: the drop-in is there, in force (NoNewPrivileges=
+# is in every plan of nginx's), active, a main process other than $1.
+trial_up() {
+    [ -e "$try_dropin" ] && [ "$(prop "$try_unit" ActiveState)" = active ] &&
+        [ "$(prop "$try_unit" NoNewPrivileges)" = yes ] && [ "$(prop "$try_unit" MainPID)" != "$1" ]
+}
+
+json_bool() {
+    if "$@"; then echo true; else echo false; fi
 }
 
 # Appends the record of a try scenario. Arguments: the scenario, then jq
@@ -514,14 +578,15 @@ try_emit() {
         --arg settings "$(cat "$dir/settings.txt")" --arg ids "$ids" \
         --arg dropin_paths "$(cat "$dir/dropins.txt")" \
         --arg runtime_left "$(try_runtime_left)" \
-        --argjson marker_left "$([ -e "$try_marker" ] && echo true || echo false)" \
+        --argjson marker_left "$(json_bool test -e "$try_marker")" \
         --arg persistent "$(cat "$try_persistent" 2>/dev/null)" \
-        --argjson persistent_exists "$([ -e "$try_persistent" ] && echo true || echo false)" \
+        --argjson persistent_exists "$(json_bool test -e "$try_persistent")" \
+        --argjson try_seconds "${try_seconds:-null}" \
         --arg journal "$journal" "$@" '
         ($ids | split(" ")) as $id
         | ($settings | split("\n") | map(select(contains("=")) | capture("^(?<key>[^=]+)=(?<value>.*)$")) | from_entries) as $s
         | {daemon: "nginx", unit: $unit, mode: "try", scenario: $scenario, command: $command,
-           try_exit: $try_exit, try_output: $try_output,
+           try_exit: $try_exit, try_output: $try_output, try_seconds: $try_seconds,
            journal_in_output: ($try_output | test("(?m)^journal:\n(.*\n)*.*nginx\\[[0-9]+\\]: ")),
            works_before: $works_before, probe_before: $probe_before,
            works_after: $works_after, probe_after: $probe_after, state_after: $state_after,
@@ -540,15 +605,19 @@ try_emit() {
            journal: $journal} + $extra' >>"$out/results.jsonl"
 }
 
-# Runs `capcheck try ARGS` to completion: sets try_rc and try_output.
+# Runs `capcheck try ARGS` to completion: sets try_rc, try_output and
+# try_seconds.
 try_run() {
-    local dir=$1
+    local dir=$1 started ms
     shift
     mkdir -p "$dir"
     try_rc=0
+    started=$(date +%s%N)
     timeout -k 10 240 capcheck try "$@" >"$dir/try.out" 2>&1 || try_rc=$?
+    ms=$((($(date +%s%N) - started) / 1000000))
+    try_seconds=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
     try_output=$(cat "$dir/try.out")
-    log "nginx: capcheck try $*: exit $try_rc"
+    log "nginx: capcheck try $*: exit $try_rc in $try_seconds s"
 }
 
 try_broken() {
@@ -565,59 +634,157 @@ try_broken() {
         --arg command "capcheck try ${args[*]}" --argjson extra "$(jq -cn --arg p "$(cat "$profile")" '{profile: $p}')"
 }
 
-try_killed() {
-    local dir=$out/try/killed pid_before try_pid rc=0 deadline restarted=false
+try_hang() {
+    local dir=$out/try/hang settle=5 probe_timeout=5 left stop_timeout
+    try_start_shipped "$try_probe"
+    local args=("$try_unit" --settle "${settle}s" --probe 'sleep 100000 & sleep 100001; true' --probe-timeout "${probe_timeout}s")
+    try_run "$dir" "${args[@]}"
+    left=$(pgrep -a -x sleep | grep -E ' 10000[01]$' || true)
+    stop_timeout=$(prop "$try_unit" TimeoutStopUSec)
+    try_emit hang --argjson try_exit "$try_rc" --arg try_output "$try_output" \
+        --arg command "capcheck try ${args[*]}" \
+        --argjson extra "$(jq -cn --argjson settle "$settle" \
+            --argjson probe_timeout "$probe_timeout" --arg stop_timeout "$stop_timeout" --arg left "$left" \
+            '{settle_seconds: $settle, probe_timeout_seconds: $probe_timeout,
+              stop_timeout: $stop_timeout, probe_left: $left}')"
+}
+
+try_admin() {
+    local dir=$out/try/admin text sum_before sum_after pid_before since_before
+    try_start_shipped "$try_probe"
+    # The administrator's runtime drop-in, at try's own path, in force.
+    mkdir -p "$try_dropin_dir"
+    text=$'# the administrator\'s, not capcheck\'s\n[Service]\nEnvironment=ADMIN=1\n'
+    printf '%s' "$text" >"$try_dropin"
+    systemctl daemon-reload
+    start_unit "$try_unit" restart >/dev/null
+    sum_before=$(sha256sum "$try_dropin")
+    pid_before=$(prop "$try_unit" MainPID)
+    since_before=$(prop "$try_unit" ActiveEnterTimestampMonotonic)
+    local args=("$try_unit" --settle 5s)
+    try_run "$dir" "${args[@]}"
+    sum_after=$(sha256sum "$try_dropin" 2>&1 || true)
+    local same_run environment text_after
+    same_run=$(json_bool test "$(prop "$try_unit" MainPID)" = "$pid_before" -a \
+        "$(prop "$try_unit" ActiveEnterTimestampMonotonic)" = "$since_before")
+    environment=$(prop "$try_unit" Environment)
+    text_after=$(cat "$try_dropin" 2>/dev/null || true)
+    try_emit admin --argjson try_exit "$try_rc" --arg try_output "$try_output" \
+        --arg command "capcheck try ${args[*]} (an administrator's $try_dropin there)" \
+        --argjson extra "$(jq -cn --argjson intact "$(json_bool test "$sum_after" = "$sum_before")" \
+            --argjson same_run "$same_run" --arg environment "$environment" --arg text "$text_after" \
+            '{admin_file_intact: $intact, admin_file_after: $text, same_run: $same_run,
+              environment_after: $environment}')"
+    rm -f "$try_dropin"
+    rmdir "$try_dropin_dir" 2>/dev/null || true
+    systemctl daemon-reload
+    start_unit "$try_unit" restart >/dev/null
+}
+
+try_second() {
+    local dir=$out/try/second pid_before first first_rc=0 up=false dropins works_during rollback_rc=0
     mkdir -p "$dir"
     try_start_shipped "$try_probe"
     pid_before=$(prop "$try_unit" MainPID)
-    capcheck try "$try_unit" --settle 30s >"$dir/try.out" 2>&1 &
+    capcheck try "$try_unit" --settle 20s >"$dir/first.out" 2>&1 &
+    first=$!
+    wait_until "trial_up $pid_before" && up=true
+    try_run "$dir" "$try_unit" --settle 5s
+    dropins=$(find "$try_dropin_dir" -name '*capcheck*' 2>/dev/null | wc -l)
+    run_probe nginx 10 "$try_probe" during
+    works_during=$probe_ok
+    wait "$first" || first_rc=$?
+    timeout -k 10 120 capcheck try --rollback "$try_unit" >"$dir/rollback.out" 2>&1 || rollback_rc=$?
+    log "nginx: second trial: exit $try_rc; first $first_rc; capcheck drop-ins during: $dropins; rollback $rollback_rc"
+    try_emit second --argjson try_exit "$try_rc" --arg try_output "$try_output" \
+        --arg command "capcheck try $try_unit --settle 5s (while capcheck try $try_unit --settle 20s runs)" \
+        --argjson extra "$(jq -cn --argjson up "$up" --argjson dropins "$dropins" --argjson works "$works_during" \
+            --argjson first_rc "$first_rc" --arg first_out "$(cat "$dir/first.out")" \
+            --argjson rollback_rc "$rollback_rc" --arg rollback_out "$(cat "$dir/rollback.out")" \
+            '{first_trial_up: $up, capcheck_dropins_during: $dropins, works_during: $works,
+              first_exit: $first_rc, first_output: $first_out,
+              rollback_exit: $rollback_rc, rollback_output: $rollback_out}')"
+}
+
+try_late() {
+    local dir=$out/try/late
+    mkdir -p "$dir" "${try_admin_late%/*}"
+    # Dies 12 s after it started, only with NoNewPrivs set (the trial's
+    # instance; the original has none). The lane's commands have `+`: they
+    # are outside what a fix plans for.
+    printf '%s\n' '[Service]' \
+        "ExecStartPost=+/bin/sh -c 'if grep -q \"NoNewPrivs:.1\" /proc/\$\$MAINPID/status; then (sleep 12; kill -9 \$\$MAINPID) >/dev/null 2>&1 & fi'" \
+        >"$try_admin_late"
+    systemctl daemon-reload
+    try_start_shipped "$try_probe"
+    try_run "$dir" "$try_unit"
+    try_emit late --argjson try_exit "$try_rc" --arg try_output "$try_output" \
+        --arg command "capcheck try $try_unit (default settle; the trial's instance is killed 12 s after its start)" \
+        --argjson extra '{}'
+    try_admin_files_out
+}
+
+# try killed with SIGKILL at step $1 (written, restart, settle, rollback),
+# then `try --rollback`.
+try_killed() {
+    local step=$1 dir=$out/try/killed-$1 pid_before try_pid rc=0 reached=false args during state_at_kill
+    mkdir -p "$dir"
+    try_start_shipped "$try_probe"
+    try_admin_files_in
+    pid_before=$(prop "$try_unit" MainPID)
+    case $step in
+        rollback) args=(--settle 2s --probe false) ;; # fails: rolled back
+        *) args=(--settle 30s) ;;
+    esac
+    capcheck try "$try_unit" "${args[@]}" >"$dir/killed-try.out" 2>&1 &
     try_pid=$!
-    # The restart with the drop-in happened: the drop-in is there, and a new
-    # main process runs with its setting.
-    deadline=$((SECONDS + 60))
-    while ((SECONDS < deadline)); do
-        if [ -e "$try_dropin_dir/99-capcheck-try.conf" ] && [ "$(prop "$try_unit" ActiveState)" = active ] &&
-            [ "$(prop "$try_unit" NoNewPrivileges)" = yes ] && [ "$(prop "$try_unit" MainPID)" != "$pid_before" ]; then
-            restarted=true
-            break
-        fi
-        sleep 0.2
-    done
-    # Into the settle time, then SIGKILL: nothing of try can clean up.
-    sleep 2
-    local during
+    case $step in
+        # Written, not in force: the original is stopping (3 s).
+        written) wait_until '[ -e "$try_dropin" ] && [ "$(prop "$try_unit" NoNewPrivileges)" = no ]' && reached=true ;;
+        # In force, the trial's instance starting (3 s).
+        restart) wait_until '[ -e "$try_dropin" ] && [ "$(prop "$try_unit" NoNewPrivileges)" = yes ] &&
+            [ "$(prop "$try_unit" ActiveState)" = activating ]' && reached=true ;;
+        settle) wait_until "trial_up $pid_before" && sleep 2 && reached=true ;;
+        # The probe failed; the trial's instance is stopping (3 s).
+        rollback) wait_until "trial_up $pid_before" &&
+            wait_until '[ "$(prop "$try_unit" ActiveState)" = deactivating ]' && reached=true ;;
+    esac
+    state_at_kill="$(prop "$try_unit" ActiveState) ($(prop "$try_unit" SubState))"
     during=$(prop "$try_unit" CapabilityBoundingSet)
     kill -KILL "$try_pid" 2>/dev/null || true
     wait "$try_pid" || rc=$?
     local pending_dropin pending_marker
-    pending_dropin=$([ -e "$try_dropin_dir/99-capcheck-try.conf" ] && echo true || echo false)
-    pending_marker=$([ -e "$try_marker" ] && echo true || echo false)
-    log "nginx: try killed (exit $rc; restarted with the drop-in: $restarted; pending drop-in $pending_dropin, marker $pending_marker)"
-    local killed_output
-    killed_output=$(cat "$dir/try.out")
-    mv "$dir/try.out" "$dir/killed-try.out"
+    pending_dropin=$(json_bool test -e "$try_dropin")
+    pending_marker=$(json_bool test -e "$try_marker")
+    log "nginx: try killed at $step (exit $rc; reached: $reached, $state_at_kill; pending drop-in $pending_dropin, marker $pending_marker)"
     # --keep with arguments that plan another fix (the broken one's) must
     # refuse: what is kept is what was tried. The trial stays pending.
     local other_rc=0 still_pending
     timeout -k 10 120 capcheck try "$try_unit" --keep --unsafe-fixes --profile "$profiles/www-data.toml" \
         >"$dir/keep-other.out" 2>&1 || other_rc=$?
-    still_pending=$([ -e "$try_marker" ] && [ -e "$try_dropin_dir/99-capcheck-try.conf" ] && echo true || echo false)
+    still_pending=$(json_bool test -e "$try_marker" -a -e "$try_dropin")
     log "nginx: try --keep with other arguments: exit $other_rc, still pending: $still_pending"
     try_run "$dir" --rollback "$try_unit"
-    try_emit killed --argjson try_exit "$try_rc" --arg try_output "$try_output" \
-        --arg command "capcheck try --rollback $try_unit (after SIGKILL of capcheck try $try_unit --settle 30s)" \
-        --argjson extra "$(jq -cn --argjson killed_exit "$rc" --argjson restarted "$restarted" \
+    local admin_intact environment
+    admin_intact=$(json_bool test "$(sha256sum "$try_admin_runtime" "$try_admin_slow" 2>&1)" = "$admin_sums")
+    environment=$(prop "$try_unit" Environment)
+    try_emit "killed-$step" --argjson try_exit "$try_rc" --arg try_output "$try_output" \
+        --arg command "capcheck try --rollback $try_unit (after SIGKILL of capcheck try $try_unit ${args[*]} at $step)" \
+        --argjson extra "$(jq -cn --argjson killed_exit "$rc" --argjson reached "$reached" --arg state "$state_at_kill" \
             --argjson pending_dropin "$pending_dropin" --argjson pending_marker "$pending_marker" \
-            --arg bounding_during "$during" --arg killed_output "$killed_output" \
+            --arg bounding_during "$during" --arg killed_output "$(cat "$dir/killed-try.out")" \
             --arg left "$(pgrep -a -x capcheck || true)" \
             --argjson keep_other_exit "$other_rc" --arg keep_other_output "$(cat "$dir/keep-other.out")" \
-            --argjson still_pending "$still_pending" \
-            '{killed_exit: $killed_exit, restarted_with_dropin: $restarted,
+            --argjson still_pending "$still_pending" --argjson admin_intact "$admin_intact" \
+            --arg environment "$environment" --argjson dir_kept "$(json_bool test -d "$try_dropin_dir")" \
+            '{killed_exit: $killed_exit, reached_step: $reached, state_at_kill: $state,
               keep_other_exit: $keep_other_exit, keep_other_output: $keep_other_output,
               pending_after_keep_other: $still_pending,
               pending_dropin_after_kill: $pending_dropin, pending_marker_after_kill: $pending_marker,
               bounding_during_trial: $bounding_during, killed_output: $killed_output,
-              capcheck_left: $left}')"
+              capcheck_left: $left, admin_files_intact: $admin_intact,
+              environment_after: $environment, runtime_dir_kept: $dir_kept}')"
+    try_admin_files_out
 }
 
 try_keep() {
@@ -658,7 +825,11 @@ try_scenario() {
     try_probe=$(rows | awk -F'\t' '$1 == "nginx" { print $5 }')
     case $1 in
         broken) try_broken ;;
-        killed) try_killed ;;
+        hang) try_hang ;;
+        admin) try_admin ;;
+        second) try_second ;;
+        late) try_late ;;
+        killed-written | killed-restart | killed-settle | killed-rollback) try_killed "${1#killed-}" ;;
         keep) try_keep ;;
         reboot) try_reboot ;;
         *) echo "inside.sh: no try scenario $1" >&2; return 2 ;;
@@ -666,7 +837,8 @@ try_scenario() {
 }
 
 try_lane() {
-    local scenarios=(broken killed keep)
+    # keep last: it changes nginx for good (and for the reboot).
+    local scenarios=(broken hang admin second late killed-written killed-restart killed-settle killed-rollback keep)
     [ "$LANE_BOOT" = try-reboot ] && scenarios=(reboot)
     local scenario
     for scenario in "${scenarios[@]}"; do

@@ -252,23 +252,26 @@ def main() -> int:
     if tries:
         w("## `capcheck try` (nginx)")
         w()
-        w("| scenario | command | exit | journal in output | works after | runtime drop-ins left | "
-          "marker left | persistent drop-in | CapabilityBoundingSet after | exposure |")
-        w("|---|---|---|---|---|---|---|---|---|---|")
-        for name in ("broken", "killed", "keep", "reboot"):
+        w("| scenario | command | exit | seconds | journal in output | works after | runtime drop-ins left | "
+          "marker left | administrator's files intact | persistent drop-in | CapabilityBoundingSet after | exposure |")
+        w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for name in ("broken", "hang", "admin", "second", "late", "killed-written", "killed-restart",
+                     "killed-settle", "killed-rollback", "keep", "reboot"):
             r = tries.get(name)
             if r is None:
                 continue
             if r.get("error"):
-                w(f"| {name} | | | | ERROR | | | | | {short(r['error'])} |")
+                w(f"| {name} | | | | | ERROR | | | | | | {short(r['error'])} |")
                 continue
             bounding = r.get("bounding_after") or ""
             bounding = "all" if len(bounding.split()) >= 40 else bounding.replace("cap_", "")
             code = "—" if r.get("try_exit") is None else r.get("try_exit")
-            w(f"| {name} | {short(r.get('command'), 80)} | {code} | "
+            intact = r.get("admin_files_intact", r.get("admin_file_intact"))
+            intact = "—" if intact is None else ("yes" if intact else "NO")
+            w(f"| {name} | {short(r.get('command'), 80)} | {code} | {r.get('try_seconds') or '—'} | "
               f"{'yes' if r.get('journal_in_output') else 'no'} | {works(r)} | "
               f"{len(r.get('runtime_dropins_left') or [])} | {'yes' if r.get('marker_left') else 'no'} | "
-              f"{'yes' if r.get('persistent_dropin_exists') else 'no'} | {bounding} | {exposure(r)} |")
+              f"{intact} | {'yes' if r.get('persistent_dropin_exists') else 'no'} | {bounding} | {exposure(r)} |")
         w()
 
     if attached:

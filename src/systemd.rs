@@ -1,9 +1,24 @@
-//! The running systemd, through its own commands: what a unit is doing,
-//! reloading and restarting it, its journal, and its exposure score.
+//! The running systemd (PID 1), through its own commands: what a unit is
+//! doing, reloading, starting and stopping it, its journal, and its
+//! exposure score. Nothing here runs without systemd as PID 1, and every
+//! command has a time limit (`run::bounded`).
 
+use crate::duration::parse_systemd_timespan;
+use crate::run::bounded::Bounded;
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// How long a query or a reload may take.
+const QUERY_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long a start or stop job may take when the unit's own timeout is
+/// `infinity`; otherwise twice that timeout (systemd's stop escalates to
+/// SIGKILL after one, and ExecStopPost= gets another), and this margin.
+const JOB_LIMIT: Duration = Duration::from_secs(300);
+const JOB_MARGIN: Duration = Duration::from_secs(15);
 
 /// Whether this system was booted with systemd as PID 1
 /// (`sd_booted()`: /run/systemd/system exists).
@@ -22,16 +37,38 @@ pub fn require_running(what: &str) -> Result<(), String> {
     }
 }
 
-fn output(command: &mut Command) -> Result<String, String> {
+/// Runs `command` within `limit`: its standard output, or why it failed.
+fn output(command: &mut Command, limit: Duration) -> Result<String, String> {
     let shown = format!("{command:?}");
-    let out = command.output().map_err(|e| format!("{shown}: {e}"))?;
-    if !out.status.success() {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (running, mut child) =
+        Bounded::spawn(command, limit).map_err(|e| format!("{shown}: {e}"))?;
+    // Read while it runs: a full pipe would stop it.
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = read(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = read(child.stderr.take().map(|p| Box::new(p) as _));
+    let end = running.wait(&|| false);
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    if !end.success() {
         return Err(format!(
-            "{shown} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            "{shown} failed ({}): {}",
+            end.describe(limit),
+            String::from_utf8_lossy(&stderr).trim()
         ));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(String::from_utf8_lossy(&stdout).into_owned())
 }
 
 /// `systemctl show -p …` of a unit, as a map.
@@ -41,7 +78,7 @@ pub fn show(unit: &str, properties: &[&str]) -> Result<BTreeMap<String, String>,
     for p in properties {
         command.arg("-p").arg(p);
     }
-    let text = output(command.arg("--").arg(unit))?;
+    let text = output(command.arg("--").arg(unit), QUERY_LIMIT)?;
     Ok(text
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -112,27 +149,64 @@ pub fn cgroup_pids(mount: &Path, group: &str) -> Vec<u32> {
     pids
 }
 
-/// `systemctl ARGS…`, its error text when it fails.
-pub fn systemctl(args: &[&str]) -> Result<(), String> {
-    output(Command::new("systemctl").args(args)).map(|_| ())
+/// `systemctl daemon-reload`, its error text when it fails.
+pub fn daemon_reload() -> Result<(), String> {
+    output(
+        Command::new("systemctl").args(["--no-ask-password", "daemon-reload"]),
+        QUERY_LIMIT,
+    )
+    .map(|_| ())
+}
+
+/// A job on a unit: `systemctl start` or `stop`, waited for within the
+/// unit's own timeout for it (see [`JOB_LIMIT`]).
+pub fn job(verb: Job, unit: &str) -> Result<(), String> {
+    let (verb, timeout) = match verb {
+        Job::Start => ("start", "TimeoutStartUSec"),
+        Job::Stop => ("stop", "TimeoutStopUSec"),
+    };
+    let own = show(unit, &[timeout])
+        .ok()
+        .and_then(|p| p.get(timeout).and_then(|t| parse_systemd_timespan(t)));
+    let limit = own.map_or(JOB_LIMIT, |t| t * 2 + JOB_MARGIN);
+    output(
+        Command::new("systemctl")
+            .args(["--no-ask-password", verb, "--"])
+            .arg(unit),
+        limit,
+    )
+    .map(|_| ())
+}
+
+/// The jobs [`job`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    Start,
+    Stop,
 }
 
 /// The unit's journal since `since` (seconds since the epoch), for the
-/// lines that explain a failure.
+/// lines that explain a failure. journald is asked first to store what
+/// it was sent (a failed start's own lines lag behind systemd's).
 pub fn journal_since(unit: &str, since: u64, lines: usize) -> String {
+    let _ = output(Command::new("journalctl").arg("--sync"), QUERY_LIMIT);
     output(
         Command::new("journalctl")
             .args(["--no-pager", "-o", "short-precise", "-u", unit])
             .arg(format!("--since=@{since}"))
             .arg(format!("--lines={lines}")),
+        QUERY_LIMIT,
     )
     .unwrap_or_else(|e| format!("(no journal: {e})"))
 }
 
 /// `systemd-analyze security UNIT`'s overall exposure (0.0–10.0).
 pub fn exposure(unit: &str) -> Option<f64> {
-    let text =
-        output(Command::new("systemd-analyze").args(["security", "--no-pager", unit])).ok()?;
+    let text = output(
+        Command::new("systemd-analyze").args(["security", "--no-pager", unit]),
+        QUERY_LIMIT,
+    )
+    .ok()?;
     let line = text
         .lines()
         .find(|l| l.contains("Overall exposure level for"))?;
@@ -151,9 +225,18 @@ pub fn runtime_dropin(unit: &str, name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Seconds since the epoch.
-pub fn now() -> u64 {
+fn since_epoch() -> Duration {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    since_epoch().as_secs()
+}
+
+/// Nanoseconds since the epoch (to tell runs apart).
+pub fn now_nanos() -> u128 {
+    since_epoch().as_nanos()
 }
