@@ -20,7 +20,7 @@ const UNITS: [(&str, &str); 4] = [
     ("tor@default.service", "captor"),
 ];
 
-/// The sysusers.d lines `capcheck fix --write` writes for `UNITS`.
+/// The sysusers.d files `capcheck fix --write` writes for `UNITS`.
 fn lines_fixes_write() -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let mut lines = Vec::new();
@@ -48,9 +48,13 @@ fn lines_fixes_write() -> Vec<String> {
         let written = dir.path().join(format!("sysusers.d/capcheck-{user}.conf"));
         let text = std::fs::read_to_string(&written)
             .unwrap_or_else(|e| panic!("{unit}: {}: {e}", written.display()));
-        lines.extend(text.lines().map(str::to_string));
+        lines.push(text);
     }
-    let users = lines.iter().filter(|l| l.starts_with("u ")).count();
+    let users = lines
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter(|l| l.starts_with("u "))
+        .count();
     assert_eq!(users, UNITS.len(), "{lines:?}");
     lines
 }
@@ -84,6 +88,7 @@ fn systemd_sysusers_of_every_release_accepts_the_lines_fixes_write() {
     assert!(
         lines
             .iter()
+            .flat_map(|t| t.lines())
             .all(|l| l.starts_with('#') || !l.contains("a:b")),
         "{lines:?}"
     );
@@ -100,6 +105,6 @@ fn systemd_sysusers_of_every_release_accepts_the_lines_fixes_write() {
     assert!(refused.is_empty(), "{}", refused.join("\n"));
     // The check can fail: a colon in the GECOS field, as fixes wrote it
     // before, is refused.
-    let old = "u capold - \"capcheck: the user web.service runs as\" -";
+    let old = "u capold - \"capcheck: the user web.service runs as\" -\n";
     assert!(refusal(None, old).is_some());
 }
