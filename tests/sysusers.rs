@@ -2,7 +2,7 @@
 //! each oracle release reads it: `capcheck fix --write` of units that need
 //! a user of their own (named like real units, with the characters unit
 //! names allow and passwd fields do not: `:`, `\`), then
-//! `systemd-sysusers --dry-run` of each line the fix wrote, exactly as the
+//! `systemd-sysusers --dry-run` of each file the fix wrote, exactly as the
 //! fix's note tells a user to run it (252 on this host, 254, 257 and 262
 //! in the oracle chroots).
 
@@ -59,8 +59,10 @@ fn lines_fixes_write() -> Vec<String> {
     lines
 }
 
-/// What one release's systemd-sysusers says of `line` (None: accepted).
-fn refusal(tree: Option<&Path>, line: &str) -> Option<String> {
+/// What one release's systemd-sysusers says of a sysusers.d file's
+/// `text`, read as a file (from standard input; None: accepted).
+fn refusal(tree: Option<&Path>, text: &str) -> Option<String> {
+    use std::io::Write;
     let mut command = match tree {
         None => Command::new("systemd-sysusers"),
         Some(tree) => {
@@ -69,10 +71,17 @@ fn refusal(tree: Option<&Path>, line: &str) -> Option<String> {
             c
         }
     };
-    let out = command
-        .args(["--dry-run", "--inline", line])
-        .output()
+    let mut child = command
+        .args(["--dry-run", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (!out.status.success() || stderr.contains("not a valid")).then_some(stderr)
 }

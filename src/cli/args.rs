@@ -90,7 +90,7 @@ pub struct FixArgs {
 
 /// What a fix is planned from: the evidence, the identity asked for, and
 /// what is allowed (`fix` and `try`).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     /// Move a root service to this user (created with a sysusers.d file if
     /// the system lacks it) [default: the user the evidence or the unit
@@ -160,6 +160,22 @@ pub struct TryArgs {
     /// with none pending, roll back after the verdict.
     #[arg(long)]
     pub rollback: bool,
+
+    /// First record the service into this profile, as `capcheck record
+    /// --unit` does (its start: it is stopped for the recording, run again
+    /// as a user when the evidence allows, and started again), and plan
+    /// from it.
+    #[arg(long, value_name = "PROFILE", conflicts_with = "rollback")]
+    pub record: Option<PathBuf>,
+
+    /// With --record: record the running service for this long instead of
+    /// its start (it is not restarted; a plan from it alone only confines).
+    #[arg(long, value_name = "DURATION", requires = "record")]
+    pub attach: Option<String>,
+
+    /// With --record: how long the recording of the start runs.
+    #[arg(long, value_name = "DURATION", default_value = "25s")]
+    pub record_timeout: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -412,7 +412,16 @@ fn evaluate(user: &Account, a: &Access, needs: &mut Needs, system: &TargetSystem
                 } else {
                     Some(0)
                 });
-            if let Some(owner) = top_owner.filter(|o| *o != user.uid) {
+            // systemd gives the user the directory's contents only when the
+            // directory itself has another owner.
+            if top_owner == Some(user.uid) {
+                needs.blocked.push(format!(
+                    "{shown}: {top} is {}'s already, and systemd gives it what is inside only when it is not",
+                    user.name
+                ));
+                return;
+            }
+            if let Some(owner) = top_owner {
                 if owner != 0 {
                     needs.blocked.push(format!(
                         "{shown}: {top} belongs to uid {owner}, which systemd would take from it"

@@ -311,7 +311,11 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
 /// The new files (drop-in, sysusers.d file) that differ from what is
 /// there now, as changes; Err when one's path holds a file capcheck did
 /// not write, which it never replaces.
-fn add_new_files(result: &mut UnitFix, files: Vec<NewFile>, root: Option<&Path>) -> Result<(), String> {
+fn add_new_files(
+    result: &mut UnitFix,
+    files: Vec<NewFile>,
+    root: Option<&Path>,
+) -> Result<(), String> {
     for (path, bytes) in files {
         let before = write::read_current(&path, root);
         if let Some(theirs) = before.as_deref().filter(|b| !owned::is_marked(b)) {

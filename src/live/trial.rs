@@ -15,6 +15,7 @@
 
 use super::plan::{self, Planning};
 use crate::fix::owned::{self, Removal};
+use crate::fix::plan::Kind;
 use crate::fix::write::{self, FileId};
 use crate::run::{self, Interrupts, Probe};
 use crate::systemd::{self, Job, State};
@@ -97,6 +98,10 @@ pub struct Marker {
     /// on rollback).
     pub was_active: bool,
     pub started: u64,
+    /// The plan tried keeps the identity: the second one, after a move off
+    /// root did not work (keeping plans it so again).
+    #[serde(default)]
+    pub keeps_identity: bool,
 }
 
 impl Marker {
@@ -288,6 +293,9 @@ pub struct Trial {
     pub unit: String,
     pub dropin: PathBuf,
     pub contents: Vec<u8>,
+    /// The kind of fix the drop-in carries out.
+    pub kind: Kind,
+    keeps_identity: bool,
     id: String,
 }
 
@@ -327,6 +335,8 @@ pub fn prepare(name: &str, planning: &Planning) -> Result<Prepared, String> {
         contents: dropin_text(&planned, &unit.name.name, &id),
         unit: unit.name.name,
         dropin,
+        kind: fix.plan.as_ref().map_or(Kind::None, |p| p.kind),
+        keeps_identity: planning.options.keep_identity,
         id,
     }))
 }
@@ -380,6 +390,7 @@ pub fn attempt(
         created_dir: !trial.dropin.parent().is_some_and(Path::is_dir),
         was_active: before.is_active(),
         started: systemd::now(),
+        keeps_identity: trial.keeps_identity,
     };
     marker.create()?;
     let journal = |marker: &Marker| systemd::journal_since(unit, marker.started, 30);
@@ -535,6 +546,7 @@ mod tests {
             created_dir: false,
             was_active: true,
             started: 0,
+            keeps_identity: false,
         };
         let planning = Planning {
             rules: crate::lint::Rules::new(&Default::default(), &[], &[]).unwrap(),
