@@ -15,6 +15,9 @@
 //!   (a de-root whose run as that user, in `record`, worked); each of the
 //!   others is confined with a filesystem protection (ProtectSystem=,
 //!   ProtectHome= or PrivateTmp=) from the recorded accesses;
+//! - trial: each of them, as shipped, `try --profile NAME.toml --keep`:
+//!   the trial exits 0 and the daemon works with the plan it kept, the
+//!   move off root where record → fix made one, the confinement else;
 //! - attach → fix: each of them, running as shipped, recorded with
 //!   `record --attach --duration 8s` while its probe runs in a loop: the
 //!   recording ends within its duration (plus ATTACH_GRACE_SECONDS), and
@@ -82,7 +85,7 @@ fn recorded_profiles_fix_real_daemons_and_attach_records_running_ones() {
     let out = lane::out_dir("services-vm");
     lane::build("build-rootfs.sh", &out);
     lane::build("build-vm.sh", &out);
-    lane::run_lane(&out, &["--modes", "record,attach"]);
+    lane::run_lane(&out, &["--modes", "record,attach,trial"]);
 
     let results = lane::results(&out);
     let errors: Vec<String> = results
@@ -256,6 +259,37 @@ fn recorded_profiles_fix_real_daemons_and_attach_records_running_ones() {
         }
     }
     assert!(attach_problems.is_empty(), "{}", attach_problems.join("\n"));
+
+    // trial: `try --profile --keep` of each recorded daemon kept a plan
+    // that works, the move off root for each daemon record → fix moved.
+    let trials: BTreeMap<String, &Value> = results
+        .iter()
+        .filter(|r| r["mode"] == "trial")
+        .map(|r| (r["daemon"].as_str().unwrap().to_string(), r))
+        .collect();
+    let mut trial_problems = Vec::new();
+    for name in &marked {
+        let Some(r) = trials.get(*name) else {
+            trial_problems.push(format!("{name}: no try result"));
+            continue;
+        };
+        if r["try_exit"] != 0 || r["works_after"] != true {
+            trial_problems.push(format!(
+                "{name}: try exit {}, works after {}: {}",
+                r["try_exit"], r["works_after"], r["try_output"]
+            ));
+        }
+        let kept = r["kept"].as_str().unwrap_or_default();
+        let expected = if moved.contains(name) {
+            "de-root"
+        } else {
+            "confine"
+        };
+        if kept != expected {
+            trial_problems.push(format!("{name}: try kept {kept:?}, fix made {expected}"));
+        }
+    }
+    assert!(trial_problems.is_empty(), "{}", trial_problems.join("\n"));
 
     // attach.
     let attached: BTreeMap<String, &Value> = results

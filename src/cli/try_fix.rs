@@ -105,8 +105,15 @@ pub fn run(args: &TryArgs) -> ExitStatus {
     loop {
         let prepared = match planning(args, keep_identity).and_then(|p| trial::prepare(name, &p)) {
             Ok(Prepared::Trial(t)) => t,
+            Ok(Prepared::Nothing(why)) if !keep_identity => {
+                // A move off root a trial cannot make (a user to create):
+                // the confinement.
+                println!("{name}: not moved off root in a trial: {}", visible(&why));
+                keep_identity = true;
+                continue;
+            }
             Ok(Prepared::Nothing(why)) => {
-                println!("{name}: nothing tried: {why}");
+                println!("{name}: nothing tried: {}", visible(&why));
                 return ExitStatus::Success;
             }
             Err(e) => return fail(e),

@@ -290,7 +290,57 @@ one() {
     if [ -n "$mode" ]; then
         fix_and_probe "$name" "$unit" "$wait" "$probe" "$mode" "$works_before" "$probe_before" "$exp_before" "$extra"
     fi
+    if [ "$mode" = record ] && has_mode trial && [ -f "$profiles/$name.toml" ]; then
+        trial_daemon "$name" "$unit" "$wait" "$probe" "$exp_before"
+    fi
     log "$name: stopped $(stop_unit "$unit")"
+}
+
+# The trial mode, after the record mode's fix (in the same VM boot): the
+# fix is undone, the daemon runs as shipped, and `capcheck try --keep` with
+# the recorded profile tries the best plan under systemd (a move off root
+# when the evidence allows it, else, or when it breaks, the confinement)
+# and keeps the one that works; then the daemon must work with what was
+# kept. The kept fix is undone again afterwards.
+trial_daemon() {
+    local name=$1 unit=$2 wait=$3 probe=$4 exp_before=$5 dir=$out/trial/$1 rc=0 started state kept
+    mkdir -p "$dir"
+    restore_snapshot
+    systemctl daemon-reload
+    start_unit "$unit" restart >/dev/null
+    snapshot
+    started=$SECONDS
+    timeout -k 10 300 capcheck try "$unit" --profile "$profiles/$name.toml" --keep \
+        --settle 5s --probe "$lane/inside.sh --probe $name trial" --probe-timeout 23s \
+        >"$dir/try.out" 2>"$dir/try.err" || rc=$?
+    local seconds=$((SECONDS - started))
+    changes_since_snapshot >"$dir/diff"
+    kept=$(grep -o 'the plan kept: [a-z-]*' "$dir/try.out" | tail -n 1 | sed 's/the plan kept: //')
+    systemctl daemon-reload
+    state=$(start_unit "$unit" restart)
+    run_probe "$name" "$wait" "$probe" trial
+    unit_settings "$unit" >"$dir/settings.txt"
+    local ids
+    ids=$(main_ids "$unit")
+    log "$name: try exit $rc in ${seconds}s, kept ${kept:-nothing}; $state, probe $probe_ok ($probe_out)"
+    jq -cn --arg daemon "$name" --arg unit "$unit" --argjson try_exit "$rc" \
+        --argjson seconds "$seconds" --arg kept "$kept" --argjson works_after "$probe_ok" \
+        --arg probe_after "$probe_out" --arg state_after "$state" --arg ids "$ids" \
+        --arg try_output "$(tail -c 4000 "$dir/try.out")" --arg diff "$(cat "$dir/diff")" \
+        --argjson exposure_before "$(json_or_null "$exp_before")" \
+        --argjson exposure_after "$(json_or_null "$(exposure "$unit")")" \
+        --arg settings "$(cat "$dir/settings.txt")" \
+        '($ids | split(" ")) as $id
+        | ($settings | split("\n") | map(select(contains("=")) | capture("^(?<key>[^=]+)=(?<value>.*)$")) | from_entries) as $s
+        | {daemon: $daemon, unit: $unit, mode: "trial", try_exit: $try_exit, try_seconds: $seconds,
+           kept: (if $kept == "" then null else $kept end), works_after: $works_after,
+           probe_after: $probe_after, state_after: $state_after,
+           uid_after: ($id[0] | tonumber? // null), user_after: $s.User,
+           dynamic_user_after: $s.DynamicUser, exposure_before: $exposure_before,
+           exposure_after: $exposure_after, try_output: $try_output, diff: $diff}' >>"$out/results.jsonl"
+    # Back to the unit as shipped.
+    restore_snapshot
+    systemctl daemon-reload
 }
 
 # record mode (a VM: tracefs cannot see a container's processes):

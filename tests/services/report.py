@@ -32,7 +32,8 @@ def daemon_order(lane: Path) -> dict[str, str]:
 
 def load(out: Path) -> tuple[dict, dict, dict, dict]:
     """(results by (daemon, mode), probe checks by daemon, try results by
-    scenario, attach results by daemon); the last record wins."""
+    scenario, attach results by daemon); the last record wins. The VM's
+    attach-fix and trial results are by (daemon, mode) too."""
     results, checks, tries, attached = {}, {}, {}, {}
     for line in (out / "results.jsonl").read_text().splitlines():
         if not line.strip():
@@ -150,6 +151,8 @@ def main() -> int:
     order = daemon_order(lane)
     results, checks, tries, attached = load(out)
     modes = [m for m in MODES if any(k[1] == m for k in results)]
+    per_daemon = {m: {d: r for (d, mm), r in results.items() if mm == m}
+                  for m in ("attach-fix", "trial")}
     meta = {}
     if (out / "meta.json").exists():
         meta = json.loads((out / "meta.json").read_text())
@@ -248,6 +251,31 @@ def main() -> int:
                       f"{caps(r.get('profile_needed'))} | {caps(r.get('profile_possibly'))} | "
                       f"{short(rec.get('outcome'), 60)} | {short(r.get('record_notes') or '', 60)} |")
                 w()
+
+    if per_daemon["trial"]:
+        w("## `capcheck try --profile NAME.toml --keep` (each recorded daemon, as shipped)")
+        w()
+        w("| daemon | exit | seconds | plan kept | works after | User= / uid after | exposure |")
+        w("|---|---|---|---|---|---|---|")
+        for d in order:
+            r = per_daemon["trial"].get(d)
+            if r is None:
+                continue
+            w(f"| {d} | {r.get('try_exit')} | {r.get('try_seconds')} | {r.get('kept') or 'nothing'} | "
+              f"{works(r)} | {r.get('user_after') or '—'} / {r.get('uid_after')} | {exposure(r)} |")
+        w()
+    if per_daemon["attach-fix"]:
+        w("## `record --attach --duration 8s` under a probe loop, then `fix --write --profile` (default mode)")
+        w()
+        w("| daemon | record exit | seconds | fix exit | changed | works after |")
+        w("|---|---|---|---|---|---|")
+        for d in order:
+            r = per_daemon["attach-fix"].get(d)
+            if r is None:
+                continue
+            w(f"| {d} | {r.get('record_exit')} | {r.get('record_seconds')} | {r.get('fix_exit')} | "
+              f"{'yes' if r.get('changed') else 'no'} | {works(r)} |")
+        w()
 
     if tries:
         w("## `capcheck try` (nginx)")

@@ -9,7 +9,7 @@
 # (report.py).
 #
 # Usage: tests/services/run.sh --capcheck PATH --out DIR
-#            [--modes shipped,default,unsafe,try,record,attach] [--only nginx,ssh]
+#            [--modes shipped,default,unsafe,try,record,attach,trial] [--only nginx,ssh]
 #            [--check-probes] [--boot-timeout SECONDS] [--vm-timeout SECONDS]
 #            [--settle SECONDS]
 #
@@ -59,7 +59,7 @@ tools=(mmdebstrap python3)
 for mode in ${modes//,/ }; do
     case $mode in
         shipped | default | unsafe | try) tools+=(systemd-nspawn) ;;
-        record | attach) tools+=(qemu-system-x86_64 mkfs.ext4 debugfs) ;;
+        record | attach | trial) tools+=(qemu-system-x86_64 mkfs.ext4 debugfs) ;;
         *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;;
     esac
 done
@@ -519,7 +519,7 @@ if [[ ,$modes, == *,try,* ]]; then
     fi
     cleanup
 fi
-vm_modes=$(tr "," "\n" <<<"$modes" | { grep -x -e record -e attach || true; } | paste -sd, -)
+vm_modes=$(tr "," "\n" <<<"$modes" | { grep -x -e record -e attach -e trial || true; } | paste -sd, -)
 if [ -n "$vm_modes" ]; then
     vm_lane "$vm_modes" || status=1
 fi
