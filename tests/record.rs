@@ -806,6 +806,17 @@ fn a_recording_succeeds_only_when_the_program_worked() {
             false,
             "still running after 2.0s",
         ),
+        // Ready only after 1.5 s: the probe is asked again until it passes.
+        (
+            vec!["--timeout", "4s", "--settle", "300ms", "--probe"],
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("sleep 1.5; touch {flag}; sleep 5"),
+            ],
+            true,
+            "still running after 4.0s",
+        ),
     ];
     for (mut extra, argv, succeeds, outcome) in cases {
         let probe = format!("test -e {flag}");

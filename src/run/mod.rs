@@ -339,12 +339,17 @@ fn stop_gracefully(
     main_reaped
 }
 
-/// The probe: not started, running, or done.
+/// The probe: not started, running, failed and to be run again at a
+/// time, or done.
 enum ProbeState {
     Waiting,
     Running(Bounded),
+    Again(Instant, ProbeResult),
     Done(ProbeResult),
 }
+
+/// How long after a failed probe it runs again.
+const PROBE_RETRY: Duration = Duration::from_secs(1);
 
 /// Starts the program and watches its whole process tree: the child
 /// joins `tree` and stops at its exec (ptrace) so its starting state can
@@ -459,11 +464,20 @@ pub fn run(
     let mut probe_state = ProbeState::Waiting;
     // The probe's process group (its pid), once it started.
     let mut probe_group = None;
+    let mut probe_tries = 0;
     let mut left_failed = None;
     let stopped = loop {
         if let ProbeState::Running(p) = &probe_state {
             if let Some(end) = p.poll() {
-                probe_state = ProbeState::Done(probe_result(end, p.limit()));
+                // A program slow to get ready (a Perl daemon under load)
+                // is asked again until it passes or the run ends.
+                let result = probe_result(end, p.limit(), probe_tries);
+                let again = Instant::now() + PROBE_RETRY;
+                probe_state = if result.passed || again >= deadline {
+                    ProbeState::Done(result)
+                } else {
+                    ProbeState::Again(again, result)
+                };
             }
         }
         let running_probe = match &probe_state {
@@ -484,8 +498,21 @@ pub fn run(
         }
         let tree_alive =
             main_status.is_none() || !tree.members(&probe_pids(&probe_state)).is_empty();
-        if let (Some(p), ProbeState::Waiting) = (probe, &probe_state) {
-            if !tree_alive || begun.elapsed() >= p.settle {
+        if let ProbeState::Again(_, last) = &probe_state {
+            if !tree_alive {
+                probe_state = ProbeState::Done(last.clone());
+            }
+        }
+        let due = match &probe_state {
+            ProbeState::Waiting => {
+                probe.is_some_and(|p| !tree_alive || begun.elapsed() >= p.settle)
+            }
+            ProbeState::Again(at, _) => Instant::now() >= *at,
+            _ => false,
+        };
+        if let (Some(p), true) = (probe, due) {
+            {
+                probe_tries += 1;
                 probe_state = match start_probe(p) {
                     Ok(running) => {
                         probe_group = Some(running.pid());
@@ -514,12 +541,16 @@ pub fn run(
         .members(&probe_pids(&probe_state))
         .iter()
         .any(|p| *p != pid);
-    if let ProbeState::Running(p) = &probe_state {
-        p.stop();
-        probe_state = ProbeState::Done(ProbeResult {
-            passed: false,
-            status: "did not finish before the program was stopped".to_string(),
-        });
+    match &probe_state {
+        ProbeState::Running(p) => {
+            p.stop();
+            probe_state = ProbeState::Done(ProbeResult {
+                passed: false,
+                status: "did not finish before the program was stopped".to_string(),
+            });
+        }
+        ProbeState::Again(_, last) => probe_state = ProbeState::Done(last.clone()),
+        _ => {}
     }
     let mut main_reaped = main_status.is_some();
     if stopped == Some(Stop::Timeout) {
@@ -571,10 +602,15 @@ fn probe_pids(state: &ProbeState) -> Vec<i32> {
     }
 }
 
-fn probe_result(end: End, limit: Duration) -> ProbeResult {
+fn probe_result(end: End, limit: Duration, tries: u32) -> ProbeResult {
+    let status = end.describe(limit);
     ProbeResult {
         passed: end.success(),
-        status: end.describe(limit),
+        status: if tries > 1 {
+            format!("{status} (try {tries})")
+        } else {
+            status
+        },
     }
 }
 
@@ -599,7 +635,7 @@ fn start_probe(probe: &Probe) -> Result<Bounded, ProbeResult> {
 /// Runs the probe to its end, its time limit, or until `interrupted`.
 pub fn probe_to_end(probe: &Probe, interrupted: &dyn Fn() -> bool) -> ProbeResult {
     match start_probe(probe) {
-        Ok(running) => probe_result(running.wait(interrupted), probe.timeout),
+        Ok(running) => probe_result(running.wait(interrupted), probe.timeout, 1),
         Err(result) => result,
     }
 }
