@@ -98,19 +98,9 @@ const CLOSING: [&str; 5] = [
 /// The values of `key`'s assignments in the unit's own section, in the
 /// order systemd reads them.
 fn assignments(unit: &Unit, key: &str) -> Vec<String> {
-    let Some(own) = unit.name.unit_type.own_section() else {
-        return Vec::new();
-    };
-    unit.files()
-        .flat_map(|f| {
-            f.assignments
-                .iter()
-                .filter(move |a| {
-                    let section = f.section_of(a);
-                    a.key == key && section.known && section.name == own
-                })
-                .map(|a| a.value.clone())
-        })
+    unit.own_assignments()
+        .filter(|a| a.key == key)
+        .map(|a| a.value.clone())
         .collect()
 }
 

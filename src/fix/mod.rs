@@ -558,20 +558,7 @@ pub fn plan_as_dropin(
 
 /// The keys the unit's own section sets, in any of its files.
 fn own_settings(unit: &Unit) -> std::collections::BTreeSet<String> {
-    let Some(own) = unit.name.unit_type.own_section() else {
-        return Default::default();
-    };
-    unit.files()
-        .flat_map(|f| {
-            f.assignments
-                .iter()
-                .filter(move |a| {
-                    let section = f.section_of(a);
-                    section.known && section.name == own
-                })
-                .map(|a| a.key.clone())
-        })
-        .collect()
+    unit.own_assignments().map(|a| a.key.clone()).collect()
 }
 
 /// The unit as its fix leaves it: the changed files and the new drop-in

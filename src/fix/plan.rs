@@ -138,11 +138,9 @@ pub struct Inputs<'a> {
 
 /// The last non-root `User=` the unit's files name.
 pub fn intended_user(unit: &crate::load::Unit) -> Option<String> {
-    let own = unit.name.unit_type.own_section()?;
-    unit.files()
-        .flat_map(|f| f.assignments.iter().map(move |a| (f, a)))
-        .filter(|(f, a)| a.key == "User" && f.section_of(a).known && f.section_of(a).name == own)
-        .map(|(_, a)| a.value.clone())
+    unit.own_assignments()
+        .filter(|a| a.key == "User")
+        .map(|a| a.value.clone())
         .filter(|v| !v.is_empty() && v != "root" && v != "0" && !v.contains('%'))
         .last()
 }

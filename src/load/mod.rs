@@ -79,6 +79,18 @@ impl Unit {
             .chain(self.dropins.iter().filter_map(|d| d.file.as_ref()))
     }
 
+    /// The assignments of the unit type's own section (`[Service]`), in
+    /// every file, in the order systemd reads them.
+    pub fn own_assignments(&self) -> impl Iterator<Item = &crate::syntax::logical::Assignment> {
+        let own = self.name.unit_type.own_section();
+        self.files().flat_map(move |f| {
+            f.assignments.iter().filter(move |a| {
+                let section = f.section_of(a);
+                section.known && Some(section.name.as_str()) == own
+            })
+        })
+    }
+
     pub fn fragment_path(&self) -> Option<&Path> {
         match &self.fragment {
             Fragment::File(f) => Some(&f.path),

@@ -252,29 +252,27 @@ def main() -> int:
                       f"{short(rec.get('outcome'), 60)} | {short(r.get('record_notes') or '', 60)} |")
                 w()
 
-    if per_daemon["trial"]:
-        w("## `capcheck try --profile NAME.toml --keep` (each recorded daemon, as shipped)")
+    per_daemon_tables = [
+        ("trial", "`capcheck try --profile NAME.toml --keep` (each recorded daemon, as shipped)",
+         ["exit", "seconds", "plan kept", "works after", "User= / uid after", "exposure"],
+         lambda r: [r.get("try_exit"), r.get("try_seconds"), r.get("kept") or "nothing", works(r),
+                    f"{r.get('user_after') or '—'} / {r.get('uid_after')}", exposure(r)]),
+        ("attach-fix", "`record --attach --duration 8s` under a probe loop, then `fix --write --profile` (default mode)",
+         ["record exit", "seconds", "fix exit", "changed", "works after"],
+         lambda r: [r.get("record_exit"), r.get("record_seconds"), r.get("fix_exit"),
+                    "yes" if r.get("changed") else "no", works(r)]),
+    ]
+    for mode, title, columns, cells in per_daemon_tables:
+        if not per_daemon[mode]:
+            continue
+        w(f"## {title}")
         w()
-        w("| daemon | exit | seconds | plan kept | works after | User= / uid after | exposure |")
-        w("|---|---|---|---|---|---|---|")
+        w("| daemon | " + " | ".join(columns) + " |")
+        w("|---|" + "---|" * len(columns))
         for d in order:
-            r = per_daemon["trial"].get(d)
-            if r is None:
-                continue
-            w(f"| {d} | {r.get('try_exit')} | {r.get('try_seconds')} | {r.get('kept') or 'nothing'} | "
-              f"{works(r)} | {r.get('user_after') or '—'} / {r.get('uid_after')} | {exposure(r)} |")
-        w()
-    if per_daemon["attach-fix"]:
-        w("## `record --attach --duration 8s` under a probe loop, then `fix --write --profile` (default mode)")
-        w()
-        w("| daemon | record exit | seconds | fix exit | changed | works after |")
-        w("|---|---|---|---|---|---|")
-        for d in order:
-            r = per_daemon["attach-fix"].get(d)
-            if r is None:
-                continue
-            w(f"| {d} | {r.get('record_exit')} | {r.get('record_seconds')} | {r.get('fix_exit')} | "
-              f"{'yes' if r.get('changed') else 'no'} | {works(r)} |")
+            r = per_daemon[mode].get(d)
+            if r is not None:
+                w(f"| {d} | " + " | ".join(str(c) for c in cells(r)) + " |")
         w()
 
     if tries:
