@@ -23,27 +23,10 @@ pub struct Rules {
 #[derive(Debug)]
 pub struct UnknownSelector(pub String);
 
-/// Does `selector` (a code, a code prefix like `CAP3`, a name, or `ALL`)
-/// name this check?
-fn selects(selector: &str, r: &Registered) -> bool {
-    let m = r.meta();
-    selector.eq_ignore_ascii_case("all")
-        || m.name == selector
-        || (selector.len() >= 3
-            && m.code
-                .to_ascii_uppercase()
-                .starts_with(&selector.to_ascii_uppercase()))
-}
-
-/// Whether `selector` names at least one check.
-pub fn names_a_check(selector: &str) -> bool {
-    checks::all().iter().any(|r| selects(selector, r))
-}
-
 fn resolve(selectors: &[String]) -> Result<Vec<&'static Registered>, UnknownSelector> {
     let mut out = Vec::new();
     for s in selectors {
-        let matched: Vec<_> = checks::all().iter().filter(|r| selects(s, r)).collect();
+        let matched: Vec<_> = checks::all().iter().filter(|r| r.selected_by(s)).collect();
         if matched.is_empty() {
             return Err(UnknownSelector(s.clone()));
         }

@@ -11,6 +11,7 @@
 //! (252, 254, 257, 262) get each rule by release number.
 
 use crate::caps::CapSet;
+use crate::syntax::boolean::parse_boolean;
 use crate::unit_name::UnitType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -420,7 +421,7 @@ impl Semantics {
     /// A PrivateUsers= value as this release reads it; None when it
     /// ignores the assignment.
     pub fn private_users(self, value: &str) -> Option<PrivateUsers> {
-        if let Some(yes) = crate::model::values::parse_boolean(value) {
+        if let Some(yes) = parse_boolean(value) {
             return Some(if yes {
                 PrivateUsers::SelfOnly
             } else {
@@ -440,7 +441,7 @@ impl Semantics {
     /// A ProtectHostname= value as this release reads it; None when it
     /// ignores the assignment.
     pub fn protect_hostname(self, value: &str) -> Option<ProtectHostname> {
-        if let Some(yes) = crate::model::values::parse_boolean(value) {
+        if let Some(yes) = parse_boolean(value) {
             return Some(if yes {
                 ProtectHostname::Yes
             } else {

@@ -8,11 +8,12 @@ use super::exec::{parse_exec, ExecAssignment, Prefix};
 use super::seccomp::SyscallFilter;
 use super::siphash::siphash24;
 use super::specifier::SpecifierContext;
-use super::values::{parse_boolean, parse_secure_bits, valid_user_group_name};
+use super::values::{parse_secure_bits, valid_user_group_name};
 use super::words::{words, Unescape};
 use super::{Command, NoNewPrivileges, Origin, Privileges, Problem, ProblemKind, Setting};
 use crate::load::{Fragment, Unit};
 use crate::semantics::{KnownIn, PrivateUsers, ProtectHostname, Semantics};
+use crate::syntax::boolean::parse_boolean;
 use crate::syntax::logical::{Assignment, UnitFile};
 use crate::unit_name::UnitType;
 
