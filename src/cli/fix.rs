@@ -90,6 +90,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         }
     };
     let (targets, target_errors) = resolve(&args.units.operands, &scope);
+    super::print_target_notes(&targets, &scope);
     errors.extend(
         target_errors
             .into_iter()

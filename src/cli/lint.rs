@@ -53,6 +53,9 @@ pub fn run(args: &LintArgs) -> ExitStatus {
         }
     };
     let (targets, mut errors) = targets(args, &scope);
+    if !args.quiet {
+        super::print_target_notes(&targets, &scope);
+    }
     let inspector = HostInspector::new(args.units.root.clone().unwrap_or_else(|| "/".into()));
     let options = CheckOptions {
         platform,

@@ -44,6 +44,11 @@ impl Listing {
         self.entries.contains_key(name.as_ref())
     }
 
+    /// Every entry, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = (&OsStr, FileType)> {
+        self.entries.iter().map(|(name, t)| (name.as_os_str(), *t))
+    }
+
     /// The type of `name` in the directory (a symlink is not followed).
     pub fn file_type(&self, name: &str) -> Option<FileType> {
         self.entries.get(OsStr::new(name)).copied()

@@ -4,6 +4,7 @@
 //! Knows nothing about capabilities; it only reads files.
 
 pub mod chase;
+pub mod instances;
 mod listings;
 pub mod paths;
 mod read;
@@ -400,23 +401,53 @@ impl Loader {
         }
     }
 
-    /// Every unit name found in the search path (first occurrence wins),
-    /// sorted, for loading a whole tree.
-    pub fn all_unit_names(&self) -> Vec<UnitName> {
+    /// Every unit of the search path, for loading a whole system: each
+    /// name found (the first occurrence wins) but aliases, which systemd
+    /// loads as the unit they name; a template through the instances the
+    /// system has, or its test instance ([`instances::units_of`]); sorted.
+    pub fn units_in_search_path(&self) -> Vec<(UnitName, Option<instances::TemplateCheck>)> {
         let mut names = BTreeMap::new();
-        for dir in &self.search.dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let file_name = entry.file_name().to_string_lossy().into_owned();
-                if let Some(name) = UnitName::parse(&file_name) {
-                    names.entry(file_name).or_insert(name);
+        let mut links = Vec::new();
+        let mut existing = Vec::new();
+        for (dir, listing) in self.search_dirs() {
+            for (entry, file_type) in listing.entries() {
+                let Some(name) = entry.to_str().and_then(UnitName::parse) else {
+                    continue;
+                };
+                if !names.contains_key(&name.name) {
+                    if file_type.is_symlink() {
+                        links.push(dir.join(&name.name));
+                    }
+                    names.insert(name.name.clone(), name);
+                }
+            }
+            existing.extend(instances::instances_in(dir, listing));
+        }
+        for link in links {
+            let name = link
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if let Some(target) = alias_target(&link, &names[name]) {
+                let target_known = names.contains_key(&target.name)
+                    || target.template().is_some_and(|t| names.contains_key(&t));
+                if target_known {
+                    names.remove(name);
                 }
             }
         }
-        names.into_values().collect()
+        instances::units_of(names.into_values(), existing)
     }
+}
+
+/// The unit an alias symlink names (`dbus-org.freedesktop.timedate1.service`
+/// → `systemd-timedated.service`); None for a link that keeps the name (a
+/// linked unit file, a mask) or an instance's link to its own template.
+fn alias_target(link: &Path, name: &UnitName) -> Option<UnitName> {
+    let target = std::fs::read_link(link).ok()?;
+    let target = UnitName::parse(target.file_name()?.to_str()?)?;
+    let own_template = name.template().as_deref() == Some(target.name.as_str());
+    (target.name != name.name && !own_template).then_some(target)
 }
 
 /// `foo-bar@x.service` → `foo-bar@x.service.d`, `foo-bar@.service.d`,

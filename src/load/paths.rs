@@ -22,6 +22,28 @@ const SYSTEM_DIRS: [&str; 13] = [
     "/run/systemd/generator.late",
 ];
 
+/// Where systemd's generators write the units they make, at boot and at
+/// each `daemon-reload` (`generator`, `generator.early`, `generator.late`).
+const GENERATOR_DIR_PREFIX: &str = "/run/systemd/generator";
+
+/// Whether `path` (a host path; inside `root` for an image) is a file a
+/// generator wrote: systemd writes it anew at the next `daemon-reload` or
+/// boot, so an edit of it does not last.
+pub fn is_generated(path: &Path, root: &Path) -> bool {
+    let inside = Path::new("/").join(path.strip_prefix(root).unwrap_or(path));
+    inside
+        .to_str()
+        .and_then(|p| p.strip_prefix(GENERATOR_DIR_PREFIX))
+        .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('.'))
+}
+
+/// The generator directories of the system manager's search path.
+pub fn generator_dirs() -> impl Iterator<Item = &'static str> {
+    SYSTEM_DIRS
+        .into_iter()
+        .filter(|d| d.starts_with(GENERATOR_DIR_PREFIX))
+}
+
 /// Directories searched for unit files and drop-ins, in priority order.
 #[derive(Debug, Clone, Default)]
 pub struct SearchPath {
@@ -113,5 +135,32 @@ pub fn link_destination(root: &Path, link: &Path, target: &Path) -> std::io::Res
         Ok(link.parent().unwrap_or(Path::new("/")).join(target))
     } else {
         super::chase::link_destination(root, link, target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_units_are_those_in_generator_directories() {
+        let root = Path::new("/img");
+        assert!(is_generated(
+            Path::new("/img/run/systemd/generator.late/exim4.service"),
+            root
+        ));
+        assert!(is_generated(
+            Path::new("/run/systemd/generator/x.mount"),
+            Path::new("/")
+        ));
+        assert!(!is_generated(
+            Path::new("/img/run/systemd/generators/x.service"),
+            root
+        ));
+        assert!(!is_generated(
+            Path::new("/img/etc/systemd/system/x.service"),
+            root
+        ));
+        assert_eq!(generator_dirs().count(), 3);
     }
 }
