@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::finding::Severity;
 use crate::lint::Rules;
 use crate::load::read_within_limit;
-use crate::load::targets::{resolve, stdin_target, Scope, Target};
+use crate::load::targets::{resolve, stdin_target, Scope, Target, FEW_UNITS};
 use crate::report::{self, Format, Rendered};
 use rayon::prelude::*;
 use std::fs::File;
@@ -83,12 +83,14 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     // printed in the operands' order before the next one starts, so
     // memory stays flat however many units there are.
     for batch in targets.chunks(BATCH) {
-        let results: Vec<Result<Rendered, Option<String>>> = batch
-            .par_iter()
-            .map(|target| {
-                super::load_target(target).map(|unit| printer.render(rules.lint(&unit, &options)))
-            })
-            .collect();
+        let lint = |target: &Target| {
+            super::load_target(target).map(|unit| printer.render(rules.lint(&unit, &options)))
+        };
+        let results: Vec<Result<Rendered, Option<String>>> = if batch.len() <= FEW_UNITS {
+            batch.iter().map(lint).collect()
+        } else {
+            batch.par_iter().map(lint).collect()
+        };
         for result in results {
             match result {
                 Ok(rendered) => {

@@ -243,9 +243,10 @@ impl Loader {
 
     /// The first file called `name` in the search path, symlinks followed.
     fn locate(&self, name: &str) -> Option<Located> {
-        self.search_dirs()
-            .find(|(_, listing)| listing.contains(name))
-            .map(|(dir, listing)| self.follow(dir.join(name), name, listing.file_type(name)))
+        self.search_dirs().find_map(|(dir, listing)| {
+            let listed = listing.file_type(name)?;
+            Some(self.follow(dir.join(name), name, Some(listed)))
+        })
     }
 
     /// Follows symlinks from `path`; the name is the last link target's

@@ -132,6 +132,13 @@ impl Scope {
     }
 }
 
+/// Up to this many units, a run does their work on one thread and looks
+/// their files up name by name: starting threads, and reading each search
+/// directory whole (hundreds of entries in `/usr/lib/systemd/system`),
+/// would cost more than the units themselves (docs/performance.md,
+/// "Start-up").
+pub const FEW_UNITS: usize = 4;
+
 /// An operand that could not be turned into units.
 #[derive(Debug, Clone)]
 pub struct TargetError {
@@ -194,12 +201,22 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
         }
         return (targets, errors);
     }
+    // A directory operand turns probing off again (its walk may find
+    // thousands of units).
+    scope.listings.set_probing(operands.len() <= FEW_UNITS);
     // Each operand is a few system calls, or a whole directory walk: they
     // run in parallel, and their targets are joined in the operands' order.
-    let resolved: Vec<(Vec<Target>, Vec<TargetError>)> = operands
-        .par_iter()
-        .map(|operand| resolve_operand(operand, scope))
-        .collect();
+    let resolved: Vec<(Vec<Target>, Vec<TargetError>)> = if operands.len() <= FEW_UNITS {
+        operands
+            .iter()
+            .map(|operand| resolve_operand(operand, scope))
+            .collect()
+    } else {
+        operands
+            .par_iter()
+            .map(|operand| resolve_operand(operand, scope))
+            .collect()
+    };
     for (t, e) in resolved {
         targets.extend(t);
         errors.extend(e);
@@ -253,6 +270,7 @@ fn resolve_operand(operand: &str, scope: &Scope) -> (Vec<Target>, Vec<TargetErro
         }
     };
     if is_dir && !unit_named {
+        scope.listings.set_probing(false);
         directory(path, scope, &mut targets, &mut errors);
     } else if !exists && operand.contains('/') {
         errors.push(TargetError {
