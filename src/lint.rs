@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 /// Which checks run and how their findings are graded.
 pub struct Rules {
     selected: Vec<&'static Registered>,
+    /// The codes of the selected checks that are not `off`: asked for
+    /// every check and finding of every unit.
+    running: Vec<&'static str>,
     severity: BTreeMap<&'static str, Option<Severity>>,
     per_path: Vec<(GlobSet, Vec<&'static str>)>,
     min_risk: Risk,
@@ -83,8 +86,18 @@ impl Rules {
             let codes = resolve(codes)?.into_iter().map(|r| r.meta().code).collect();
             per_path.push((set, codes));
         }
+        let running = selected
+            .iter()
+            .map(|r| r.meta().code)
+            .filter(|code| {
+                severity
+                    .get(code)
+                    .is_none_or(|s: &Option<Severity>| s.is_some())
+            })
+            .collect();
         Ok(Rules {
             selected,
+            running,
             severity,
             per_path,
             min_risk: config
@@ -105,16 +118,12 @@ impl Rules {
     }
 
     fn runs(&self, code: &str) -> bool {
-        self.selected.iter().any(|r| r.meta().code == code)
-            && self.severity.get(code).is_none_or(|s| s.is_some())
+        self.running.contains(&code)
     }
 
     /// The checks that run (selected, not ignored, not `off`).
     fn running(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.selected
-            .iter()
-            .map(|r| r.meta().code)
-            .filter(|code| self.runs(code))
+        self.running.iter().copied()
     }
 
     /// Whether any check runs at all.

@@ -322,11 +322,10 @@ impl Loader {
     /// The directory `name` of a search directory, if it is one: a link to
     /// a directory is followed, inside the root for an image.
     fn directory(&self, dir: &Path, listing: &Listing, name: &str) -> Option<PathBuf> {
-        let path = dir.join(name);
         match listing.file_type(name)? {
-            t if t.is_dir() => Some(path),
+            t if t.is_dir() => Some(dir.join(name)),
             t if t.is_symlink() => {
-                let real = paths::resolve(&self.root, &path).ok()?;
+                let real = paths::resolve(&self.root, &dir.join(name)).ok()?;
                 real.is_dir().then_some(real)
             }
             _ => None,
