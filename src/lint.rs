@@ -183,6 +183,9 @@ impl Rules {
                 .iter()
                 .any(|(set, _)| set.is_match(&f.path) || set.is_match(&absolute))
         });
+        if unit.is_generated() {
+            name_the_generator(&mut findings, unit);
+        }
         findings.sort_by(|a, b| {
             (&a.path, a.position.line, a.position.column, a.code).cmp(&(
                 &b.path,
@@ -192,5 +195,27 @@ impl Rules {
             ))
         });
         findings
+    }
+}
+
+/// A unit a generator wrote is fixed elsewhere than in its file, which
+/// systemd writes anew at each boot: each finding says what the unit was
+/// made from (`SourcePath=`, the init script) and where a fix goes.
+fn name_the_generator(findings: &mut [Finding], unit: &Unit) {
+    let from = match unit.source_path() {
+        Some(source) => format!("generated at boot from {source}"),
+        None => "generated at boot by a systemd generator".to_string(),
+    };
+    let advice = format!(
+        "the unit is {from}: change it with a drop-in in /etc/systemd/system/{}.d/ \
+         (`capcheck fix --write` writes one), which outlasts reboots",
+        unit.name
+    );
+    for finding in findings {
+        finding.message = format!("{} ({from})", finding.message);
+        finding.help = Some(match finding.help.take() {
+            Some(help) => format!("{help}\n{advice}"),
+            None => advice.clone(),
+        });
     }
 }

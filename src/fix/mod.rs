@@ -343,6 +343,8 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
         let in_place =
             if options.force_dropin || edits::is_vendor(&fragment, options.root.as_deref()) {
                 Err("vendor unit".to_string())
+            } else if let Some(why) = edits::fragment_kept_as_is(&unit) {
+                Err(why)
             } else {
                 edits::in_place(&unit, &wanted)
             };

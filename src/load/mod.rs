@@ -80,6 +80,27 @@ impl Unit {
             .chain(self.dropins.iter().filter_map(|d| d.file.as_ref()))
     }
 
+    /// Whether a generator wrote this unit (into /run/systemd/generator*):
+    /// systemd writes it anew at each boot and `daemon-reload`.
+    pub fn is_generated(&self) -> bool {
+        self.fragment_path()
+            .is_some_and(|path| paths::is_generated(path, &self.root))
+    }
+
+    /// The file the unit was made from, as its `SourcePath=` says
+    /// (`/etc/init.d/exim4` for systemd-sysv-generator's units,
+    /// `/etc/fstab` for mounts).
+    pub fn source_path(&self) -> Option<&str> {
+        let Fragment::File(file) = &self.fragment else {
+            return None;
+        };
+        file.assignments
+            .iter()
+            .rfind(|a| a.key == "SourcePath" && file.section_of(a).name == "Unit")
+            .map(|a| a.value.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
     pub fn fragment_path(&self) -> Option<&Path> {
         match &self.fragment {
             Fragment::File(f) => Some(&f.path),
