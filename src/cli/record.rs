@@ -89,6 +89,8 @@ struct Plan {
     unit: Option<String>,
     /// RuntimeDirectory= and its kin, made before the first command.
     directories: Vec<(Kind, Directories)>,
+    /// Type=forking: the last command leaves the daemon behind.
+    forking: bool,
 }
 
 impl Plan {
@@ -191,6 +193,7 @@ fn unit_plan(
         environment: model.environment.clone(),
         unit: Some(model.unit.clone()),
         directories: model.directories.clone(),
+        forking: model.service_type.as_deref() == Some("forking"),
     })
 }
 
@@ -222,6 +225,7 @@ fn command_plan(argv: &[String], user: &str) -> Result<Plan, String> {
         environment: EnvironmentSettings::default(),
         unit: None,
         directories: Vec::new(),
+        forking: false,
     })
 }
 
@@ -354,6 +358,7 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
                 argv: &argv,
                 environment: &environment,
                 credentials: &offered(&planned.credentials, forbidden),
+                expects_daemon: plan.forking && is_main,
             },
             timeout,
             probe: probe.as_ref().filter(|_| is_main),
@@ -543,13 +548,14 @@ pub fn run(args: &RunArgs) -> ExitStatus {
     let tree = ProcessTree::create();
     let mut runs = Vec::new();
     let mut status = ExitStatus::Success;
-    for planned in &plan.commands {
+    for (i, planned) in plan.commands.iter().enumerate() {
         let argv = planned.argv(&environment);
         let start = Start {
             path: &planned.path,
             argv: &argv,
             environment: &environment,
             credentials: &planned.credentials,
+            expects_daemon: plan.forking && i + 1 == plan.commands.len(),
         };
         let result = run::run(&start, timeout, None, &tree, || Ok(()), &mut || {
             !interrupts.seen()
