@@ -796,3 +796,64 @@ fn generated_and_packaged_units_get_a_dropin_and_name_their_source() {
         .join("etc/systemd/system/web.service.d/50-capcheck.conf")
         .is_file());
 }
+
+/// A recording that saw a setuid (or setgid, or file-capability) program
+/// at work is evidence that the service gains privileges by exec, which
+/// no_new_privs would cut back (exim4 re-executes itself, setuid root, to
+/// deliver mail): the fix leaves NoNewPrivileges= alone, and says why.
+#[test]
+fn a_recorded_setuid_program_keeps_no_new_privileges_off() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let units = root.path().join("etc/systemd/system");
+    let sbin = root.path().join("usr/sbin");
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::create_dir_all(&sbin).unwrap();
+    std::fs::write(
+        units.join("mta.service"),
+        "[Service]\nExecStart=/usr/sbin/mta -bd\n",
+    )
+    .unwrap();
+    std::fs::write(sbin.join("mta"), "#!/bin/sh\n").unwrap();
+    let profile = root.path().join("mta.toml");
+    std::fs::write(
+        &profile,
+        "[recording]\nidentity = \"root\"\nuser = \"root\"\nsucceeded = true\ncomplete = true\n\n\
+         [capabilities.CAP_SETUID]\ngranted = 3\nbinaries = [\"/usr/sbin/mta\"]\n",
+    )
+    .unwrap();
+    let root_arg = root.path().to_str().unwrap();
+    let plan = |mode: u32| {
+        std::fs::set_permissions(sbin.join("mta"), std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = capcheck(
+            Path::new("."),
+            &[
+                "fix",
+                "--isolated",
+                "--format",
+                "json",
+                "--root",
+                root_arg,
+                "--profile",
+                profile.to_str().unwrap(),
+                "mta.service",
+            ],
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json[0].clone()
+    };
+    let plain = plan(0o755);
+    assert_eq!(plain["target"]["no_new_privileges"], true, "{plain}");
+    let setuid = plan(0o4755);
+    assert_eq!(setuid["target"]["no_new_privileges"], false, "{setuid}");
+    let left_alone = setuid["left_alone"].to_string();
+    assert!(
+        left_alone.contains("NoNewPrivileges=: the recording saw")
+            && left_alone.contains("usr/sbin/mta at work, which gains privileges when executed"),
+        "{left_alone}"
+    );
+    assert_eq!(
+        setuid["target"]["capability_bounding_set"],
+        serde_json::json!(["CAP_SETUID"])
+    );
+}
