@@ -822,7 +822,9 @@ exim4_record() {
     mkdir -p "$dir"
     rm -f "$exim4_profile"
     log "exim4: stopped $(stop_unit "$exim4_unit") for the recording"
-    timeout -k 10 180 capcheck record --unit "$exim4_unit" --timeout 25s \
+    # 45 s: the probe waits up to 20 s for the delivery, which a slow VM
+    # needs (a probe still running when the recording stops fails it).
+    timeout -k 10 180 capcheck record --unit "$exim4_unit" --timeout 45s \
         --probe "$lane/inside.sh --probe exim4 recording" -o "$exim4_profile" \
         >"$dir/record.out" 2>"$dir/record.err" || rc=$?
     log "exim4: record exit $rc"
