@@ -12,8 +12,8 @@
 #
 # Usage: tests/services/build-exim4.sh
 # Cached in $CAPCHECK_SERVICES_CACHE (default /var/cache/capcheck/services)
-# under exim4-HASH, a hash of the VM layer's hash and this script. Needs
-# root and the network to Debian's archive on a cold cache.
+# under exim4-HASH, a hash of the VM layer's hash, this script and
+# layer.sh. Needs root and the network to Debian's archive on a cold cache.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,47 +21,17 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 packages=(exim4-daemon-light)
 
 [ "$(id -u)" = 0 ] || { echo "build-exim4.sh: needs root" >&2; exit 1; }
+name=build-exim4.sh
+# shellcheck source=layer.sh
+. "$here/layer.sh"
 
 vm=$("$here/build-vm.sh")
 rootfs=$(cat "$vm/rootfs")
-hash=$({ basename "$vm"; printf '%s\n' "${packages[@]}"; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)
+hash=$({ basename "$vm"; printf '%s\n' "${packages[@]}"; cat "${BASH_SOURCE[0]}" "$here/layer.sh"; } | sha256sum | cut -c1-16)
 cache=${CAPCHECK_SERVICES_CACHE:-/var/cache/capcheck/services}
-dir=$cache/exim4-$hash
-if [ -f "$dir/complete" ]; then
-    echo "$dir"
-    exit
-fi
-
-mkdir -p "$cache"
-# One build at a time (the same lock as the other builds, done by now).
-exec 9>"$cache/.lock"
-flock 9
-if [ -f "$dir/complete" ]; then
-    echo "$dir"
-    exit
-fi
-
-started=$SECONDS
-rm -rf "$dir"
-mkdir -p "$dir/layer" "$dir/work" "$dir/merged"
-# Whatever happens, nothing stays mounted and a half-built layer goes.
-cleanup() {
-    if mountpoint -q "$dir/merged/proc"; then umount -l "$dir/merged/proc"; fi
-    if mountpoint -q "$dir/merged"; then umount -l "$dir/merged"; fi
-    rmdir "$dir/merged" 2>/dev/null || true
-    rm -rf --one-file-system "${dir:?}/work"
-    [ -f "$dir/complete" ] || rm -rf --one-file-system "${dir:?}"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 lower=$vm/layer:$rootfs
-mount -t overlay overlay -o "lowerdir=$lower,upperdir=$dir/layer,workdir=$dir/work" "$dir/merged"
-mount -t proc proc "$dir/merged/proc"
+layer_begin "$cache/exim4-$hash" "$lower"
 
-in_tree() {
-    chroot "$dir/merged" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"
-}
 # Debian's default answers, written down: local delivery only (the probe
 # user's mail lands in /var/mail/probe), on loopback, mail name lane.test.
 in_tree debconf-set-selections <<'EOF'
@@ -76,25 +46,12 @@ EOF
 printf '#!/bin/sh\nexit 101\n' >"$dir/merged/usr/sbin/policy-rc.d"
 chmod 755 "$dir/merged/usr/sbin/policy-rc.d"
 echo "build-exim4.sh: installing ${packages[*]} over $rootfs (postfix goes)" >&2
-for attempt in 1 2 3; do
-    if in_tree apt-get -q -o Acquire::Retries=5 -o Acquire::http::Timeout=30 update >&2 &&
-        in_tree apt-get -q -y --no-install-recommends -o Acquire::Retries=5 install "${packages[@]}" >&2; then
-        break
-    fi
-    [ "$attempt" = 3 ] && { echo "build-exim4.sh: apt-get failed 3 times" >&2; exit 1; }
-    sleep 10
-done
-in_tree apt-get clean
-rm -rf "$dir/merged/var/lib/apt/lists/"*
+apt_install "${packages[@]}"
 rm "$dir/merged/usr/sbin/policy-rc.d"
 # No native unit: systemd runs the init script through the generator.
 if [ -e "$dir/merged/lib/systemd/system/exim4.service" ] || [ ! -x "$dir/merged/etc/init.d/exim4" ]; then
     echo "build-exim4.sh: expected /etc/init.d/exim4 and no exim4.service" >&2
     exit 1
 fi
-umount "$dir/merged/proc"
-umount "$dir/merged"
 echo "$lower" >"$dir/lower"
-touch "$dir/complete"
-echo "build-exim4.sh: built $dir in $((SECONDS - started)) s" >&2
-echo "$dir"
+layer_end
