@@ -54,7 +54,7 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     };
     let (targets, mut errors) = targets(args, &scope);
     if !args.quiet {
-        super::print_target_notes(&targets, &scope);
+        super::print_target_notes(&targets, &scope, &args.units.operands);
     }
     let inspector = HostInspector::new(args.units.root.clone().unwrap_or_else(|| "/".into()));
     let options = CheckOptions {
