@@ -136,6 +136,12 @@ def caps(names) -> str:
     return " ".join(c.removeprefix("CAP_") for c in names or []) or "none"
 
 
+def bounding_set(r: dict) -> str:
+    """The bounding set after, short: `all`, or the names without `cap_`."""
+    value = r.get("bounding_after") or ""
+    return "all" if len(value.split()) >= 40 else value.replace("cap_", "")
+
+
 def recording(r: dict) -> dict:
     return r.get("recording") or {}
 
@@ -247,8 +253,7 @@ def main() -> int:
             if r.get("error"):
                 w(f"| {name} | | | | ERROR | | | | | {short(r['error'])} |")
                 continue
-            bounding = r.get("bounding_after") or ""
-            bounding = "all" if len(bounding.split()) >= 40 else bounding.replace("cap_", "")
+            bounding = bounding_set(r)
             code = "—" if r.get("try_exit") is None else r.get("try_exit")
             w(f"| {name} | {short(r.get('command'), 80)} | {code} | "
               f"{'yes' if r.get('journal_in_output') else 'no'} | {works(r)} | "
@@ -294,8 +299,7 @@ def main() -> int:
                 continue
             code = next((r[k] for k in ("lint_exit", "record_exit", "try_exit", "fix_exit")
                          if r.get(k) is not None), "")
-            bounding = r.get("bounding_after") or ""
-            bounding = "all" if len(bounding.split()) >= 40 else bounding.replace("cap_", "")
+            bounding = bounding_set(r)
             generated = "unchanged" if r.get("generated_sha256") == r.get(
                 "generated_sha256_before", r.get("generated_sha256")) else "CHANGED"
             w(f"| {step} | {works(r)} | {short(r.get('state_after'), 30)} | {ran.get(step, '')} | "
