@@ -139,6 +139,16 @@ impl Scope {
 /// "Start-up").
 pub const FEW_UNITS: usize = 4;
 
+/// `f` of each of `items`, in their order: on the calling thread for
+/// [`FEW_UNITS`] or fewer, in parallel otherwise.
+pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    if items.len() <= FEW_UNITS {
+        items.iter().map(f).collect()
+    } else {
+        items.par_iter().map(f).collect()
+    }
+}
+
 /// An operand that could not be turned into units.
 #[derive(Debug, Clone)]
 pub struct TargetError {
@@ -206,17 +216,7 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
     scope.listings.set_probing(operands.len() <= FEW_UNITS);
     // Each operand is a few system calls, or a whole directory walk: they
     // run in parallel, and their targets are joined in the operands' order.
-    let resolved: Vec<(Vec<Target>, Vec<TargetError>)> = if operands.len() <= FEW_UNITS {
-        operands
-            .iter()
-            .map(|operand| resolve_operand(operand, scope))
-            .collect()
-    } else {
-        operands
-            .par_iter()
-            .map(|operand| resolve_operand(operand, scope))
-            .collect()
-    };
+    let resolved = map_in_order(operands, |operand| resolve_operand(operand, scope));
     for (t, e) in resolved {
         targets.extend(t);
         errors.extend(e);
