@@ -449,7 +449,10 @@ impl Loader {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
-            if let Some(target) = alias_target(&link, &names[name]) {
+            let Some(unit) = names.get(name) else {
+                continue;
+            };
+            if let Some(target) = alias_target(&link, unit) {
                 let target_known = names.contains_key(&target.name)
                     || target.template().is_some_and(|t| names.contains_key(&t));
                 if target_known {
