@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """capcheck against its peers, side by side, on the same units.
 
-Runs `capcheck lint --format json`, `systemd-analyze security --offline=true`
+First start-up and small runs: one unit linted beside `capcheck --version`
+and `/bin/true`, and capcheck against `systemd-analyze security
+--offline=true` on 1, 10, 156 (a sample of the corpus) and 2,000 units
+(the generated tree), each set measured side by side in one run. Then it
+runs `capcheck lint --format json`, `systemd-analyze security --offline=true`
 (all units in one call, its fastest mode) and systemdlint (PyPI) on
 (a) every service of ../shared/corpus and (b) a generated tree of
 BENCH_UNITS units (default 100,000; benches/gen_units.py, a third with a
@@ -83,8 +87,45 @@ def side_by_side(units, commands):
 def ratios(times):
     base = times["capcheck"]
     for peer, wall in times.items():
-        if peer != "capcheck":
+        if peer not in ("capcheck", "capcheck --version", "/bin/true"):
             print(f"  capcheck is {wall / base:.1f}x faster than {peer}")
+
+
+def sample(files, n):
+    """`n` of `files` spread evenly over them (deterministic)."""
+    step = len(files) / n
+    return [files[int(i * step)] for i in range(n)]
+
+
+def small_runs(lint, capcheck, corpus_files, tree_files):
+    """What start-up costs, and capcheck against systemd-analyze on small
+    sets, where start-up is most of the time: 1, 10 and 156 corpus
+    services and 2,000 generated units, each set side by side in one run.
+    Runs of milliseconds run twenty times a round."""
+    analyze = ["systemd-analyze", "security", "--offline=true", "--no-pager"]
+    one = corpus_files[:1]
+    print(f"start-up: one unit ({os.path.basename(one[0])})")
+    times = side_by_side(1, [
+        ("/bin/true", ["/bin/true"], 20),
+        ("capcheck --version", [capcheck, "--version"], 20),
+        ("capcheck", lint + one, 20),
+        ("systemd-analyze", analyze + one, 2),
+    ])
+    over = times["capcheck"] - times["capcheck --version"]
+    print(f"  a 1-unit lint takes {over * 1000:.2f} ms more than --version, "
+          f"which takes {(times['capcheck --version'] - times['/bin/true']) * 1000:.2f} ms "
+          f"more than /bin/true")
+    ratios(times)
+    sets = [(10, sample(corpus_files, 10)), (156, sample(corpus_files, 156)),
+            (2000, tree_files[:2000])]
+    for n, files in sets:
+        if len(files) < n:
+            print(f"{n} units: only {len(files)} available, skipped")
+            continue
+        print(f"{n} units ({'corpus sample' if files[0] in corpus_files else 'generated'})")
+        per_round = 20 if n <= 10 else 5
+        ratios(side_by_side(n, [("capcheck", lint + files, per_round),
+                                ("systemd-analyze", analyze + files, 1)]))
 
 
 def xargs(listing, *argv, one_call=False):
@@ -113,12 +154,18 @@ def main():
     lint = [capcheck, "lint", "--isolated", "--format", "json", "--exit-zero"]
     work = tempfile.mkdtemp(prefix="capcheck-bench-")
     try:
+        tree = os.path.join(work, "tree")
+        subprocess.run([sys.executable, os.path.join(REPO, "benches", "gen_units.py"),
+                        str(UNITS), tree], check=True)
+        tree_files = sorted(os.path.join(d, f) for d, _, names in os.walk(tree)
+                            for f in names if f.endswith(".service"))
         corpus = os.path.join(REPO, "..", "shared", "corpus")
         if os.path.isdir(corpus):
             files = sorted(
                 os.path.join(d, f)
                 for d, _, names in os.walk(corpus) if "oracle" not in d
                 for f in names if f.endswith(".service"))
+            small_runs(lint, capcheck, files, tree_files)
             listing = os.path.join(work, "corpus.list")
             with open(listing, "w") as out:
                 out.write("\n".join(files) + "\n")
@@ -133,11 +180,8 @@ def main():
             del times["cat (reading only)"]
             ratios(times)
         else:
-            print("corpus: ../shared/corpus not found, skipped")
+            print("corpus: ../shared/corpus not found, skipped (and the small runs)")
 
-        tree = os.path.join(work, "tree")
-        subprocess.run([sys.executable, os.path.join(REPO, "benches", "gen_units.py"),
-                        str(UNITS), tree], check=True)
         print(f"generated: {UNITS} units (a third with a drop-in), "
               f"{sum(len(f) for _, _, f in os.walk(tree))} files")
         # The tree holds directories of 1,000 units: a quarter and a half of

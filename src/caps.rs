@@ -26,21 +26,22 @@ pub struct Capability {
     pub risk: Risk,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Table {
-    capability: Vec<Capability>,
-}
-
-const TABLE_TOML: &str = include_str!("../rules/capabilities.toml");
+include!(concat!(env!("OUT_DIR"), "/capabilities.rs"));
 
 /// All capabilities systemd 252 knows, indexed by number (0..=40).
 pub fn table() -> &'static [Capability] {
     static TABLE: OnceLock<Vec<Capability>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let table: Table =
-            toml_edit::de::from_str(TABLE_TOML).expect("rules/capabilities.toml is valid");
-        table.capability
+        CAPABILITY_ROWS
+            .iter()
+            .map(|&(number, name, since, gates, risk)| Capability {
+                number,
+                name: name.to_string(),
+                since: since.to_string(),
+                gates: gates.to_string(),
+                risk,
+            })
+            .collect()
     })
 }
 

@@ -168,7 +168,7 @@ impl Config {
             .chain(self.severity.keys())
             .chain(self.per_path_ignores.values().flatten());
         for selector in selectors {
-            if !crate::lint::names_a_check(selector) {
+            if !crate::checks::names_a_check(selector) {
                 let message = format!("unknown check '{selector}' (see `capcheck rules`)");
                 return Err((selector.clone(), message));
             }

@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 /// Which checks run and how their findings are graded.
 pub struct Rules {
     selected: Vec<&'static Registered>,
+    /// The codes of the selected checks that are not `off`: asked for
+    /// every check and finding of every unit.
+    running: Vec<&'static str>,
     severity: BTreeMap<&'static str, Option<Severity>>,
     per_path: Vec<(GlobSet, Vec<&'static str>)>,
     min_risk: Risk,
@@ -23,27 +26,10 @@ pub struct Rules {
 #[derive(Debug)]
 pub struct UnknownSelector(pub String);
 
-/// Does `selector` (a code, a code prefix like `CAP3`, a name, or `ALL`)
-/// name this check?
-fn selects(selector: &str, r: &Registered) -> bool {
-    let m = r.meta();
-    selector.eq_ignore_ascii_case("all")
-        || m.name == selector
-        || (selector.len() >= 3
-            && m.code
-                .to_ascii_uppercase()
-                .starts_with(&selector.to_ascii_uppercase()))
-}
-
-/// Whether `selector` names at least one check.
-pub fn names_a_check(selector: &str) -> bool {
-    checks::all().iter().any(|r| selects(selector, r))
-}
-
 fn resolve(selectors: &[String]) -> Result<Vec<&'static Registered>, UnknownSelector> {
     let mut out = Vec::new();
     for s in selectors {
-        let matched: Vec<_> = checks::all().iter().filter(|r| selects(s, r)).collect();
+        let matched: Vec<_> = checks::all().iter().filter(|r| r.selected_by(s)).collect();
         if matched.is_empty() {
             return Err(UnknownSelector(s.clone()));
         }
@@ -100,8 +86,18 @@ impl Rules {
             let codes = resolve(codes)?.into_iter().map(|r| r.meta().code).collect();
             per_path.push((set, codes));
         }
+        let running = selected
+            .iter()
+            .map(|r| r.meta().code)
+            .filter(|code| {
+                severity
+                    .get(code)
+                    .is_none_or(|s: &Option<Severity>| s.is_some())
+            })
+            .collect();
         Ok(Rules {
             selected,
+            running,
             severity,
             per_path,
             min_risk: config
@@ -122,16 +118,12 @@ impl Rules {
     }
 
     fn runs(&self, code: &str) -> bool {
-        self.selected.iter().any(|r| r.meta().code == code)
-            && self.severity.get(code).is_none_or(|s| s.is_some())
+        self.running.contains(&code)
     }
 
     /// The checks that run (selected, not ignored, not `off`).
     fn running(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.selected
-            .iter()
-            .map(|r| r.meta().code)
-            .filter(|code| self.runs(code))
+        self.running.iter().copied()
     }
 
     /// Whether any check runs at all.
@@ -191,6 +183,9 @@ impl Rules {
                 .iter()
                 .any(|(set, _)| set.is_match(&f.path) || set.is_match(&absolute))
         });
+        if unit.is_generated() {
+            name_the_generator(&mut findings, unit);
+        }
         findings.sort_by(|a, b| {
             (&a.path, a.position.line, a.position.column, a.code).cmp(&(
                 &b.path,
@@ -200,5 +195,27 @@ impl Rules {
             ))
         });
         findings
+    }
+}
+
+/// A unit a generator wrote is fixed elsewhere than in its file, which
+/// systemd writes anew at each boot: each finding says what the unit was
+/// made from (`SourcePath=`, the init script) and where a fix goes.
+fn name_the_generator(findings: &mut [Finding], unit: &Unit) {
+    let from = match unit.source_path() {
+        Some(source) => format!("generated at boot from {source}"),
+        None => "generated at boot by a systemd generator".to_string(),
+    };
+    let advice = format!(
+        "the unit is {from}: change it with a drop-in in /etc/systemd/system/{}.d/ \
+         (`capcheck fix --write` writes one), which outlasts reboots",
+        unit.name
+    );
+    for finding in findings {
+        finding.message = format!("{} ({from})", finding.message);
+        finding.help = Some(match finding.help.take() {
+            Some(help) => format!("{help}\n{advice}"),
+            None => advice.clone(),
+        });
     }
 }

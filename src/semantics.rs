@@ -11,11 +11,10 @@
 //! (252, 254, 257, 262) get each rule by release number.
 
 use crate::caps::CapSet;
+use crate::syntax::boolean::parse_boolean;
 use crate::unit_name::UnitType;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::OnceLock;
 
 /// A behaviour of systemd that changed in a release.
 #[derive(Debug)]
@@ -420,7 +419,7 @@ impl Semantics {
     /// A PrivateUsers= value as this release reads it; None when it
     /// ignores the assignment.
     pub fn private_users(self, value: &str) -> Option<PrivateUsers> {
-        if let Some(yes) = crate::model::values::parse_boolean(value) {
+        if let Some(yes) = parse_boolean(value) {
             return Some(if yes {
                 PrivateUsers::SelfOnly
             } else {
@@ -440,7 +439,7 @@ impl Semantics {
     /// A ProtectHostname= value as this release reads it; None when it
     /// ignores the assignment.
     pub fn protect_hostname(self, value: &str) -> Option<ProtectHostname> {
-        if let Some(yes) = crate::model::values::parse_boolean(value) {
+        if let Some(yes) = parse_boolean(value) {
             return Some(if yes {
                 ProtectHostname::Yes
             } else {
@@ -507,20 +506,16 @@ impl KnownIn {
     }
 }
 
-/// `rules/directives.toml`: section → key → the releases that know it.
-fn directives() -> &'static BTreeMap<String, BTreeMap<String, KnownIn>> {
-    static TABLE: OnceLock<BTreeMap<String, BTreeMap<String, KnownIn>>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        toml_edit::de::from_str(include_str!("../rules/directives.toml"))
-            .expect("rules/directives.toml is valid")
-    })
-}
+include!(concat!(env!("OUT_DIR"), "/directives.rs"));
 
 impl Semantics {
     /// The releases that know `Section.Key`; None for a key no supported
     /// release knows (a typo, an `X-` key, another program's).
     pub fn directive_known_in(section: &str, key: &str) -> Option<KnownIn> {
-        directives().get(section)?.get(key).copied()
+        DIRECTIVES
+            .binary_search_by(|(s, k, _)| (*s, *k).cmp(&(section, key)))
+            .ok()
+            .map(|i| DIRECTIVES[i].2)
     }
 
     /// Whether this release reads `key` in `[section]`.
@@ -562,13 +557,15 @@ mod tests {
         assert!(!at(262).knows_directive("Service", "CPUShares"));
         assert!(!at(262).knows_directive("Unit", "User"));
         assert_eq!(Semantics::directive_known_in("Service", "X-Foo"), None);
-        for (section, keys) in directives() {
-            for (key, known) in keys {
-                let since = match known {
-                    KnownIn::Since(s) | KnownIn::Between([s, _]) => *s,
-                };
-                assert!(Semantics::new(since).is_ok(), "[{section}] {key}");
-            }
+        for pair in DIRECTIVES.windows(2) {
+            assert!((pair[0].0, pair[0].1) < (pair[1].0, pair[1].1), "sorted");
+        }
+        for (section, key, known) in DIRECTIVES {
+            let since = match known {
+                KnownIn::Since(s) | KnownIn::Between([s, _]) => *s,
+            };
+            assert!(Semantics::new(since).is_ok(), "[{section}] {key}");
+            assert_eq!(Semantics::directive_known_in(section, key), Some(*known));
         }
     }
 

@@ -322,6 +322,70 @@ fn lint_a_root_tree() {
     );
 }
 
+/// The units a JSON lint found something in, sorted.
+fn units(o: &Output) -> Vec<String> {
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("json output");
+    let mut units: Vec<String> = findings
+        .iter()
+        .map(|f| f["unit"].as_str().unwrap().to_string())
+        .collect();
+    units.sort();
+    units.dedup();
+    units
+}
+
+/// A template is never read bare: found in a directory or an image, it is
+/// read as each instance that exists there (an instance drop-in directory,
+/// a link in a `.wants` directory), or, with none, as the test instance
+/// `i`; named, as the test instance; and standard error says which.
+#[test]
+fn templates_are_read_as_their_instances_or_a_test_instance() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("etc/systemd/system");
+    std::fs::create_dir_all(dir.join("web@a.service.d")).unwrap();
+    std::fs::create_dir_all(dir.join("multi-user.target.wants")).unwrap();
+    // %i is the user: an empty instance is an invalid user name (CAP001).
+    let template = "[Service]\nExecStart=/bin/true\nUser=%i\n";
+    std::fs::write(dir.join("web@.service"), template).unwrap();
+    std::fs::write(dir.join("lone@.service"), template).unwrap();
+    std::fs::write(dir.join("web@a.service.d/10-x.conf"), "[Service]\nNice=1\n").unwrap();
+    std::os::unix::fs::symlink(
+        "../web@.service",
+        dir.join("multi-user.target.wants/web@b.service"),
+    )
+    .unwrap();
+    let json = ["lint", "--isolated", "--exit-zero", "--format", "json"];
+    let root_arg = root.path().display().to_string();
+
+    let image = capcheck(&[&json[..], &["--root", &root_arg]].concat());
+    assert_eq!(
+        units(&image),
+        ["lone@i.service", "web@a.service", "web@b.service"]
+    );
+    assert!(!codes(&image).contains(&"CAP001".to_string()));
+    let stderr = String::from_utf8_lossy(&image.stderr);
+    assert!(
+        stderr.contains("systemd never loads a bare template; checked 2 instances that exist here (web@a.service, web@b.service), and 1 template with the test instance `i`"),
+        "{stderr}"
+    );
+
+    let walked = capcheck(&[&json[..], &[&dir.display().to_string()]].concat());
+    assert_eq!(
+        units(&walked),
+        ["lone@i.service", "web@a.service", "web@b.service"]
+    );
+
+    let named = capcheck(&[&json[..], &["--root", &root_arg, "web@.service"]].concat());
+    assert_eq!(units(&named), ["web@i.service"]);
+    assert!(String::from_utf8_lossy(&named.stderr).contains("(web@.service)"));
+    let show = capcheck(&["show", "--root", &root_arg, "web@a.service"]);
+    assert!(
+        stdout(&show).contains("User                   a "),
+        "{}",
+        stdout(&show)
+    );
+}
+
 /// Files are linted in parallel, yet the output is the same byte for byte
 /// whatever the number of threads, in the order the walk sorted the files,
 /// across many output batches and with unreadable units among them.

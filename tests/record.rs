@@ -1189,3 +1189,124 @@ fn a_numeric_user_without_an_entry_fails_as_in_systemd() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Removes the file at its path when dropped (an init script the test put
+/// in /etc/init.d).
+struct Removed(PathBuf);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The start command of a Type=forking unit (an init script's, as
+/// systemd-sysv-generator writes it) leaves the daemon behind: the
+/// recording follows that daemon to the timeout, and fails, saying so,
+/// when there was none to follow or it ended before. An init script gets
+/// SYSTEMCTL_SKIP_REDIRECT, which Debian's lsb hook reads as "run by
+/// systemd" (its parent is PID 1 there): without it the script would hand
+/// the start to systemctl, and the daemon would run outside the recording.
+#[test]
+fn a_forking_units_daemon_is_followed_and_a_lost_one_said() {
+    require_recording!(
+        "a_forking_units_daemon_is_followed_and_a_lost_one_said",
+        ["sh", "sleep", "setsid", "env"]
+    );
+    let dir = open_tempdir();
+    let record = |unit: &Path, timeout: &str| {
+        let out = dir.path().join("p.toml");
+        let _ = std::fs::remove_file(&out);
+        let o = capcheck(&[
+            "record",
+            "--unit",
+            unit.to_str().unwrap(),
+            "--timeout",
+            timeout,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let profile = std::fs::read_to_string(&out).unwrap_or_default();
+        let outcome = recording_value(&profile, "outcome").unwrap_or_default();
+        (
+            o.status.code(),
+            outcome,
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let forking = |name: &str, start: &str| {
+        write_unit(
+            dir.path(),
+            name,
+            &format!("Type=forking\nExecStart={start}\n"),
+        )
+    };
+
+    let followed = forking(
+        "followed.service",
+        "/bin/sh -c '(setsid sleep 301.5 &); exit 0'",
+    );
+    let (code, outcome, stderr) = record(&followed, "2s");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        outcome
+            .contains("exited with status 0, its processes still running when stopped after 2.0s"),
+        "{outcome}"
+    );
+
+    let nothing = forking("nothing.service", "/bin/true");
+    let (code, outcome, _) = record(&nothing, "5s");
+    assert_eq!(code, Some(1));
+    assert!(
+        outcome.contains("it left no process running, though its unit expects the daemon it starts (Type=forking): the recording lost it"),
+        "{outcome}"
+    );
+
+    let ended = forking("ended.service", "/bin/sh -c '(setsid sleep 0.5 &); exit 0'");
+    let (code, outcome, _) = record(&ended, "10s");
+    assert_eq!(code, Some(1));
+    assert!(
+        outcome.contains("the daemon it left ended by itself after")
+            && outcome.contains("before the timeout: the recording lost it"),
+        "{outcome}"
+    );
+
+    // An init script sees SYSTEMCTL_SKIP_REDIRECT; a program elsewhere
+    // gets the unit's environment only.
+    let environments = dir.path().join("env");
+    std::fs::create_dir(&environments).unwrap();
+    let script = Removed(PathBuf::from(format!(
+        "/etc/init.d/capcheck-test-{}",
+        std::process::id()
+    )));
+    std::fs::create_dir_all("/etc/init.d").unwrap();
+    std::fs::write(
+        &script.0,
+        format!(
+            "#!/bin/sh\nenv > {}/$1\n(setsid sleep 301.75 &)\n",
+            environments.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let unit = forking("script.service", &format!("{} start", script.0.display()));
+    let (code, _, stderr) = record(&unit, "1s");
+    assert_eq!(code, Some(0), "{stderr}");
+    let seen = std::fs::read_to_string(environments.join("start")).unwrap();
+    assert!(
+        seen.lines().any(|l| l == "SYSTEMCTL_SKIP_REDIRECT=1"),
+        "{seen}"
+    );
+    let plain = forking(
+        "plain.service",
+        &format!(
+            "/bin/sh -c 'env > {}/plain; (setsid sleep 301.8 &)'",
+            environments.display()
+        ),
+    );
+    let (code, _, stderr) = record(&plain, "1s");
+    assert_eq!(code, Some(0), "{stderr}");
+    let seen = std::fs::read_to_string(environments.join("plain")).unwrap();
+    assert!(!seen.contains("SYSTEMCTL_SKIP_REDIRECT"), "{seen}");
+}

@@ -104,8 +104,14 @@ fn an_unknown_release_is_refused_and_an_unknown_system_noted() {
     let root = dir.path().display().to_string();
     let out = capcheck(dir.path(), &["show", "--root", &root]);
     let stderr = text(&out.stderr);
-    assert_eq!(stderr.matches("note:").count(), 1, "{stderr}");
+    // Said once; the other note is that an image has no generated units.
+    assert_eq!(stderr.matches("reading units as").count(), 1, "{stderr}");
     assert!(stderr.contains(&format!("reading units as {}", Semantics::NEWEST)));
+    assert_eq!(
+        stderr.matches("generators write at boot").count(),
+        1,
+        "{stderr}"
+    );
 }
 
 /// `run` starts a `|` command line with the user's shell from 258 on; on

@@ -605,3 +605,43 @@ fn seccomp_rule_of_255() {
         );
     }
 }
+
+/// A run of a few units looks each file up by name (one `lstat` each); a
+/// larger one reads each search directory once: both find the same files.
+#[test]
+fn units_load_the_same_looked_up_by_name_or_from_listings() {
+    let names: Vec<String> = [
+        "a-b-c.service",
+        "t@root.service",
+        "masked.service",
+        "alias.service",
+        "linked.service",
+        "real.service",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert!(names.len() > capcheck::load::targets::FEW_UNITS);
+    let files = |unit: &capcheck::load::Unit| {
+        let mut shown = vec![
+            unit.name.name.clone(),
+            format!("{:?}", unit.aliases),
+            format!("{:?}", unit.fragment_path()),
+            format!("{:?}", unit.fragment_link),
+        ];
+        shown.extend(
+            unit.dropins
+                .iter()
+                .map(|d| format!("{} {}", d.path.display(), d.file.is_some())),
+        );
+        shown
+    };
+    let scope = Scope::new(Some(fixture("root")), false);
+    let (together, errors) = resolve(&names, &scope);
+    assert!(errors.is_empty(), "{errors:?}");
+    for (name, listed) in names.iter().zip(&together) {
+        let scope = Scope::new(Some(fixture("root")), false);
+        let (alone, errors) = resolve(std::slice::from_ref(name), &scope);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(files(&alone[0].load()), files(&listed.load()), "{name}");
+    }
+}

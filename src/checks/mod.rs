@@ -42,6 +42,18 @@ impl Registered {
         self.check.meta()
     }
 
+    /// Whether `selector` (a code, a code prefix like `CAP3`, a name, or
+    /// `ALL`) names this check.
+    pub fn selected_by(&self, selector: &str) -> bool {
+        let m = self.meta();
+        selector.eq_ignore_ascii_case("all")
+            || m.name == selector
+            || (selector.len() >= 3
+                && m.code
+                    .to_ascii_uppercase()
+                    .starts_with(&selector.to_ascii_uppercase()))
+    }
+
     /// The check's documentation (Markdown), from its `//!` comment.
     pub fn doc(&self) -> String {
         let mut doc = String::new();
@@ -150,6 +162,12 @@ pub fn flattened_symlink(file: &crate::syntax::logical::UnitFile) -> Option<&str
             || crate::unit_name::UnitName::parse(text.rsplit('/').next().unwrap_or(text))
                 .is_some());
     looks_like_target.then_some(text)
+}
+
+/// Whether `selector` names at least one check (configuration and
+/// command line alike).
+pub fn names_a_check(selector: &str) -> bool {
+    all().iter().any(|r| r.selected_by(selector))
 }
 
 /// The check with this code or name.

@@ -31,14 +31,15 @@ pub struct Platform {
     pub permitted: CapSet,
 }
 
-const PLATFORMS_TOML: &str = include_str!("../../rules/platforms.toml");
+/// `rules/platforms.toml`, as JSON made by build.rs.
+const PLATFORMS_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/platforms.json"));
 
 /// Every platform profile.
 pub fn all() -> &'static [Platform] {
     static ALL: OnceLock<Vec<Platform>> = OnceLock::new();
     ALL.get_or_init(|| {
         let table: Table =
-            toml_edit::de::from_str(PLATFORMS_TOML).expect("rules/platforms.toml is valid");
+            serde_json::from_str(PLATFORMS_JSON).expect("rules/platforms.toml is valid");
         table
             .platform
             .into_iter()

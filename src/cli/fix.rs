@@ -92,6 +92,7 @@ pub fn run(args: &FixArgs) -> ExitStatus {
         }
     };
     let (targets, target_errors) = resolve(&args.units.operands, &scope);
+    super::print_target_notes(&targets, &scope, &args.units.operands);
     errors.extend(
         target_errors
             .into_iter()

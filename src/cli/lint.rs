@@ -8,9 +8,8 @@ use crate::config::Config;
 use crate::finding::Severity;
 use crate::lint::Rules;
 use crate::load::read_within_limit;
-use crate::load::targets::{resolve, stdin_target, Scope, Target};
+use crate::load::targets::{map_in_order, resolve, stdin_target, Scope, Target};
 use crate::report::{self, Format, Rendered};
-use rayon::prelude::*;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -53,6 +52,9 @@ pub fn run(args: &LintArgs) -> ExitStatus {
         }
     };
     let (targets, mut errors) = targets(args, &scope);
+    if !args.quiet {
+        super::print_target_notes(&targets, &scope, &args.units.operands);
+    }
     let inspector = HostInspector::new(args.units.root.clone().unwrap_or_else(|| "/".into()));
     let options = CheckOptions {
         platform,
@@ -80,12 +82,9 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     // printed in the operands' order before the next one starts, so
     // memory stays flat however many units there are.
     for batch in targets.chunks(BATCH) {
-        let results: Vec<Result<Rendered, Option<String>>> = batch
-            .par_iter()
-            .map(|target| {
-                super::load_target(target).map(|unit| printer.render(rules.lint(&unit, &options)))
-            })
-            .collect();
+        let results: Vec<Result<Rendered, Option<String>>> = map_in_order(batch, |target| {
+            super::load_target(target).map(|unit| printer.render(rules.lint(&unit, &options)))
+        });
         for result in results {
             match result {
                 Ok(rendered) => {

@@ -154,6 +154,24 @@ fn semantics(
     Ok(semantics)
 }
 
+/// Notes on what a run checks beside what it was given, on standard
+/// error: how templates were checked (systemd never loads one bare), and,
+/// for a whole image (`--root` and no operand), that the units generators
+/// write at boot are not there.
+fn print_target_notes(
+    targets: &[crate::load::targets::Target],
+    scope: &crate::load::targets::Scope,
+    operands: &[String],
+) {
+    let templates = targets.iter().filter_map(|t| Some((&t.name, t.template?)));
+    if let Some(note) = crate::load::instances::note(templates) {
+        print_error(&note);
+    }
+    if let Some(note) = scope.generated_units_note().filter(|_| operands.is_empty()) {
+        print_error(&note);
+    }
+}
+
 /// `auto`: colour on a terminal unless NO_COLOR is set (to anything).
 fn use_color(choice: args::ColorChoice, to_stdout: bool) -> bool {
     use std::io::IsTerminal;

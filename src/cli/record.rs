@@ -403,13 +403,14 @@ pub fn run(args: &RunArgs) -> ExitStatus {
     let tree = ProcessTree::create();
     let mut runs = Vec::new();
     let mut status = ExitStatus::Success;
-    for planned in &plan.commands {
+    for (i, planned) in plan.commands.iter().enumerate() {
         let argv = planned.argv(&environment);
         let start = Start {
             path: &planned.path,
             argv: &argv,
             environment: &environment,
             credentials: &planned.credentials,
+            expects_daemon: plan.forking && i + 1 == plan.commands.len(),
         };
         let result = run::run(&start, timeout, None, &tree, || Ok(()), &mut || {
             !interrupts.seen()

@@ -17,6 +17,7 @@ pub fn run(args: &ShowArgs) -> ExitStatus {
         }
     };
     let (targets, errors) = resolve(&args.units.operands, &scope);
+    super::print_target_notes(&targets, &scope, &args.units.operands);
     let models: Vec<_> = targets.iter().map(|t| privileges(&t.load())).collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

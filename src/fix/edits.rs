@@ -126,8 +126,12 @@ pub fn wanted(model: &Privileges, plan: &Plan) -> Vec<Wanted> {
 
 /// Files a fix may edit in place: the fragment and the unit's own
 /// `NAME.d/` drop-ins (not template, prefix or type-wide ones, which other
-/// units share).
+/// units share), unless a generator or a package keeps them
+/// ([`kept_as_is`]).
 fn owned(unit: &Unit, file_index: usize, file: &UnitFile) -> bool {
+    if kept_as_is(&file.path, &unit.root).is_some() {
+        return false;
+    }
     if file_index == 0 {
         return true;
     }
@@ -419,6 +423,55 @@ pub fn dropin_path(fragment: &Path, root: Option<&Path>) -> PathBuf {
 pub fn sysusers_path(fragment: &Path, root: Option<&Path>, user: &str) -> PathBuf {
     companion_dir(fragment, root, "/etc/sysusers.d", "sysusers.d")
         .join(format!("capcheck-{user}.conf"))
+}
+
+/// Why a fix must not edit the unit file `path` (in the system at `root`)
+/// when a drop-in can say the same, if it must not: a generator writes it
+/// anew at each boot and `daemon-reload` (an edit would vanish without a
+/// word), or a package ships it as a configuration file (dpkg's
+/// `conffiles`: an upgrade asks about, or replaces, an edited one). Units
+/// under /usr/lib and /lib are [`is_vendor`]'s.
+pub fn kept_as_is(path: &Path, root: &Path) -> Option<String> {
+    if crate::load::paths::is_generated(path, root) {
+        return Some(format!(
+            "{} is written by a systemd generator at each boot and daemon-reload",
+            path.display()
+        ));
+    }
+    let package = conffile_package(path, root)?;
+    Some(format!(
+        "{} is a configuration file of the package {package}",
+        path.display()
+    ))
+}
+
+/// [`kept_as_is`] for the fragment, naming what a generated unit was made
+/// from (`SourcePath=`: the init script).
+pub fn fragment_kept_as_is(unit: &Unit) -> Option<String> {
+    let why = kept_as_is(unit.fragment_path()?, &unit.root)?;
+    Some(match unit.source_path() {
+        Some(source) if unit.is_generated() => format!("{why}, from {source}"),
+        _ => why,
+    })
+}
+
+/// The Debian package that lists `path` among its configuration files
+/// (`var/lib/dpkg/info/PKG.conffiles` under `root`).
+fn conffile_package(path: &Path, root: &Path) -> Option<String> {
+    let inside = Path::new("/").join(path.strip_prefix(root).unwrap_or(path));
+    if !inside.starts_with("/etc") {
+        return None;
+    }
+    let info = crate::load::paths::under_root(root, "/var/lib/dpkg/info").ok()?;
+    std::fs::read_dir(info).ok()?.flatten().find_map(|entry| {
+        let name = entry.file_name().into_string().ok()?;
+        let package = name.strip_suffix(".conffiles")?;
+        let listed = std::fs::read_to_string(entry.path()).ok()?;
+        listed
+            .lines()
+            .any(|line| Path::new(line.split_whitespace().next().unwrap_or_default()) == inside)
+            .then(|| package.to_string())
+    })
 }
 
 /// True for units shipped by packages, which a fix must not edit.

@@ -234,7 +234,11 @@ fn fix_once(unit: &Unit, rules: &Rules, checks: &CheckOptions, options: &FixOpti
         lint_fixes(unit, &original_model, rules, checks, options, &mut result);
     let model = privileges(&linted);
     let needed = match evidence::gather(&model, &options.profiles, &options.caps) {
-        Ok(n) => n,
+        Ok(mut n) => {
+            n.needs_privileged_exec
+                .extend(recorded_privileged_execs(&options.profiles, checks));
+            n
+        }
         Err(e) => {
             result.error = Some(e);
             return result;
@@ -483,6 +487,8 @@ fn plan_edits(
     }
     let in_place = if options.force_dropin || edits::is_vendor(fragment, options.root.as_deref()) {
         Err("vendor unit".to_string())
+    } else if let Some(why) = edits::fragment_kept_as_is(unit) {
+        Err(why)
     } else {
         edits::in_place(unit, &wanted)
     };
@@ -601,6 +607,31 @@ fn privileged_binaries(model: &Privileges, checks: &CheckOptions) -> Vec<String>
     out.sort();
     out.dedup();
     out
+}
+
+/// Setuid, setgid and file-capability programs a recording saw at work
+/// (its capability checks' binaries): the program gains privileges by
+/// exec, which no_new_privs would cut back (exim re-executes itself, setuid
+/// root, from the process that received a mail as Debian-exim, to deliver
+/// it).
+fn recorded_privileged_execs(profiles: &[evidence::Profile], checks: &CheckOptions) -> Vec<String> {
+    let mut seen: Vec<&str> = profiles
+        .iter()
+        .flat_map(|p| p.capabilities.values())
+        .flat_map(|entry| entry.binaries.iter().map(String::as_str))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    seen.into_iter()
+        .filter_map(|binary| checks.binaries.inspect(binary))
+        .filter(|info| info.is_privileged())
+        .map(|info| {
+            format!(
+                "the recording saw {} at work, which gains privileges when executed (setuid, setgid or file capabilities)",
+                info.path.display()
+            )
+        })
+        .collect()
 }
 
 fn apply_edits(texts: &mut BTreeMap<PathBuf, Vec<u8>>, all: &[Edit]) -> Result<(), String> {

@@ -4,6 +4,7 @@
 //! Knows nothing about capabilities; it only reads files.
 
 pub mod chase;
+pub mod instances;
 mod listings;
 pub mod paths;
 mod read;
@@ -89,6 +90,27 @@ impl Unit {
                 section.known && Some(section.name.as_str()) == own
             })
         })
+    }
+
+    /// Whether a generator wrote this unit (into /run/systemd/generator*):
+    /// systemd writes it anew at each boot and `daemon-reload`.
+    pub fn is_generated(&self) -> bool {
+        self.fragment_path()
+            .is_some_and(|path| paths::is_generated(path, &self.root))
+    }
+
+    /// The file the unit was made from, as its `SourcePath=` says
+    /// (`/etc/init.d/exim4` for systemd-sysv-generator's units,
+    /// `/etc/fstab` for mounts).
+    pub fn source_path(&self) -> Option<&str> {
+        let Fragment::File(file) = &self.fragment else {
+            return None;
+        };
+        file.assignments
+            .iter()
+            .rfind(|a| a.key == "SourcePath" && file.section_of(a).name == "Unit")
+            .map(|a| a.value.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     pub fn fragment_path(&self) -> Option<&Path> {
@@ -254,9 +276,10 @@ impl Loader {
 
     /// The first file called `name` in the search path, symlinks followed.
     fn locate(&self, name: &str) -> Option<Located> {
-        self.search_dirs()
-            .find(|(_, listing)| listing.contains(name))
-            .map(|(dir, listing)| self.follow(dir.join(name), name, listing.file_type(name)))
+        self.search_dirs().find_map(|(dir, listing)| {
+            let listed = listing.file_type(name)?;
+            Some(self.follow(dir.join(name), name, Some(listed)))
+        })
     }
 
     /// Follows symlinks from `path`; the name is the last link target's
@@ -332,11 +355,10 @@ impl Loader {
     /// The directory `name` of a search directory, if it is one: a link to
     /// a directory is followed, inside the root for an image.
     fn directory(&self, dir: &Path, listing: &Listing, name: &str) -> Option<PathBuf> {
-        let path = dir.join(name);
         match listing.file_type(name)? {
-            t if t.is_dir() => Some(path),
+            t if t.is_dir() => Some(dir.join(name)),
             t if t.is_symlink() => {
-                let real = paths::resolve(&self.root, &path).ok()?;
+                let real = paths::resolve(&self.root, &dir.join(name)).ok()?;
                 real.is_dir().then_some(real)
             }
             _ => None,
@@ -412,23 +434,56 @@ impl Loader {
         }
     }
 
-    /// Every unit name found in the search path (first occurrence wins),
-    /// sorted, for loading a whole tree.
-    pub fn all_unit_names(&self) -> Vec<UnitName> {
+    /// Every unit of the search path, for loading a whole system: each
+    /// name found (the first occurrence wins) but aliases, which systemd
+    /// loads as the unit they name; a template through the instances the
+    /// system has, or its test instance ([`instances::units_of`]); sorted.
+    pub fn units_in_search_path(&self) -> Vec<(UnitName, Option<instances::TemplateCheck>)> {
         let mut names = BTreeMap::new();
-        for dir in &self.search.dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else {
+        let mut links = Vec::new();
+        let mut existing = Vec::new();
+        for (dir, listing) in self.search_dirs() {
+            for (entry, file_type) in listing.entries() {
+                let Some(name) = entry.to_str().and_then(UnitName::parse) else {
+                    continue;
+                };
+                if !names.contains_key(&name.name) {
+                    if file_type.is_symlink() {
+                        links.push(dir.join(&name.name));
+                    }
+                    names.insert(name.name.clone(), name);
+                }
+            }
+            existing.extend(instances::instances_in(dir, listing));
+        }
+        for link in links {
+            let name = link
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let Some(unit) = names.get(name) else {
                 continue;
             };
-            for entry in entries.flatten() {
-                let file_name = entry.file_name().to_string_lossy().into_owned();
-                if let Some(name) = UnitName::parse(&file_name) {
-                    names.entry(file_name).or_insert(name);
+            if let Some(target) = alias_target(&link, unit) {
+                let target_known = names.contains_key(&target.name)
+                    || target.template().is_some_and(|t| names.contains_key(&t));
+                if target_known {
+                    names.remove(name);
                 }
             }
         }
-        names.into_values().collect()
+        instances::units_of(names.into_values(), existing)
     }
+}
+
+/// The unit an alias symlink names (`dbus-org.freedesktop.timedate1.service`
+/// → `systemd-timedated.service`); None for a link that keeps the name (a
+/// linked unit file, a mask) or an instance's link to its own template.
+fn alias_target(link: &Path, name: &UnitName) -> Option<UnitName> {
+    let target = std::fs::read_link(link).ok()?;
+    let target = UnitName::parse(target.file_name()?.to_str()?)?;
+    let own_template = name.template().as_deref() == Some(target.name.as_str());
+    (target.name != name.name && !own_template).then_some(target)
 }
 
 /// `foo-bar@x.service` → `foo-bar@x.service.d`, `foo-bar@.service.d`,

@@ -25,7 +25,6 @@ const MANAGER_BINARIES: [&str; 2] = ["/usr/lib/systemd/systemd", "/lib/systemd/s
 /// be told.
 pub fn detect(root: &Path) -> Option<Found> {
     library_dirs(root)
-        .into_iter()
         .find_map(|dir| shared_library_release(&dir))
         .or_else(|| {
             MANAGER_BINARIES
@@ -34,42 +33,46 @@ pub fn detect(root: &Path) -> Option<Found> {
         })
 }
 
-/// The library directories that exist under `root`, multiarch ones last.
-fn library_dirs(root: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = LIBRARY_DIRS
-        .iter()
-        .filter_map(|d| under_root(root, d).ok())
+/// The library directories under `root`, the multiarch ones
+/// (`usr/lib/<triplet>/systemd`, Debian's and Ubuntu's) first: every run
+/// asks, so the usual case reads two directories, not four.
+fn library_dirs(root: &Path) -> impl Iterator<Item = PathBuf> + '_ {
+    let mut multiarch: Vec<PathBuf> = under_root(root, "/usr/lib")
+        .and_then(std::fs::read_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("-linux-"))
+        .map(|e| e.path().join("systemd"))
         .collect();
-    if let Ok(entries) = under_root(root, "/usr/lib").and_then(std::fs::read_dir) {
-        let mut multiarch: Vec<PathBuf> = entries
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().contains("-linux-"))
-            .map(|e| e.path().join("systemd"))
-            .collect();
-        multiarch.sort();
-        dirs.extend(multiarch);
-    }
-    dirs
+    multiarch.sort();
+    multiarch.into_iter().chain(
+        LIBRARY_DIRS
+            .iter()
+            .filter_map(move |d| under_root(root, d).ok()),
+    )
 }
 
 /// `libsystemd-shared-257.so`, or a distribution's longer tag
-/// (`libsystemd-shared-256.11-1.fc41.so`): the leading number.
+/// (`libsystemd-shared-256.11-1.fc41.so`): the leading number (of the first
+/// by name, should there be several).
 fn shared_library_release(dir: &Path) -> Option<Found> {
-    let mut names: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+    std::fs::read_dir(dir)
         .ok()?
         .flatten()
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .collect();
-    names.sort();
-    names.into_iter().find_map(|(name, path)| {
-        let tag = name
-            .strip_prefix("libsystemd-shared-")?
-            .strip_suffix(".so")?;
-        Some(Found {
-            release: leading_number(tag)?,
-            evidence: path,
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let tag = name
+                .strip_prefix("libsystemd-shared-")?
+                .strip_suffix(".so")?;
+            let release = leading_number(tag)?;
+            Some((name, release))
         })
-    })
+        .min()
+        .map(|(name, release)| Found {
+            release,
+            evidence: dir.join(name),
+        })
 }
 
 /// The release in the boot banner compiled into the systemd binary.

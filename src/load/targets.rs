@@ -1,11 +1,12 @@
 //! Turns command-line operands (files, directories, unit names, `--root`)
 //! into units to load, each with the search path systemd would use.
 
+use super::instances::{self, TemplateCheck};
 use super::{Listings, Loader, SearchPath, Unit};
 use crate::semantics::Semantics;
 use crate::unit_name::UnitName;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -58,6 +59,29 @@ impl Scope {
         self.root.as_deref().unwrap_or(Path::new("/"))
     }
 
+    /// For an image (`--root`) whose generator directories are empty, as
+    /// an image's `/run` is: the note that the units systemd's generators
+    /// write at boot (those of `/etc/init.d` scripts, `/etc/fstab`…) are
+    /// not there to be checked. None for the host, or an image that has
+    /// them (a running system's root).
+    pub fn generated_units_note(&self) -> Option<String> {
+        let root = self.root.as_deref().filter(|r| *r != Path::new("/"))?;
+        if self.user_manager {
+            return None;
+        }
+        let has_generated = super::paths::generator_dirs().any(|dir| {
+            super::paths::under_root(root, dir)
+                .is_ok_and(|dir| self.listings.listing(&dir).entries().next().is_some())
+        });
+        (!has_generated).then(|| {
+            format!(
+                "note: units that systemd's generators write at boot (into /run/systemd/generator*: \
+                 those of /etc/init.d scripts, /etc/fstab…) are not in {}, so they were not checked",
+                root.display()
+            )
+        })
+    }
+
     fn search_path(&self) -> SearchPath {
         if self.user_manager {
             let home =
@@ -108,6 +132,23 @@ impl Scope {
     }
 }
 
+/// Up to this many units, a run does their work on one thread and looks
+/// their files up name by name: starting threads, and reading each search
+/// directory whole (hundreds of entries in `/usr/lib/systemd/system`),
+/// would cost more than the units themselves (docs/performance.md,
+/// "Start-up").
+pub const FEW_UNITS: usize = 4;
+
+/// `f` of each of `items`, in their order: on the calling thread for
+/// [`FEW_UNITS`] or fewer, in parallel otherwise.
+pub fn map_in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    if items.len() <= FEW_UNITS {
+        items.iter().map(f).collect()
+    } else {
+        items.par_iter().map(f).collect()
+    }
+}
+
 /// An operand that could not be turned into units.
 #[derive(Debug, Clone)]
 pub struct TargetError {
@@ -125,6 +166,9 @@ pub struct Target {
     /// Named through one of its drop-ins: a unit that is not found then is
     /// not an error (the drop-in may be for a unit installed elsewhere).
     pub via_dropin: bool,
+    /// Set when a template led to this instance: one the system has, or
+    /// the test instance.
+    pub template: Option<TemplateCheck>,
 }
 
 impl Target {
@@ -155,30 +199,31 @@ pub fn resolve(operands: &[String], scope: &Scope) -> (Vec<Target>, Vec<TargetEr
     if operands.is_empty() {
         if scope.root.is_some() {
             let loader = scope.loader(None);
-            for name in loader.all_unit_names() {
+            for (name, template) in loader.units_in_search_path() {
                 targets.push(Target {
                     name,
                     loader: loader.clone(),
                     stdin: None,
                     via_dropin: false,
+                    template,
                 });
             }
         }
         return (targets, errors);
     }
+    // A directory operand turns probing off again (its walk may find
+    // thousands of units).
+    scope.listings.set_probing(operands.len() <= FEW_UNITS);
     // Each operand is a few system calls, or a whole directory walk: they
     // run in parallel, and their targets are joined in the operands' order.
-    let resolved: Vec<(Vec<Target>, Vec<TargetError>)> = operands
-        .par_iter()
-        .map(|operand| resolve_operand(operand, scope))
-        .collect();
+    let resolved = map_in_order(operands, |operand| resolve_operand(operand, scope));
     for (t, e) in resolved {
         targets.extend(t);
         errors.extend(e);
     }
     // A unit named twice (itself and through a drop-in) is read once. The
     // units of one directory share one loader, so the loader stands for it.
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let first: Vec<bool> = targets
         .iter()
         .map(|t| {
@@ -225,6 +270,7 @@ fn resolve_operand(operand: &str, scope: &Scope) -> (Vec<Target>, Vec<TargetErro
         }
     };
     if is_dir && !unit_named {
+        scope.listings.set_probing(false);
         directory(path, scope, &mut targets, &mut errors);
     } else if !exists && operand.contains('/') {
         errors.push(TargetError {
@@ -254,12 +300,22 @@ fn resolve_operand(operand: &str, scope: &Scope) -> (Vec<Target>, Vec<TargetErro
             }),
         }
     } else {
+        // A template named is checked as systemd-analyze verify checks
+        // it: systemd never loads it bare.
         match UnitName::parse(operand) {
+            Some(name) if name.is_template() => targets.push(Target {
+                name: instances::test_instance(&name),
+                loader: scope.loader(None),
+                stdin: None,
+                via_dropin: false,
+                template: Some(TemplateCheck::TestInstance),
+            }),
             Some(name) => targets.push(Target {
                 name,
                 loader: scope.loader(None),
                 stdin: None,
                 via_dropin: false,
+                template: None,
             }),
             None => errors.push(TargetError {
                 operand: operand.to_string(),
@@ -301,7 +357,8 @@ fn is_unit_name(path: &Path) -> bool {
 }
 
 /// A unit file given by path: its directory joins the search path first,
-/// and a template is analysed as instance `i` (as `systemd-analyze` does).
+/// and a template is analysed with the test instance (as `systemd-analyze
+/// verify` does).
 fn file_target(path: &Path, scope: &Scope) -> Result<Target, String> {
     // `capcheck lint .` walks to `./x.service`; report it as `x.service`.
     let path = path.strip_prefix(".").unwrap_or(path);
@@ -309,12 +366,17 @@ fn file_target(path: &Path, scope: &Scope) -> Result<Target, String> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or("not a unit file path")?;
-    let mut name = UnitName::parse(file_name).ok_or_else(|| {
+    let name = UnitName::parse(file_name).ok_or_else(|| {
         format!("'{file_name}' is not a unit file name (no known unit type suffix)")
     })?;
-    if name.is_template() {
-        name = UnitName::parse(&name.with_instance("i")).expect("an instance of a valid template");
-    }
+    let (name, template) = if name.is_template() {
+        (
+            instances::test_instance(&name),
+            Some(TemplateCheck::TestInstance),
+        )
+    } else {
+        (name, None)
+    };
     // A bare file name's parent is empty: the current directory, and paths
     // joined to it stay bare (`x.service`, not `./x.service`).
     let dir = path.parent().unwrap_or(Path::new(""));
@@ -323,27 +385,33 @@ fn file_target(path: &Path, scope: &Scope) -> Result<Target, String> {
         loader: scope.loader(Some(dir)),
         stdin: None,
         via_dropin: false,
+        template,
     })
 }
 
 /// Directories that hold links or drop-ins, not units of their own.
 fn is_link_or_dropin_dir(name: &str) -> bool {
-    [".d", ".wants", ".requires", ".upholds"]
-        .iter()
-        .any(|s| name.ends_with(s))
+    name.ends_with(".d") || instances::is_dependency_dir(name)
 }
 
 /// What walking a directory finds.
 enum Found {
     File(PathBuf),
+    /// An instance the walked directory `dir` shows to exist without a
+    /// file of its own: an instance drop-in directory, or a link in a
+    /// dependency directory.
+    Instance {
+        dir: PathBuf,
+        name: UnitName,
+    },
     Error(TargetError),
 }
 
 /// The files under `dir`, sorted by name, depth first; subdirectories are
-/// walked in parallel. Directories that hold links or drop-ins are not
-/// opened. (walkdir opens and reads every directory it meets, filtered out
-/// or not: on a tree of 100,000 units with drop-ins, 33,000 needless
-/// directory reads.)
+/// walked in parallel. Directories that hold drop-ins are not opened, nor
+/// those that hold links but to read the instances they name. (walkdir
+/// opens and reads every directory it meets, filtered out or not: on a
+/// tree of 100,000 units with drop-ins, 33,000 needless directory reads.)
 fn walk(dir: &Path) -> Vec<Found> {
     let read_error = |path: &Path, e: std::io::Error| {
         Found::Error(TargetError {
@@ -363,14 +431,27 @@ fn walk(dir: &Path) -> Vec<Found> {
         }
     }
     level.sort_by(|a, b| a.0.cmp(&b.0));
+    let instance = |name: UnitName| Found::Instance {
+        dir: dir.to_path_buf(),
+        name,
+    };
     level
         .into_par_iter()
         .flat_map_iter(|(name, file_type)| {
             let path = dir.join(&name);
+            let name = name.to_string_lossy();
             match file_type {
                 Err(e) => vec![read_error(&path, e)],
                 Ok(t) if !t.is_dir() => vec![Found::File(path)],
-                Ok(_) if is_link_or_dropin_dir(&name.to_string_lossy()) => Vec::new(),
+                Ok(_) if instances::is_dependency_dir(&name) => {
+                    let mut linked = instances::linked_instances(&path);
+                    linked.sort_by(|a, b| a.name.cmp(&b.name));
+                    linked.into_iter().map(instance).collect()
+                }
+                Ok(_) if is_link_or_dropin_dir(&name) => instances::dropin_dir_instance(&name)
+                    .map(instance)
+                    .into_iter()
+                    .collect(),
                 // A directory named like a unit: systemd cannot read it.
                 Ok(_) if is_unit_name(&path) => vec![Found::Error(TargetError {
                     operand: path.display().to_string(),
@@ -382,6 +463,11 @@ fn walk(dir: &Path) -> Vec<Found> {
         .collect()
 }
 
+/// The units of a directory: its unit files, each template through the
+/// instances the directory shows (instance files, instance drop-in
+/// directories, links in dependency directories) or, with none, its test
+/// instance. An instance without a file is taken only with its template:
+/// a link to a unit installed elsewhere is that unit's business.
 fn directory(dir: &Path, scope: &Scope, targets: &mut Vec<Target>, errors: &mut Vec<TargetError>) {
     // Naming each file's unit and finding its loader also runs in
     // parallel; the results keep the walk's order.
@@ -394,12 +480,52 @@ fn directory(dir: &Path, scope: &Scope, targets: &mut Vec<Target>, errors: &mut 
                     message,
                 })
             }),
+            Found::Instance { dir, name } => Some(Ok(Target {
+                name,
+                loader: scope.loader(Some(&dir)),
+                stdin: None,
+                via_dropin: false,
+                template: Some(TemplateCheck::Existing),
+            })),
             Found::Error(e) => Some(Err(e)),
         })
         .collect();
+    // A template and its instances meet in one directory, whose loader
+    // stands for it.
+    let template_of = |t: &Target| {
+        (
+            Arc::as_ptr(&t.loader),
+            t.name.template().unwrap_or_default(),
+        )
+    };
+    let templates: HashSet<_> = found
+        .iter()
+        .flatten()
+        .filter(|t| t.template == Some(TemplateCheck::TestInstance))
+        .map(template_of)
+        .collect();
+    let instantiated: HashSet<_> = found
+        .iter()
+        .flatten()
+        .filter(|t| t.template != Some(TemplateCheck::TestInstance) && t.name.is_instance())
+        .map(template_of)
+        .filter(|template| templates.contains(template))
+        .collect();
     for result in found {
         match result {
-            Ok(t) => targets.push(t),
+            Ok(mut t) => {
+                let template = template_of(&t);
+                match t.template {
+                    Some(TemplateCheck::TestInstance) if instantiated.contains(&template) => {}
+                    Some(TemplateCheck::Existing) if !templates.contains(&template) => {}
+                    _ => {
+                        if instantiated.contains(&template) {
+                            t.template = Some(TemplateCheck::Existing);
+                        }
+                        targets.push(t);
+                    }
+                }
+            }
             Err(e) => errors.push(e),
         }
     }

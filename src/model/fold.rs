@@ -8,11 +8,12 @@ use super::exec::{parse_exec, ExecAssignment, Prefix};
 use super::seccomp::SyscallFilter;
 use super::siphash::siphash24;
 use super::specifier::SpecifierContext;
-use super::values::{parse_boolean, parse_secure_bits, valid_user_group_name};
+use super::values::{parse_secure_bits, valid_user_group_name};
 use super::words::{words, Unescape};
 use super::{Command, NoNewPrivileges, Origin, Privileges, Problem, ProblemKind, Setting};
 use crate::load::{Fragment, Unit};
 use crate::semantics::{KnownIn, PrivateUsers, ProtectHostname, Semantics};
+use crate::syntax::boolean::parse_boolean;
 use crate::syntax::logical::{Assignment, UnitFile};
 use crate::unit_name::UnitType;
 
@@ -135,7 +136,6 @@ struct Fold<'u> {
     /// PAMName= is set.
     pam: bool,
     private_pids: bool,
-    service_type: Option<String>,
     remain_after_exit: bool,
     has_success_action: bool,
     has_bus_name: bool,
@@ -178,6 +178,7 @@ impl<'u> Fold<'u> {
                 commands: Vec::new(),
                 environment: Default::default(),
                 directories: Vec::new(),
+                service_type: None,
             },
             exec_section: unit_type
                 .has_exec_context()
@@ -191,7 +192,6 @@ impl<'u> Fold<'u> {
             home_directory: false,
             pam: false,
             private_pids: false,
-            service_type: None,
             remain_after_exit: false,
             has_success_action: false,
             has_bus_name: false,
@@ -423,7 +423,7 @@ impl<'u> Fold<'u> {
                 return self.exec_command(a, origin);
             }
             "Type" if self.unit.name.unit_type == UnitType::Service => {
-                self.service_type = Some(value.to_string());
+                self.p.service_type = Some(value.to_string());
             }
             "RemainAfterExit" => {
                 if let Some(v) = parse_boolean(value) {
@@ -714,7 +714,7 @@ impl<'u> Fold<'u> {
             .filter(|c| c.directive == "ExecStart")
             .count();
         let has_stop = self.p.commands.iter().any(|c| c.directive == "ExecStop");
-        let oneshot = match self.service_type.as_deref() {
+        let oneshot = match self.p.service_type.as_deref() {
             Some(t) => t == "oneshot",
             None => !self.has_bus_name && starts == 0,
         };

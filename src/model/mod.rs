@@ -180,6 +180,10 @@ pub struct Privileges {
     /// RuntimeDirectory= and its kin, by kind (those with no path left out).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub directories: Vec<(directories::Kind, directories::Directories)>,
+    /// A service's `Type=` as written (`forking`: the start command leaves
+    /// the daemon behind); None when unset.
+    #[serde(skip)]
+    pub service_type: Option<String>,
 }
 
 impl Privileges {

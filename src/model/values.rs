@@ -1,21 +1,8 @@
-//! Value rules of the settings capcheck models: booleans, user names,
+//! Value rules of the settings capcheck models: user names,
 //! SecureBits= (whose words depend on the release).
 
 use super::words::{words, Unescape};
 use crate::semantics::Semantics;
-
-/// systemd's `parse_boolean()`, case-insensitive.
-pub fn parse_boolean(value: &str) -> Option<bool> {
-    const TRUE: [&str; 6] = ["1", "yes", "y", "true", "t", "on"];
-    const FALSE: [&str; 6] = ["0", "no", "n", "false", "f", "off"];
-    if TRUE.iter().any(|t| t.eq_ignore_ascii_case(value)) {
-        Some(true)
-    } else if FALSE.iter().any(|f| f.eq_ignore_ascii_case(value)) {
-        Some(false)
-    } else {
-        None
-    }
-}
 
 /// systemd's `parse_uid()`: decimal, no sign, no leading zero, and not one
 /// of the two invalid IDs (65535 and 4294967295).
@@ -105,15 +92,6 @@ mod tests {
         ] {
             assert!(!valid_user_group_name(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn booleans() {
-        assert_eq!(parse_boolean("on"), Some(true));
-        assert_eq!(parse_boolean("Y"), Some(true));
-        assert_eq!(parse_boolean("OFF"), Some(false));
-        assert_eq!(parse_boolean("enable"), None);
-        assert_eq!(parse_boolean(""), None);
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct Launch {
     pub unit: Option<String>,
     /// RuntimeDirectory= and its kin, made before the first command.
     pub directories: Vec<(Kind, Directories)>,
+    /// Type=forking: the last command leaves the daemon behind.
+    pub forking: bool,
 }
 
 impl Launch {
@@ -167,6 +169,7 @@ pub fn of_unit(
         environment: model.environment.clone(),
         unit: Some(model.unit.clone()),
         directories: model.directories.clone(),
+        forking: model.service_type.as_deref() == Some("forking"),
     })
 }
 
@@ -198,6 +201,7 @@ pub fn of_command(argv: &[String], user: &str) -> Result<Launch, String> {
         environment: EnvironmentSettings::default(),
         unit: None,
         directories: Vec::new(),
+        forking: false,
     })
 }
 

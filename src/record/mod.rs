@@ -186,6 +186,7 @@ pub fn record_launch(
                 argv: &argv,
                 environment,
                 credentials: &credentials(&planned.credentials),
+                expects_daemon: launch.forking && is_main,
             },
             timeout,
             probe: probe.filter(|_| is_main),

@@ -158,6 +158,10 @@ pub struct Run {
     pub others_running: bool,
     /// A process the program left behind that ended badly on its own.
     pub left_failed: Option<String>,
+    /// For a start command that should leave its daemon behind
+    /// ([`Start::expects_daemon`]): it exited successfully, but before the
+    /// timeout no process of its tree was left to follow; how it was lost.
+    pub lost_daemon: Option<String>,
     pub seconds: f64,
     pub probe: Option<ProbeResult>,
 }
@@ -172,17 +176,19 @@ impl Run {
             stopped: None,
             others_running: false,
             left_failed: None,
+            lost_daemon: None,
             seconds: 0.0,
             probe: None,
         }
     }
 
     /// The success rule: the main process exited 0 (and nothing it left
-    /// behind failed), or it or the daemon it forked was still running
-    /// when capcheck stopped it; and the probe, when there is one, passed.
+    /// behind failed, and the daemon a forking start leaves was followed
+    /// to the end), or it or the daemon it forked was still running when
+    /// capcheck stopped it; and the probe, when there is one, passed.
     pub fn succeeded(&self) -> bool {
         let ran = match &self.outcome {
-            Outcome::Exited { code: 0 } => self.left_failed.is_none(),
+            Outcome::Exited { code: 0 } => self.left_failed.is_none() && self.lost_daemon.is_none(),
             Outcome::Running => true,
             _ => false,
         };
@@ -214,6 +220,9 @@ impl Run {
         if let Some(left) = &self.left_failed {
             text.push_str(&format!("; {left}"));
         }
+        if let Some(lost) = &self.lost_daemon {
+            text.push_str(&format!("; {lost}"));
+        }
         text
     }
 }
@@ -226,6 +235,23 @@ pub struct Start<'a> {
     /// `NAME=value` entries: the whole environment.
     pub environment: &'a [String],
     pub credentials: &'a Credentials,
+    /// The command should leave a daemon behind when it exits (a
+    /// `Type=forking` service's start command, as an init script's is):
+    /// the run follows that daemon to the timeout, and says if none was
+    /// left to follow.
+    pub expects_daemon: bool,
+}
+
+/// Debian's init scripts (lsb `init-functions.d/40-systemd`) hand a start
+/// to `systemctl` unless their parent is PID 1, as it is under systemd, or
+/// this variable is set: capcheck, their parent here, sets it, so that the
+/// script starts its daemon itself, in the tree capcheck follows.
+const INIT_SCRIPT_REDIRECT_OFF: (&str, &str) = ("SYSTEMCTL_SKIP_REDIRECT", "1");
+
+/// Whether `path` is an init script, as the lsb hook tells one: it
+/// resolves into /etc/init.d.
+fn is_init_script(path: &str) -> bool {
+    std::fs::canonicalize(path).is_ok_and(|p| p.starts_with("/etc/init.d"))
 }
 
 /// A bare executable name looked up in systemd's default PATH (the child's
@@ -366,7 +392,8 @@ pub fn run(
     tick: &mut dyn FnMut() -> bool,
 ) -> Run {
     let argv = start.argv;
-    let mut command = std::process::Command::new(resolve_path(start.path));
+    let path = resolve_path(start.path);
+    let mut command = std::process::Command::new(&path);
     command.args(argv.iter().skip(1));
     // Only the service's environment, and / as working directory, as
     // systemd starts services (a caller's HOME under /root would make DAC
@@ -375,6 +402,10 @@ pub fn run(
         .env_clear()
         .envs(start.environment.iter().filter_map(|e| e.split_once('=')))
         .current_dir("/");
+    if is_init_script(&path) {
+        let (name, value) = INIT_SCRIPT_REDIRECT_OFF;
+        command.env(name, value);
+    }
     if let Some(argv0) = argv.first() {
         command.arg0(argv0);
     }
@@ -466,6 +497,9 @@ pub fn run(
     let mut probe_group = None;
     let mut probe_tries = 0;
     let mut left_failed = None;
+    // Once the main process has exited: whether a process of its tree
+    // was seen alive after it (the daemon it left).
+    let mut daemon_seen = false;
     let stopped = loop {
         if let ProbeState::Running(p) = &probe_state {
             if let Some(end) = p.poll() {
@@ -496,8 +530,10 @@ pub fn run(
                 ));
             }
         }
-        let tree_alive =
-            main_status.is_none() || !tree.members(&probe_pids(&probe_state)).is_empty();
+        let others_alive =
+            main_status.is_some() && !tree.members(&probe_pids(&probe_state)).is_empty();
+        daemon_seen |= others_alive;
+        let tree_alive = main_status.is_none() || others_alive;
         if let ProbeState::Again(_, last) = &probe_state {
             if !tree_alive {
                 probe_state = ProbeState::Done(last.clone());
@@ -566,6 +602,21 @@ pub fn run(
     }
     // The orphans killed with the tree.
     while reap_any(None).is_some() {}
+    let lost_daemon = (start.expects_daemon
+        && stopped.is_none()
+        && main_status.is_some_and(exited_zero)
+        && left_failed.is_none())
+    .then(|| {
+        if daemon_seen {
+            format!(
+                "the daemon it left ended by itself after {seconds:.1}s, before the timeout: the recording lost it"
+            )
+        } else {
+            "it left no process running, though its unit expects the daemon it starts \
+             (Type=forking): the recording lost it (was the start handed to another manager?)"
+                .to_string()
+        }
+    });
     let outcome = match main_status {
         None => Outcome::Running,
         Some(s) if libc::WIFEXITED(s) => Outcome::Exited {
@@ -583,6 +634,7 @@ pub fn run(
         stopped,
         others_running,
         left_failed,
+        lost_daemon,
         seconds,
         probe: match probe_state {
             ProbeState::Done(result) => Some(result),

@@ -5,6 +5,7 @@
 //! Invalid UTF-8 is kept: the text the grammar sees has each invalid byte
 //! replaced by one placeholder byte, so spans are the same in both.
 
+pub mod boolean;
 pub mod issue;
 pub mod logical;
 mod offsets;

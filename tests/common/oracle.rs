@@ -183,25 +183,43 @@ impl Oracle {
         items
     }
 
+    /// The system this release runs on: the chroot build.sh made, or this
+    /// host (`/`).
+    pub fn image(&self) -> PathBuf {
+        self.tree
+            .as_ref()
+            .map_or_else(|| PathBuf::from("/"), |tree| tree.join("root"))
+    }
+
     /// What this release makes of unit files that share a search path
     /// (files of one directory, whose directory joins it first): one
     /// `systemd-analyze security --offline` call, each loaded unit's dump
     /// keyed by unit name (a template instance as capcheck names it, see
     /// [`ARTIFACTS`]). A unit that did not load has no entry.
     pub fn views(&self, files: &[PathBuf]) -> HashMap<String, SystemdView> {
-        let mut args: Vec<String> = ["security", "--offline=true", "--no-pager"]
-            .map(String::from)
-            .to_vec();
-        args.extend(files.iter().map(|f| f.display().to_string()));
+        let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.parent()).collect();
+        dirs.sort();
+        dirs.dedup();
+        let operands: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        self.security(&operands, &dirs)
+    }
+
+    /// What this release makes of the units `names` of its own system
+    /// ([`Oracle::image`]), found in its search path as systemd finds
+    /// them; keyed as [`Oracle::views`] does.
+    pub fn views_by_name(&self, names: &[String]) -> HashMap<String, SystemdView> {
+        self.security(names, &[])
+    }
+
+    /// `systemd-analyze security --offline=true OPERANDS` of this release,
+    /// with `binds` visible at the same paths inside its chroot.
+    fn security(&self, operands: &[String], binds: &[&Path]) -> HashMap<String, SystemdView> {
         let mut command = match &self.tree {
             None => Command::new("systemd-analyze"),
             Some(tree) => {
                 let mut c = Command::new(oracles_dir().join("analyze.sh"));
                 c.arg(tree);
-                let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.parent()).collect();
-                dirs.sort();
-                dirs.dedup();
-                for dir in dirs {
+                for dir in binds {
                     c.arg("--bind").arg(dir);
                 }
                 c.arg("--");
@@ -209,7 +227,8 @@ impl Oracle {
             }
         };
         let out = command
-            .args(&args)
+            .args(["security", "--offline=true", "--no-pager"])
+            .args(operands)
             .env("SYSTEMD_LOG_LEVEL", "debug")
             .output()
             .expect("systemd-analyze runs");

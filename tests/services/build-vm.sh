@@ -8,8 +8,9 @@
 #
 # Usage: tests/services/build-vm.sh
 # Cached in $CAPCHECK_SERVICES_CACHE (default /var/cache/capcheck/services)
-# under vm-HASH, a hash of the tree's own hash and this script. Needs root
-# and the network to Debian's archive on a cold cache.
+# under vm-HASH, a hash of the tree's own hash, this script and layer.sh
+# (the building it shares with build-exim4.sh). Needs root and the network
+# to Debian's archive on a cold cache.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,60 +20,18 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 vm_packages=(linux-image-cloud-amd64 initramfs-tools kmod)
 
 [ "$(id -u)" = 0 ] || { echo "build-vm.sh: needs root" >&2; exit 1; }
+name=build-vm.sh
+# shellcheck source=layer.sh
+. "$here/layer.sh"
 
 rootfs=$("$here/build-rootfs.sh")
 tree_hash=$(basename "$(dirname "$rootfs")")
-hash=$({ echo "$tree_hash"; printf '%s\n' "${vm_packages[@]}"; cat "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16)
+hash=$({ echo "$tree_hash"; printf '%s\n' "${vm_packages[@]}"; cat "${BASH_SOURCE[0]}" "$here/layer.sh"; } | sha256sum | cut -c1-16)
 cache=${CAPCHECK_SERVICES_CACHE:-/var/cache/capcheck/services}
-dir=$cache/vm-$hash
-if [ -f "$dir/complete" ]; then
-    echo "$dir"
-    exit
-fi
+layer_begin "$cache/vm-$hash" "$rootfs"
 
-mkdir -p "$cache"
-# One build at a time (the same lock as build-rootfs.sh, which is done by now).
-exec 9>"$cache/.lock"
-flock 9
-if [ -f "$dir/complete" ]; then
-    echo "$dir"
-    exit
-fi
-
-started=$SECONDS
-rm -rf "$dir"
-mkdir -p "$dir/layer" "$dir/work" "$dir/merged"
-# Whatever happens, nothing stays mounted and a half-built layer goes.
-# Removal never crosses into another file system (a /proc still mounted).
-cleanup() {
-    if mountpoint -q "$dir/merged/proc"; then umount -l "$dir/merged/proc"; fi
-    if mountpoint -q "$dir/merged"; then umount -l "$dir/merged"; fi
-    rmdir "$dir/merged" 2>/dev/null || true
-    rm -rf --one-file-system "${dir:?}/work"
-    [ -f "$dir/complete" ] || rm -rf --one-file-system "${dir:?}"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$dir/layer,workdir=$dir/work" "$dir/merged"
-# The package scripts (update-initramfs, depmod) want /proc; the tree has
-# its own device nodes (mmdebstrap made them).
-mount -t proc proc "$dir/merged/proc"
-
-in_tree() {
-    chroot "$dir/merged" env DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"
-}
 echo "build-vm.sh: installing ${vm_packages[*]} over $rootfs" >&2
-for attempt in 1 2 3; do
-    if in_tree apt-get -q -o Acquire::Retries=5 -o Acquire::http::Timeout=30 update >&2 &&
-        in_tree apt-get -q -y --no-install-recommends -o Acquire::Retries=5 install "${vm_packages[@]}" >&2; then
-        break
-    fi
-    [ "$attempt" = 3 ] && { echo "build-vm.sh: apt-get failed 3 times" >&2; exit 1; }
-    sleep 10
-done
-in_tree apt-get clean
-rm -rf "$dir/merged/var/lib/apt/lists/"*
+apt_install "${vm_packages[@]}"
 
 # The VM's own setup, only what a VM needs beyond the container:
 # the root file system read-write from /dev/vda (the kernel mounts it rw),
@@ -89,9 +48,5 @@ fi
 cp "$kernel" "$dir/vmlinuz"
 cp "$initrd" "$dir/initrd.img"
 basename "$kernel" >"$dir/kernel-version"
-umount "$dir/merged/proc"
-umount "$dir/merged"
 echo "$rootfs" >"$dir/rootfs"
-touch "$dir/complete"
-echo "build-vm.sh: built $dir ($(cat "$dir/kernel-version")) in $((SECONDS - started)) s" >&2
-echo "$dir"
+layer_end

@@ -14,6 +14,7 @@
 #                          `capcheck try --probe` run
 #   inside.sh --try S      try scenario S (see try_lane), under a timeout
 #   inside.sh --attach     the record --attach test (see attach_lane)
+#   inside.sh --exim4 S    step S of the exim4 lane (see exim4_lane)
 #
 # /etc/capcheck-lane.env sets LANE_BOOT (a name), LANE_MODES (shipped,
 # default, unsafe, record: at most one fixing mode per boot; or try; plus
@@ -216,10 +217,11 @@ json_or_null() {
 
 # --- one daemon -----------------------------------------------------------
 
-# The row of daemon $1: sets unit, wait, probe and record.
+# The row of daemon $1 (of daemons.tsv, or exim4's, which has a lane of its
+# own): sets unit, wait, probe and record.
 row_of() {
     local row
-    row=$(rows | awk -F'\t' -v n="$1" '$1 == n')
+    row=$({ rows; echo "$exim4_row"; } | awk -F'\t' -v n="$1" '$1 == n')
     [ -n "$row" ] || { echo "inside.sh: no daemon $1 in daemons.tsv" >&2; return 1; }
     IFS=$'\t' read -r _ unit _ wait probe record <<<"$row"
 }
@@ -1046,6 +1048,173 @@ attach_lane() {
     done
 }
 
+# --- exim4 (run.sh --modes exim4, over build-exim4.sh's layer) -------------
+#
+# Debian 12's default MTA ships only /etc/init.d/exim4: systemd runs it
+# through the unit systemd-sysv-generator writes into
+# /run/systemd/generator.late at each boot and daemon-reload (Type=forking,
+# the script leaves the daemon behind). One record per step:
+#   exim4-record (a VM)  shipped (with `capcheck lint`), then record: `capcheck
+#                        record --unit exim4.service` with the probe, into
+#                        /out/exim4/exim4.toml
+#   exim4 (nspawn)       shipped (with lint); try: `capcheck try --profile`,
+#                        then try-rollback; fix: `capcheck fix --write
+#                        --profile`, daemon-reload, restart; fix-reloaded:
+#                        daemon-reload (the generator runs again), restart
+#   exim4-reboot         reboot: exim4 started by the boot, the fix in force
+
+exim4_row=$(printf 'exim4\texim4.service\texim4-daemon-light\t20\tsmtp_deliver Exim\tno: its own lane (run.sh --modes exim4)')
+exim4_unit=exim4.service
+exim4_profile=$out/exim4/exim4.toml
+exim4_generated=/run/systemd/generator.late/exim4.service
+
+# Appends the record of step $1, with the JSON object $2 merged in: the
+# unit settled and probed, its settings, drop-ins and generated file.
+exim4_emit() {
+    local step=$1 extra=$2 dir=$out/exim4/$1 state ids journal=''
+    mkdir -p "$dir"
+    state=$(settled_state "$exim4_unit")
+    # A delivery that failed in an earlier step (a broken trial) leaves a
+    # retry record: exim would then only queue the probe's mail until the
+    # retry time. Each step starts without one.
+    rm -f /var/spool/exim4/db/retry /var/spool/exim4/db/retry.lockfile
+    run_probe exim4 20 "smtp_deliver Exim" "$step"
+    ids=$(main_ids "$exim4_unit")
+    unit_settings "$exim4_unit" >"$dir/settings.txt"
+    echo "$probe_out" >"$dir/probe.txt"
+    if [ "$probe_ok" != true ]; then
+        # exim logs to its own files, not to the journal.
+        journal="$(journal_tail "$exim4_unit")
+--- /var/log/exim4/mainlog
+$(tail -n 15 /var/log/exim4/mainlog 2>&1)
+--- /var/log/exim4/paniclog
+$(tail -n 5 /var/log/exim4/paniclog 2>&1)"
+    fi
+    log "exim4: $step: $state, probe $probe_ok ($probe_out)"
+    jq -cn --arg step "$step" --arg state "$state" --argjson works "$probe_ok" \
+        --arg probe "$probe_out" --argjson exposure "$(json_or_null "$(exposure "$exim4_unit")")" \
+        --arg settings "$(cat "$dir/settings.txt")" --arg ids "$ids" \
+        --arg dropins "$(prop "$exim4_unit" DropInPaths)" \
+        --arg fragment "$(prop "$exim4_unit" FragmentPath)" \
+        --arg source "$(prop "$exim4_unit" SourcePath)" \
+        --arg generated "$(sha256sum "$exim4_generated" 2>/dev/null | cut -c1-64)" \
+        --arg journal "$journal" --argjson extra "$extra" '
+        ($ids | split(" ")) as $id
+        | ($settings | split("\n") | map(select(contains("=")) | capture("^(?<key>[^=]+)=(?<value>.*)$")) | from_entries) as $s
+        | {daemon: "exim4", unit: "exim4.service", mode: "exim4", step: $step,
+           state_after: $state, works_after: $works, probe_after: $probe, exposure_after: $exposure,
+           uid_after: (if ($id[0] // "") == "" then null else ($id[0] | tonumber) end),
+           capeff_after: (if ($id[1] // "") == "" then null else $id[1] end),
+           user_after: $s.User, bounding_after: $s.CapabilityBoundingSet,
+           ambient_after: $s.AmbientCapabilities, no_new_privileges_after: $s.NoNewPrivileges,
+           dropin_paths: $dropins, fragment_path: $fragment, source_path: $source,
+           generated_sha256: $generated, journal: $journal} + $extra' >>"$out/results.jsonl"
+}
+
+# exim4 as shipped (started by the boot), and what `capcheck lint` says.
+exim4_shipped() {
+    local dir=$out/exim4/shipped rc=0
+    mkdir -p "$dir"
+    started_at=$(date '+%F %T')
+    start_unit "$exim4_unit" start >/dev/null
+    timeout 120 capcheck lint --format json --exit-zero "$exim4_unit" >"$dir/lint.json" 2>"$dir/lint.err" || rc=$?
+    exim4_emit shipped "$(jq -cn --argjson rc "$rc" --arg lint "$(cat "$dir/lint.json")" \
+        --arg err "$(cat "$dir/lint.err")" '{lint_exit: $rc, lint: $lint, lint_stderr: $err}')"
+}
+
+exim4_record() {
+    local dir=$out/exim4/record rc=0
+    mkdir -p "$dir"
+    rm -f "$exim4_profile"
+    log "exim4: stopped $(stop_unit "$exim4_unit") for the recording"
+    # 45 s: the probe waits up to 20 s for the delivery, which a slow VM
+    # needs (a probe still running when the recording stops fails it).
+    timeout -k 10 180 capcheck record --unit "$exim4_unit" --timeout 45s \
+        --probe "$lane/inside.sh --probe exim4 recording" -o "$exim4_profile" \
+        >"$dir/record.out" 2>"$dir/record.err" || rc=$?
+    log "exim4: record exit $rc"
+    started_at=$(date '+%F %T')
+    start_unit "$exim4_unit" start >/dev/null
+    exim4_emit record "$(jq -cn --argjson rc "$rc" --arg profile "$(cat "$exim4_profile" 2>/dev/null)" \
+        --arg err "$(tail -n 20 "$dir/record.err")" \
+        '{record_exit: $rc, profile: $profile, record_stderr: $err}')"
+}
+
+# `capcheck try` of the recorded profile (a runtime drop-in; no --keep),
+# then `try --rollback`.
+exim4_try() {
+    local dir=$out/exim4/try rc=0 back=0
+    mkdir -p "$dir"
+    started_at=$(date '+%F %T')
+    timeout -k 10 240 capcheck try "$exim4_unit" --profile "$exim4_profile" --settle 10s \
+        --probe "$lane/inside.sh --probe exim4 try" >"$dir/try.out" 2>&1 || rc=$?
+    log "exim4: capcheck try --profile: exit $rc"
+    exim4_emit try "$(jq -cn --argjson rc "$rc" --arg output "$(cat "$dir/try.out")" \
+        '{try_exit: $rc, try_output: $output}')"
+    timeout -k 10 240 capcheck try --rollback "$exim4_unit" >"$dir/rollback.out" 2>&1 || back=$?
+    log "exim4: capcheck try --rollback: exit $back"
+    exim4_emit try-rollback "$(jq -cn --argjson rc "$back" --arg output "$(cat "$dir/rollback.out")" \
+        '{try_exit: $rc, try_output: $output}')"
+}
+
+# `capcheck fix --write --profile`, restarted; then a daemon-reload, which
+# writes the generated unit anew, and a restart again.
+exim4_fix() {
+    local dir=$out/exim4/fix rc=0 generated_before
+    mkdir -p "$dir"
+    generated_before=$(sha256sum "$exim4_generated" | cut -c1-64)
+    snapshot
+    timeout 120 capcheck fix --write --format json --color never --profile "$exim4_profile" \
+        "$exim4_unit" >"$dir/fix.json" 2>"$dir/fix.err" || rc=$?
+    changes_since_snapshot >"$dir/diff"
+    systemctl daemon-reload
+    started_at=$(date '+%F %T')
+    start_unit "$exim4_unit" restart >/dev/null
+    exim4_emit fix "$(jq -cn --argjson rc "$rc" --arg fix "$(cat "$dir/fix.json")" \
+        --arg err "$(cat "$dir/fix.err")" --arg diff "$(cat "$dir/diff")" \
+        --arg before "$generated_before" \
+        '{fix_exit: $rc, fix: $fix, fix_stderr: $err, diff: $diff, generated_sha256_before: $before}')"
+    systemctl daemon-reload
+    started_at=$(date '+%F %T')
+    start_unit "$exim4_unit" restart >/dev/null
+    exim4_emit fix-reloaded '{}'
+}
+
+# After the reboot: exim4 started by the boot, with the fix.
+exim4_reboot() {
+    local state deadline
+    deadline=$((SECONDS + 120))
+    while state=$(prop "$exim4_unit" ActiveState); [[ $state == activating || $state == inactive ]]; do
+        ((SECONDS < deadline)) || break
+        sleep 0.5
+    done
+    exim4_emit reboot "$(jq -cn --arg state "$state" \
+        --arg fix_after "$(capcheck fix --profile "$exim4_profile" "$exim4_unit" 2>&1)" \
+        '{state_at_boot: $state, fix_after: $fix_after}')"
+}
+
+exim4_lane() {
+    local steps step
+    case $LANE_BOOT in
+        exim4-record) steps=(shipped record) ;;
+        exim4) steps=(shipped try fix) ;;
+        exim4-reboot) steps=(reboot) ;;
+        *) echo "inside.sh: no exim4 steps for boot $LANE_BOOT" >&2; return 2 ;;
+    esac
+    mkdir -p /run/lane "$out/exim4"
+    export PROBE_UNIT=$exim4_unit
+    for step in "${steps[@]}"; do
+        log "exim4: step $step"
+        if ! timeout -k 10 "$daemon_timeout" "$0" --exim4 "$step"; then
+            log "exim4: ERROR: step $step failed or timed out"
+            jq -cn --arg step "$step" --arg boot "$LANE_BOOT" --arg journal "$(journal_tail "$exim4_unit")" \
+                '{daemon: "exim4", unit: "exim4.service", mode: "exim4", step: $step, boot: $boot,
+                  error: "the lane run of this step failed or timed out", works_after: null,
+                  journal: $journal}' >>"$out/results.jsonl"
+        fi
+    done
+}
+
 # One run of a daemon's probe, retried for its wait; TAG says who asks
 # (record: the daemon runs outside systemd).
 probe_once() {
@@ -1065,11 +1234,23 @@ case ${1:-} in
     --probe) probe_once "$2" "$3"; exit ;;
     --try) try_scenario "$2"; exit ;;
     --attach) attach_lane; exit ;;
+    --exim4)
+        mkdir -p /run/lane
+        export PROBE_UNIT=$exim4_unit
+        "exim4_$2"
+        exit
+        ;;
 esac
 
 log "boot up: modes=$LANE_MODES only=${LANE_ONLY:-all} check_probes=${LANE_CHECK_PROBES:-0}"
 if has_mode try; then
     try_lane
+    log "boot done"
+    touch "$out/boot-$LANE_BOOT.done"
+    exit
+fi
+if has_mode exim4; then
+    exim4_lane
     log "boot done"
     touch "$out/boot-$LANE_BOOT.done"
     exit

@@ -154,11 +154,14 @@ memcached_set_get() {
 
 # postfix: a mail accepted over SMTP and delivered by local(8) into the
 # probe user's mailbox: smtpd, cleanup, qmgr and local all did their part.
+# exim4 (the exim4 lane, `smtp_deliver Exim`): the daemon accepted it and a
+# delivery process, switched to the user, wrote it. $1: the MTA's name in
+# the greeting (default Postfix).
 smtp_deliver() {
     if [ ! -e "$PROBE_STATE/sent" ]; then
         connect 25 || return 1
         {
-            expect '^220 .*Postfix' && send 'EHLO lane.test' && expect '^250 ' &&
+            expect "^220 .*${1:-Postfix}" && send 'EHLO lane.test' && expect '^250 ' &&
                 send 'MAIL FROM:<root@lane.test>' && expect '^250 ' &&
                 send 'RCPT TO:<probe@localhost>' && expect '^250 ' &&
                 send 'DATA' && expect '^354 ' &&

@@ -30,11 +30,12 @@ def daemon_order(lane: Path) -> dict[str, str]:
     return daemons
 
 
-def load(out: Path) -> tuple[dict, dict, dict, dict]:
+def load(out: Path) -> tuple[dict, dict, dict, dict, dict]:
     """(results by (daemon, mode), probe checks by daemon, try results by
-    scenario, attach results by daemon); the last record wins. The VM's
-    attach-fix and trial results are by (daemon, mode) too."""
-    results, checks, tries, attached = {}, {}, {}, {}
+    scenario, attach results by daemon, exim4 lane results by step); the
+    last record wins. The VM's attach-fix and trial results are by (daemon,
+    mode) too."""
+    results, checks, tries, attached, exim4 = {}, {}, {}, {}, {}
     for line in (out / "results.jsonl").read_text().splitlines():
         if not line.strip():
             continue
@@ -45,9 +46,11 @@ def load(out: Path) -> tuple[dict, dict, dict, dict]:
             tries[r.get("scenario")] = r
         elif r.get("mode") == "attach":
             attached[r["daemon"]] = r
+        elif r.get("mode") == "exim4":
+            exim4[r.get("step")] = r
         else:
             results[(r["daemon"], r["mode"])] = r
-    return results, checks, tries, attached
+    return results, checks, tries, attached, exim4
 
 
 def works(r: dict) -> str:
@@ -134,6 +137,12 @@ def caps(names) -> str:
     return " ".join(c.removeprefix("CAP_") for c in names or []) or "none"
 
 
+def bounding_set(r: dict) -> str:
+    """The bounding set after, short: `all`, or the names without `cap_`."""
+    value = r.get("bounding_after") or ""
+    return "all" if len(value.split()) >= 40 else value.replace("cap_", "")
+
+
 def recording(r: dict) -> dict:
     return r.get("recording") or {}
 
@@ -149,7 +158,7 @@ def main() -> int:
     out = Path(sys.argv[1])
     lane = Path(__file__).resolve().parent
     order = daemon_order(lane)
-    results, checks, tries, attached = load(out)
+    results, checks, tries, attached, exim4 = load(out)
     modes = [m for m in MODES if any(k[1] == m for k in results)]
     per_daemon = {m: {d: r for (d, mm), r in results.items() if mm == m}
                   for m in ("attach-fix", "trial")}
@@ -289,8 +298,7 @@ def main() -> int:
             if r.get("error"):
                 w(f"| {name} | | | | | ERROR | | | | | | {short(r['error'])} |")
                 continue
-            bounding = r.get("bounding_after") or ""
-            bounding = "all" if len(bounding.split()) >= 40 else bounding.replace("cap_", "")
+            bounding = bounding_set(r)
             code = "—" if r.get("try_exit") is None else r.get("try_exit")
             intact = r.get("admin_files_intact", r.get("admin_file_intact"))
             intact = "—" if intact is None else ("yes" if intact else "NO")
@@ -318,6 +326,38 @@ def main() -> int:
               f"{'yes' if r.get('reloaded') else 'no'} | {r.get('same_run')} | {works(r)} | "
               f"{short(r.get('capcheck_left')) or 'none'} | {short(left) or 'none'} |")
         w()
+
+    if exim4:
+        w("## exim4: a unit systemd-sysv-generator writes (`--modes exim4`)")
+        w()
+        w("| step | works | state | what ran | exit | CapabilityBoundingSet | NoNewPrivileges | "
+          "drop-ins in force | generated unit | exposure |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        ran = {"shipped": "capcheck lint", "record": "capcheck record --unit exim4.service",
+               "try": "capcheck try --profile", "try-rollback": "capcheck try --rollback",
+               "fix": "capcheck fix --write --profile; daemon-reload; restart",
+               "fix-reloaded": "daemon-reload; restart", "reboot": "(reboot)"}
+        for step in ("shipped", "record", "try", "try-rollback", "fix", "fix-reloaded", "reboot"):
+            r = exim4.get(step)
+            if r is None:
+                continue
+            if r.get("error"):
+                w(f"| {step} | ERROR | | | | | | | | {short(r['error'])} |")
+                continue
+            code = next((r[k] for k in ("lint_exit", "record_exit", "try_exit", "fix_exit")
+                         if r.get(k) is not None), "")
+            bounding = bounding_set(r)
+            generated = "unchanged" if r.get("generated_sha256") == r.get(
+                "generated_sha256_before", r.get("generated_sha256")) else "CHANGED"
+            w(f"| {step} | {works(r)} | {short(r.get('state_after'), 30)} | {ran.get(step, '')} | "
+              f"{code} | {bounding} | {r.get('no_new_privileges_after')} | "
+              f"{short(r.get('dropin_paths'), 60) or 'none'} | {generated} | {exposure(r)} |")
+        w()
+        rec = exim4.get("record") or {}
+        if rec.get("profile_needed") is not None:
+            w(f"Recorded (needed): {caps(rec.get('profile_needed'))}; outcome: "
+              f"{short((rec.get('recording') or {}).get('outcome'), 120)}")
+            w()
 
     if checks:
         w("## Probe check: each probe with its daemon up, then stopped")

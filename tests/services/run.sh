@@ -9,7 +9,7 @@
 # (report.py).
 #
 # Usage: tests/services/run.sh --capcheck PATH --out DIR
-#            [--modes shipped,default,unsafe,try,record,attach,trial] [--only nginx,ssh]
+#            [--modes shipped,default,unsafe,try,record,attach,trial,exim4] [--only nginx,ssh]
 #            [--check-probes] [--boot-timeout SECONDS] [--vm-timeout SECONDS]
 #            [--settle SECONDS]
 #
@@ -20,9 +20,11 @@
 # scenarios, and "try-reboot" boots the same overlay again to see what was
 # kept. "vm" (qemu) runs record (record, fix --profile, probe, for the
 # daemons daemons.tsv marks) and attach (record --attach of running
-# daemons). Needs root, mmdebstrap and python3; systemd-nspawn
-# (systemd-container) for the nspawn boots; qemu-system-x86_64, mkfs.ext4
-# and debugfs (e2fsprogs) for the VM.
+# daemons). "exim4" (mode exim4) boots build-exim4.sh's layer: the VM
+# records exim4, whose unit systemd-sysv-generator writes; nspawn tries and
+# fixes it, and "exim4-reboot" boots that overlay again. Needs root,
+# mmdebstrap and python3; systemd-nspawn (systemd-container) for the nspawn
+# boots; qemu-system-x86_64, mkfs.ext4 and debugfs (e2fsprogs) for the VM.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -60,6 +62,7 @@ for mode in ${modes//,/ }; do
     case $mode in
         shipped | default | unsafe | try) tools+=(systemd-nspawn) ;;
         record | attach | trial) tools+=(qemu-system-x86_64 mkfs.ext4 debugfs) ;;
+        exim4) tools+=(systemd-nspawn qemu-system-x86_64 mkfs.ext4 debugfs) ;;
         *) echo "run.sh: unknown mode $mode" >&2; exit 2 ;;
     esac
 done
@@ -80,13 +83,16 @@ mkdir -p "$out"
 out=$(realpath "$out")
 # A run starts from nothing: old results would mix with new ones.
 rm -rf "$out/shipped" "$out/default" "$out/unsafe" "$out/probe-check" "$out/try" \
-    "$out/record" "$out/attach" "$out"/boot-* "$out/results.jsonl" "$out/progress.log" \
+    "$out/record" "$out/attach" "$out/exim4" "$out"/boot-* "$out/results.jsonl" "$out/progress.log" \
     "$out/report.md" "$out/meta.json"
 touch "$out/results.jsonl" "$out/progress.log"
 
 # The current boot's resources, released by cleanup whatever happens
 # (keep_work=1: the overlay stays for the next boot, which reuses it).
 work='' machine='' nspawn_pid='' tail_pid='' container_ns='' qemu_pid='' keep_work=0
+# The overlay's lower directories when not the lane's own tree (the exim4
+# boots: build-exim4.sh's layer over the VM's and the tree).
+lower=''
 own_ns=$(readlink /proc/$$/ns/pid)
 
 # Waits for the boot's process $1 (nspawn or qemu) under a hard timeout of
@@ -251,7 +257,7 @@ boot() {
         echo $$ >"$work/owner"
         mkdir "$work/upper" "$work/work" "$work/merged"
         mount -t overlay overlay \
-            -o "lowerdir=$rootfs,upperdir=$work/upper,workdir=$work/work" "$work/merged"
+            -o "lowerdir=${lower:-$rootfs},upperdir=$work/upper,workdir=$work/work" "$work/merged"
     fi
     machine=capcheck-lane-$$-$name
 
@@ -372,7 +378,7 @@ boot_vm() {
     echo $$ >"$work/owner"
     mkdir "$work/upper" "$work/work" "$work/merged" "$work/out"
     mount -t overlay overlay \
-        -o "lowerdir=$vm/layer:$rootfs,upperdir=$work/upper,workdir=$work/work" "$work/merged"
+        -o "lowerdir=${lower:-$vm/layer:$rootfs},upperdir=$work/upper,workdir=$work/work" "$work/merged"
     local root=$work/merged
     # What nspawn would bind: the binary, the lane (read-only there: a copy
     # here), /out (the second disk, by fstab).
@@ -522,6 +528,23 @@ fi
 vm_modes=$(tr "," "\n" <<<"$modes" | { grep -x -e record -e attach -e trial || true; } | paste -sd, -)
 if [ -n "$vm_modes" ]; then
     vm_lane "$vm_modes" || status=1
+fi
+if [[ ,$modes, == *,exim4,* ]]; then
+    # exim4, Debian 12's default MTA, replaces postfix in a layer of its own
+    # (build-exim4.sh), so the boots above keep the lane's tree. The VM
+    # records it; nspawn tries and fixes it, then reboots.
+    if exim4_layer=$("$here/build-exim4.sh"); then
+        lower="$exim4_layer/layer:$(cat "$exim4_layer/lower")"
+        if boot_vm exim4-record exim4 && boot exim4 exim4 0 1; then
+            boot exim4-reboot exim4 0 || status=1
+        else
+            status=1
+        fi
+        cleanup
+        lower=''
+    else
+        status=1
+    fi
 fi
 
 python3 - "$out/meta.json" "$("$capcheck" --version 2>&1 | head -n 1) ($capcheck)" \
