@@ -137,11 +137,15 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         timeout: probe_timeout,
     });
     let recorded = {
-        let _directories =
-            match directories::make(&launch.directories, launch.user.uid, launch.user.gid) {
-                Ok(made) => made,
-                Err(e) => return fail(e),
-            };
+        let _directories = match directories::make(
+            &launch.directories,
+            launch.user.uid,
+            launch.user.gid,
+            directories::Runtime::AsFound,
+        ) {
+            Ok(made) => made,
+            Err(e) => return fail(e),
+        };
         record::record_launch(
             &launch,
             &environment,
@@ -395,7 +399,12 @@ pub fn run(args: &RunArgs) -> ExitStatus {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
-    let _directories = match directories::make(&plan.directories, plan.user.uid, plan.user.gid) {
+    let _directories = match directories::make(
+        &plan.directories,
+        plan.user.uid,
+        plan.user.gid,
+        directories::Runtime::AsFound,
+    ) {
         Ok(made) => made,
         Err(e) => return fail(e),
     };

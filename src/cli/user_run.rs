@@ -111,17 +111,23 @@ impl UserRun<'_> {
             .map(str::to_string)
             .collect();
         let recorded = {
-            let _made =
-                match directories::make(&launch.directories, launch.user.uid, launch.user.gid) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        return Some(UserRunResult {
-                            settings,
-                            works: false,
-                            outcome: e,
-                        })
-                    }
-                };
+            let _made = match directories::make(
+                &launch.directories,
+                launch.user.uid,
+                launch.user.gid,
+                // As at every start after the first, once systemd has
+                // removed them at the stop before.
+                directories::Runtime::Fresh,
+            ) {
+                Ok(m) => m,
+                Err(e) => {
+                    return Some(UserRunResult {
+                        settings,
+                        works: false,
+                        outcome: e,
+                    })
+                }
+            };
             record::record_launch(
                 &launch,
                 &environment,

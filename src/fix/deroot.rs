@@ -239,7 +239,13 @@ fn could(user: &Account, a: &Access) -> bool {
     reach(user, a)
         && match a.what {
             What::Read => a.found.file.is_none() || grants(user, a.found.file, 4),
-            What::Write => grants(user, a.found.file, 2),
+            // A file gone by the end was the program's own, made in a
+            // directory it wrote (a socket's temporary name, chmodded and
+            // renamed).
+            What::Write => match a.found.file {
+                Some(f) => grants(user, Some(f), 2),
+                None => dir_writable,
+            },
             What::Create | What::Mkdir => match a.found.file {
                 Some(f) if !volatile => f.uid == user.uid || grants(user, Some(f), 2),
                 _ => dir_writable,

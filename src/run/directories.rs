@@ -21,6 +21,20 @@ pub struct Made {
     runtime: Vec<PathBuf>,
     /// Entries chowned, with their owners before.
     chowned: Vec<(PathBuf, u32, u32)>,
+    /// Runtime directories moved aside for the run, and where to.
+    aside: Vec<(PathBuf, PathBuf)>,
+}
+
+/// How the runtime directories start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// As they are: one that exists is used (given to the user).
+    AsFound,
+    /// Empty, as after the unit's own stop (systemd removes them then): one
+    /// that exists is moved aside for the run and put back after. What a
+    /// daemon prepares there at its first start must be prepared again at
+    /// every start.
+    Fresh,
 }
 
 /// Every entry under `dir` (itself included), links not followed, or
@@ -47,11 +61,33 @@ fn entries(dir: &Path, limit: usize) -> Option<Vec<PathBuf>> {
 
 /// Makes the missing directories of `dirs` for a service running as
 /// `uid`:`gid`, and gives it those that exist with another owner.
-pub fn make(dirs: &[(Kind, Directories)], uid: u32, gid: u32) -> Result<Made, String> {
+pub fn make(
+    dirs: &[(Kind, Directories)],
+    uid: u32,
+    gid: u32,
+    runtime: Runtime,
+) -> Result<Made, String> {
     let mut made = Made::default();
     for (kind, d) in dirs {
         for path in &d.paths {
             let full = PathBuf::from(kind.base()).join(path);
+            if *kind == Kind::Runtime && runtime == Runtime::Fresh && full.is_dir() {
+                let aside = full.with_file_name(format!(
+                    ".capcheck-aside-{}-{}",
+                    full.file_name()
+                        .map(|n| n.to_string_lossy())
+                        .unwrap_or_default(),
+                    std::process::id()
+                ));
+                std::fs::rename(&full, &aside).map_err(|e| {
+                    format!(
+                        "{}={path}: cannot move {} aside: {e}",
+                        kind.setting(),
+                        full.display()
+                    )
+                })?;
+                made.aside.push((full.clone(), aside));
+            }
             let error = |e: std::io::Error| {
                 format!(
                     "{}={path}: cannot make {}: {e}",
@@ -120,6 +156,9 @@ impl Drop for Made {
         }
         for dir in self.runtime.iter().rev() {
             let _ = std::fs::remove_dir_all(dir);
+        }
+        for (dir, aside) in self.aside.iter().rev() {
+            let _ = std::fs::rename(aside, dir);
         }
     }
 }

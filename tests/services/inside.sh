@@ -442,6 +442,20 @@ fix_and_probe() {
     stop_unit "$unit" >/dev/null
     extra=$(jq -c --argjson secs "$((SECONDS - stop_started))" --arg result "$(prop "$unit" Result)" \
         '. + {stop_seconds: $secs, stop_result: $result}' <<<"$extra")
+    # A move off root must also survive its own stop: what the first start
+    # found left by the root daemon (a runtime directory's contents, which
+    # systemd removes at stop) is not there at the next.
+    if [ "$mode" = record ] && [ "$changed" = true ] && [ "$probe_ok" = true ]; then
+        local state_again
+        state_again=$(start_unit "$unit" start)
+        run_probe "$name" "$wait" "$probe" "$mode-again"
+        [ "$probe_ok" = true ] || journal=$(journal_tail "$unit")
+        log "$name: $mode, started again: $state_again, probe $probe_ok ($probe_out)"
+        extra=$(jq -c --arg state "$state_again" --argjson ok "$probe_ok" --arg out "$probe_out" \
+            '. + {state_again: $state, works_again: $ok, probe_again: $out}' <<<"$extra")
+        [ "$probe_ok" = true ] || state="$state; started again: $state_again"
+        stop_unit "$unit" >/dev/null
+    fi
     log "$name: $mode: $state, probe $probe_ok ($probe_out); stopped in $((SECONDS - stop_started)) s ($(jq -r .stop_result <<<"$extra"))"
     emit "$extra" --arg mode "$mode" --argjson changed "$changed" \
         --argjson works_before "$works_before" --argjson works_after "$probe_ok" \
