@@ -13,6 +13,14 @@ fn run(dir: &Path, program: &str, args: &[&str], home: &Path) -> Output {
         .args(args)
         .current_dir(dir)
         .env("PRE_COMMIT_HOME", home)
+        // pre-commit builds the hooks with `cargo install` (the release
+        // profile) for each try-repo: one target directory for all four,
+        // and without the whole-program optimisation, which only makes
+        // linting ~5% faster and each build minutes longer.
+        .env("CARGO_TARGET_DIR", home.join("cargo-target"))
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
         .env("NO_COLOR", "1")
         .output()
         .unwrap_or_else(|e| panic!("{program}: {e}"))

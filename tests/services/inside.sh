@@ -1292,6 +1292,9 @@ while IFS=$'\t' read -r name unit _; do
         done
         timeout 120 systemctl stop "$unit" >/dev/null 2>&1 || true
     fi
+    # On disk before the next daemon: a guest that crashes loses what its
+    # page cache held (run.sh then runs the daemon again).
+    sync
 done < <(rows)
 if has_mode attach && [[ ,${LANE_SKIP:-}, != *,attach,* ]]; then
     if ! timeout -k 10 "$daemon_timeout" "$0" --attach; then
