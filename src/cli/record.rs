@@ -137,12 +137,7 @@ pub fn record(args: &RecordArgs) -> ExitStatus {
         timeout: probe_timeout,
     });
     let recorded = {
-        let _directories = match directories::make(
-            &launch.directories,
-            launch.user.uid,
-            launch.user.gid,
-            directories::Runtime::AsFound,
-        ) {
+        let _directories = match launch.make_directories(directories::Runtime::AsFound) {
             Ok(made) => made,
             Err(e) => return fail(e),
         };
@@ -399,12 +394,7 @@ pub fn run(args: &RunArgs) -> ExitStatus {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
-    let _directories = match directories::make(
-        &plan.directories,
-        plan.user.uid,
-        plan.user.gid,
-        directories::Runtime::AsFound,
-    ) {
+    let _directories = match plan.make_directories(directories::Runtime::AsFound) {
         Ok(made) => made,
         Err(e) => return fail(e),
     };

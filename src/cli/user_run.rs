@@ -111,14 +111,9 @@ impl UserRun<'_> {
             .map(str::to_string)
             .collect();
         let recorded = {
-            let _made = match directories::make(
-                &launch.directories,
-                launch.user.uid,
-                launch.user.gid,
-                // As at every start after the first, once systemd has
-                // removed them at the stop before.
-                directories::Runtime::Fresh,
-            ) {
+            // As at every start after the first, once systemd has removed
+            // them at the stop before.
+            let _made = match launch.make_directories(directories::Runtime::Fresh) {
                 Ok(m) => m,
                 Err(e) => {
                     return Some(UserRunResult {

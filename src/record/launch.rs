@@ -10,6 +10,7 @@ use crate::model::environment::{self, EnvironmentSettings};
 use crate::model::exec::{ExecCommand, Prefix};
 use crate::model::privileges;
 use crate::run::credentials::{self, Credentials, UnitUser};
+use crate::run::directories::{self as made_directories, Made, Runtime};
 use std::path::Path;
 
 /// The commands `record --unit` and `run` start: ExecStartPre= then
@@ -71,6 +72,12 @@ pub struct Launch {
 }
 
 impl Launch {
+    /// The directories systemd would make for the service, owned by the
+    /// user the commands run as; removed when the result is dropped.
+    pub fn make_directories(&self, runtime: Runtime) -> Result<Made, String> {
+        made_directories::make(&self.directories, self.user.uid, self.user.gid, runtime)
+    }
+
     /// The environment the commands get (one invocation: one
     /// INVOCATION_ID); what systemd ignores in the settings is shown.
     pub fn environment(&self) -> Result<Vec<String>, String> {
